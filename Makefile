@@ -1,0 +1,66 @@
+# Provisioner: `make run` to try it, `make test` to test it. Everything else is optional.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+HOST ?= 127.0.0.1
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt 2>/dev/null | cksum | cut -d' ' -f1)
+
+# Local-only settings for `make run`: DEBUG on, the sandbox on, keys generated once in var/.
+RUN_ENV := DEBUG=true SANDBOX_ENABLED=true \
+	SECRET_KEY_FILE=var/secret_key ENCRYPTION_KEYS_FILE=var/encryption_keys \
+	OUTBOUND_ALLOWED_HOSTS=127.0.0.1,localhost \
+	SANDBOX_BASE_URL=http://$(HOST):$(PORT)/sandbox \
+	ALLOWED_HOSTS=127.0.0.1,localhost
+
+.PHONY: install run serve test test-fast lint format check-docker bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
+
+var/secret_key:
+	@mkdir -p var && chmod 700 var
+	@$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@ && chmod 600 $@
+
+var/encryption_keys: $(STAMP)
+	@mkdir -p var && chmod 700 var
+	@$(PY) -m provisioning.crypto new-key k1 > $@ && chmod 600 $@
+
+## run: set up everything on first use, then start the web server, the sandbox and the job worker
+run: $(STAMP) var/secret_key var/encryption_keys
+	@$(RUN_ENV) $(PY) manage.py migrate --noinput -v 0
+	@$(RUN_ENV) $(PY) manage.py createcachetable
+	@$(RUN_ENV) $(PY) manage.py bootstrap --url http://$(HOST):$(PORT)/
+	@$(MAKE) --no-print-directory serve
+
+serve:
+	@trap 'kill 0' INT TERM EXIT; \
+	$(RUN_ENV) $(PY) manage.py db_worker --interval 0.5 & \
+	$(RUN_ENV) $(VENV)/bin/gunicorn config.wsgi --bind $(HOST):$(PORT) --workers 2 --threads 8 \
+		--no-control-socket --access-logfile - --log-level warning & \
+	wait
+
+## test: install what the tests need and run every test
+test: $(STAMP)
+	@bash scripts/ensure-browser.sh || true
+	@$(PY) -m pytest; status=$$?; if [ $$status -eq 5 ]; then echo "no tests were collected"; exit 1; fi; exit $$status
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+## check-docker: the Dockerfile's install and collectstatic steps in a fresh virtual environment
+check-docker:
+	bash scripts/check-docker-steps.sh
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -1,0 +1,45 @@
+"""Per-team access helpers: every view loads what it shows through one of these.
+
+A user who is not in the team gets 404 (we do not confirm that a team or object
+exists); a member whose role lacks the right gets 403.
+"""
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+
+from provisioning.models import Membership, Namespace, OAuthClient, Role
+
+ALL_ROLES = (Role.ADMIN, Role.OPERATOR, Role.AUDITOR)
+PROVISIONERS = (Role.ADMIN, Role.OPERATOR)
+ADMINS = (Role.ADMIN,)
+
+
+def get_membership(request, team_slug, roles=ALL_ROLES):
+    """The request user's membership of the team ``team_slug``, checked against ``roles``."""
+    try:
+        membership = Membership.objects.select_related("team").get(user=request.user, team__slug=team_slug)
+    except Membership.DoesNotExist:
+        raise Http404("No such team.") from None
+    if membership.role not in roles:
+        raise PermissionDenied(f"Your role ({membership.get_role_display()}) cannot do this.")
+    request.session["team"] = membership.team.slug
+    return membership
+
+
+def get_client(request, team_slug, pk, roles=ALL_ROLES):
+    membership = get_membership(request, team_slug, roles)
+    client = get_object_or_404(OAuthClient, pk=pk, team=membership.team)
+    return membership, client
+
+
+def get_namespace(request, team_slug, pk, roles=ALL_ROLES):
+    membership = get_membership(request, team_slug, roles)
+    namespace = get_object_or_404(Namespace, pk=pk, team=membership.team)
+    return membership, namespace
+
+
+def get_member(request, team_slug, pk, roles=ADMINS):
+    membership = get_membership(request, team_slug, roles)
+    member = get_object_or_404(Membership.objects.select_related("user"), pk=pk, team=membership.team)
+    return membership, member

@@ -1,0 +1,75 @@
+from django.contrib import admin
+
+from provisioning.models import AuditEvent, Invitation, Membership, Namespace, OAuthClient, Team
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 1
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "created_at"]
+    prepopulated_fields = {"slug": ["name"]}
+    search_fields = ["name", "slug"]
+    inlines = [MembershipInline]
+
+
+@admin.register(OAuthClient)
+class OAuthClientAdmin(admin.ModelAdmin):
+    """Read-mostly: the secret is set in the dashboard, where it is encrypted."""
+
+    list_display = ["name", "team", "preset", "client_id", "config_version", "last_success_at"]
+    list_filter = ["preset", "team"]
+    search_fields = ["name", "client_id"]
+    exclude = ["secret_sealed"]
+    readonly_fields = [
+        "secret_fingerprint",
+        "secret_set_at",
+        "config_version",
+        "last_success_at",
+        "last_error",
+        "last_error_at",
+    ]
+
+
+@admin.register(Namespace)
+class NamespaceAdmin(admin.ModelAdmin):
+    list_display = ["name", "team", "client"]
+    list_filter = ["team"]
+    search_fields = ["name"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ["email", "team", "role", "created_at", "expires_at", "accepted_at"]
+    exclude = ["token_hash"]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """Audit rows can be read here and never changed or deleted."""
+
+    list_display = [
+        "created_at",
+        "action",
+        "phase",
+        "status",
+        "team_name",
+        "actor_name",
+        "target",
+        "http_status",
+    ]
+    list_filter = ["action", "status", "phase"]
+    search_fields = ["target", "correlation_id"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

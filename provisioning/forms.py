@@ -1,0 +1,248 @@
+from django import forms
+from django.contrib.auth import get_user_model
+
+from provisioning import ids
+from provisioning.models import AuthMethod, Namespace, OAuthClient, Preset, Role
+from provisioning.outbound import UnsafeURL, check_url
+
+SUITE_AUTH_TOKEN_URL = "https://access.bosch-iot-suite.com/token"
+SUITE_API_BASE_URL = "https://deviceprovisioning.eu-1.bosch-iot-suite.com/api/1"
+NEXEED_TOKEN_URL = (
+    "https://portal.bosch-nexeed.com/iam/access-management/v1/tenants/{tenant}/openid-connect/token"
+)
+
+# What each preset fills in on a new configuration.
+PRESET_DEFAULTS = {
+    Preset.SUITE_AUTH: {
+        "token_url": SUITE_AUTH_TOKEN_URL,
+        "api_base_url": SUITE_API_BASE_URL,
+        "auth_method": AuthMethod.FORM,
+        "scope": "",
+    },
+    Preset.NEXEED: {
+        "token_url": "",
+        "api_base_url": SUITE_API_BASE_URL,
+        "auth_method": AuthMethod.FORM,
+        "scope": "aud:<target-client-id> openid",
+    },
+    Preset.CUSTOM: {"token_url": "", "api_base_url": "", "auth_method": AuthMethod.FORM, "scope": ""},
+}
+
+
+def _checked_url(value):
+    try:
+        return check_url(value)
+    except UnsafeURL as exc:
+        raise forms.ValidationError(str(exc)) from None
+
+
+class OAuthClientForm(forms.ModelForm):
+    client_secret = forms.CharField(
+        required=False,
+        strip=False,
+        max_length=1000,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Write-only: it is stored encrypted and never shown again. "
+        "Leave empty to keep the current one.",
+    )
+    nexeed_tenant_id = forms.CharField(
+        required=False,
+        max_length=100,
+        label="Nexeed tenant id",
+        help_text="For Bosch Nexeed IAM: fills in the token URL for this tenant.",
+    )
+
+    class Meta:
+        model = OAuthClient
+        fields = [
+            "name",
+            "preset",
+            "nexeed_tenant_id",
+            "token_url",
+            "client_id",
+            "client_secret",
+            "scope",
+            "audience",
+            "auth_method",
+            "api_base_url",
+            "service_instance_id",
+            "default_auth_scope",
+        ]
+        labels = {
+            "token_url": "Token URL",
+            "client_id": "Client id",
+            "api_base_url": "API base URL",
+            "service_instance_id": "Service instance id",
+            "default_auth_scope": "Default authScope",
+            "auth_method": "Client authentication",
+        }
+        help_texts = {
+            "scope": "Space-separated. Suite Auth: the service scopes of your subscription. "
+            "Nexeed: aud:<target-client-id> openid.",
+            "audience": "Optional; sent as the 'audience' parameter when set.",
+            "service_instance_id": "The subscription instance id (Suite: Subscriptions, Show credentials).",
+            "api_base_url": "The provisioning API up to /api/1, without the instance id.",
+        }
+        widgets = {"token_url": forms.URLInput(), "api_base_url": forms.URLInput()}
+
+    def __init__(self, *args, team, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.team = team
+        self.fields["token_url"].required = False  # may come from the Nexeed tenant id
+        self.fields["client_secret"].required = not self.instance.has_secret
+        if self.instance.has_secret:
+            self.fields["client_secret"].help_text = (
+                f"Set {self.instance.secret_set_at:%Y-%m-%d %H:%M} UTC, fingerprint "
+                f"{self.instance.secret_fingerprint}. Leave empty to keep it."
+            )
+
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        clash = OAuthClient.objects.filter(team=self.team, name__iexact=name).exclude(pk=self.instance.pk)
+        if clash.exists():
+            raise forms.ValidationError("Your team already has a client configuration with this name.")
+        return name
+
+    def clean_nexeed_tenant_id(self):
+        tenant = self.cleaned_data["nexeed_tenant_id"].strip()
+        if tenant and not all(c.isalnum() or c in "-_" for c in tenant):
+            raise forms.ValidationError("A tenant id holds only letters, digits, '-' and '_'.")
+        return tenant
+
+    def clean_token_url(self):
+        url = self.cleaned_data["token_url"].strip()
+        return _checked_url(url) if url else url
+
+    def clean_api_base_url(self):
+        return _checked_url(self.cleaned_data["api_base_url"].strip()).rstrip("/")
+
+    def clean_service_instance_id(self):
+        value = self.cleaned_data["service_instance_id"].strip()
+        if not value or any(c in value for c in "/?#% ") or not value.isprintable():
+            raise forms.ValidationError(
+                "Enter the instance id as shown in the Suite (letters, digits and dashes)."
+            )
+        return value
+
+    def clean_client_id(self):
+        value = self.cleaned_data["client_id"].strip()
+        if not value.isprintable():
+            raise forms.ValidationError("The client id cannot contain control characters.")
+        return value
+
+    def clean_client_secret(self):
+        value = self.cleaned_data["client_secret"]
+        if value and not value.isprintable():
+            raise forms.ValidationError("The client secret cannot contain control characters.")
+        return value
+
+    def clean(self):
+        cleaned = super().clean()
+        tenant = cleaned.get("nexeed_tenant_id")
+        if tenant:
+            cleaned["token_url"] = NEXEED_TOKEN_URL.format(tenant=tenant)
+        elif "token_url" in cleaned and not cleaned["token_url"]:
+            self.add_error("token_url", "Enter the token URL (or a Nexeed tenant id).")
+        scope = cleaned.get("scope", "")
+        if "<" in scope:
+            self.add_error("scope", "Replace the <placeholder> with your real value.")
+        return cleaned
+
+    def save(self, commit=True):
+        client = super().save(commit=False)
+        client.team = self.team
+        secret = self.cleaned_data.get("client_secret")
+        if secret:
+            client.set_secret(secret)
+        if client.pk and (self.changed_data or secret):
+            client.config_version += 1
+        if commit:
+            client.save()
+        return client
+
+    def changed_fields(self):
+        """Names of changed fields for the audit row; the secret only as 'client_secret'."""
+        names = [n for n in self.changed_data if n not in ("client_secret", "nexeed_tenant_id")]
+        if self.cleaned_data.get("client_secret"):
+            names.append("client_secret")
+        return names
+
+
+class NamespaceForm(forms.ModelForm):
+    class Meta:
+        model = Namespace
+        fields = ["name", "client"]
+        labels = {"client": "Client configuration"}
+
+    def __init__(self, *args, team, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.team = team
+        self.fields["client"].queryset = OAuthClient.objects.filter(team=team)
+        self.fields["client"].empty_label = "Any of the team's configurations"
+        self.fields["name"].widget.attrs.update({"autocomplete": "off", "spellcheck": "false"})
+
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        error = ids.namespace_error(name)
+        if error:
+            raise forms.ValidationError(error)
+        if Namespace.objects.filter(team=self.team, name=name).exclude(pk=self.instance.pk).exists():
+            raise forms.ValidationError("Your team already has this namespace.")
+        return name
+
+    def save(self, commit=True):
+        namespace = super().save(commit=False)
+        namespace.team = self.team
+        if commit:
+            namespace.save()
+        return namespace
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(
+        help_text="If a person with this e-mail already has an account, they are added at once; "
+        "otherwise you get a one-time invitation link to hand over."
+    )
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.OPERATOR)
+
+    def __init__(self, *args, team, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.team = team
+
+    def clean_email(self):
+        email = self.cleaned_data["email"].strip().lower()
+        if self.team.memberships.filter(user__email__iexact=email).exists():
+            raise forms.ValidationError("This person is already a member of the team.")
+        return email
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)
+
+
+class AcceptInvitationForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    password1 = forms.CharField(label="Password", strip=False, widget=forms.PasswordInput)
+    password2 = forms.CharField(label="Password again", strip=False, widget=forms.PasswordInput)
+
+    def clean_username(self):
+        username = self.cleaned_data["username"].strip()
+        User = get_user_model()
+        User.username_validator(username)
+        if User.objects.filter(username__iexact=username).exists():
+            raise forms.ValidationError("This user name is taken.")
+        return username
+
+    def clean(self):
+        from django.contrib.auth.password_validation import validate_password
+
+        cleaned = super().clean()
+        p1, p2 = cleaned.get("password1"), cleaned.get("password2")
+        if p1 and p2 and p1 != p2:
+            self.add_error("password2", "The two passwords differ.")
+        elif p1:
+            try:
+                validate_password(p1)
+            except forms.ValidationError as exc:
+                self.add_error("password1", exc)
+        return cleaned

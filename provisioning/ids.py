@@ -1,0 +1,64 @@
+"""ID rules for namespaces, thing/device ids and definitions (provisioning-api.md §6).
+
+Eclipse Ditto's rules, written for Python: Java's ``\\w`` is ASCII, so it is
+spelled out here instead of relying on Python's Unicode ``\\w``.
+"""
+
+import re
+
+NAMESPACE_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?:[.-][A-Za-z][A-Za-z0-9_]*)*")
+# At least one character; none of them "/" or a control character (\x00-\x1F, \x7F-\xFF).
+NAME_RE = re.compile(r"[^\x00-\x1F\x7F-\xFF/]+")
+DEFINITION_RE = re.compile(r"([_a-zA-Z0-9\-.]+):([_a-zA-Z0-9\-.]+):([_a-zA-Z0-9\-.]+)")
+MAX_ID_LENGTH = 256
+
+
+def namespace_error(value):
+    """Return a plain-words reason why ``value`` is not a valid namespace, or None."""
+    if not value:
+        return "Enter a namespace."
+    if len(value) > MAX_ID_LENGTH - 2:
+        return f"A namespace can be at most {MAX_ID_LENGTH - 2} characters long."
+    if NAMESPACE_RE.fullmatch(value):
+        return None
+    if not value[0].isascii() or not value[0].isalpha():
+        return "A namespace must start with a letter (a-z, A-Z)."
+    if value[-1] in ".-":
+        return "A namespace cannot end with '.' or '-'."
+    for index, char in enumerate(value):
+        if char in ".-":
+            following = value[index + 1 : index + 2]
+            if not (following.isascii() and following.isalpha()):
+                return f"After '{char}' a namespace needs a letter (found {following!r})."
+        elif not (char.isascii() and (char.isalnum() or char == "_")):
+            return f"A namespace may only hold letters, digits, '_', '.' and '-' (found {char!r})."
+    return "This is not a valid namespace."
+
+
+def name_error(value):
+    """Why ``value`` is not a valid device/thing name (the part after the colon), or None."""
+    if not value:
+        return "Enter a device name."
+    if value == "*":
+        return "The name '*' is reserved."
+    if "/" in value:
+        return "A device name cannot contain '/'."
+    for char in value:
+        if ord(char) < 0x20 or 0x7F <= ord(char) <= 0xFF:
+            return f"A device name cannot contain the control character U+{ord(char):04X}."
+    return None
+
+
+def thing_id_error(thing_id):
+    """Why ``namespace:name`` is not a valid thing id, or None."""
+    if len(thing_id) > MAX_ID_LENGTH:
+        return f"The full id is {len(thing_id)} characters long; the limit is {MAX_ID_LENGTH}."
+    namespace, sep, name = thing_id.partition(":")
+    if not sep:
+        return "A device id has the form namespace:name."
+    return namespace_error(namespace) or name_error(name)
+
+
+def default_auth_id(thing_id):
+    """Bosch's default auth id: the device id with ':' replaced by '_'."""
+    return thing_id.replace(":", "_")

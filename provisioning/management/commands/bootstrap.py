@@ -1,0 +1,86 @@
+"""First-run set-up for `make run`: an admin user, and a demo team wired to the sandbox.
+
+Idempotent: a second run changes nothing that exists and prints where to log in.
+"""
+
+import secrets
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from provisioning import audit
+from provisioning.models import Membership, Namespace, OAuthClient, Role, Team
+
+DEMO_TEAM = "Demo"
+DEMO_CLIENT = "Sandbox"
+
+
+class Command(BaseCommand):
+    help = "Create the first admin user and, with the sandbox on, a demo team that uses it."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--url", default="http://127.0.0.1:8000/", help="Where the server will listen.")
+
+    def handle(self, *args, url, **options):
+        User = get_user_model()
+        password_note = None
+        with transaction.atomic():
+            admin = User.objects.filter(is_superuser=True).order_by("pk").first()
+            if admin is None:
+                password = settings.ADMIN_PASSWORD or secrets.token_urlsafe(12)
+                admin = User.objects.create_superuser(settings.ADMIN_USERNAME, "", password)
+                password_note = (
+                    "(from ADMIN_PASSWORD)"
+                    if settings.ADMIN_PASSWORD
+                    else f"{password}  (shown once: note it now)"
+                )
+            if settings.SANDBOX_ENABLED:
+                self._seed_demo(admin)
+
+        self.stdout.write("")
+        self.stdout.write(self.style.SUCCESS(f"Provisioner is starting on {url}"))
+        self.stdout.write(f"  Log in at {url}accounts/login/ as '{admin.username}'")
+        if password_note:
+            self.stdout.write(f"  Password: {password_note}")
+        else:
+            self.stdout.write(
+                "  (the password was printed on the first run; reset it with "
+                f"`.venv/bin/python manage.py changepassword {admin.username}` with the same environment)"
+            )
+        if settings.SANDBOX_ENABLED:
+            self.stdout.write(f"  The built-in sandbox answers at {settings.SANDBOX_BASE_URL}/")
+        self.stdout.write("  Stop with Ctrl+C.")
+        self.stdout.write("")
+
+    def _seed_demo(self, admin):
+        from provisioning.sandbox.seed import ensure_demo_tenant
+
+        team, _ = Team.objects.get_or_create(slug="demo", defaults={"name": DEMO_TEAM})
+        Membership.objects.get_or_create(user=admin, team=team, defaults={"role": Role.ADMIN})
+        if OAuthClient.objects.filter(team=team, name=DEMO_CLIENT).exists():
+            return
+        demo = ensure_demo_tenant(settings.SANDBOX_BASE_URL)
+        client = OAuthClient(
+            team=team,
+            name=DEMO_CLIENT,
+            preset="custom",
+            token_url=demo["token_url"],
+            client_id=demo["client_id"],
+            scope=demo["scope"],
+            api_base_url=demo["api_base_url"],
+            service_instance_id=demo["service_instance_id"],
+        )
+        client.set_secret(demo["client_secret"])
+        client.save()
+        Namespace.objects.get_or_create(team=team, name=demo["namespace"], defaults={"client": client})
+        audit.record(
+            "client.create",
+            actor=admin,
+            team=team,
+            client=client,
+            target=client.name,
+            status="ok",
+            message="Seeded by bootstrap for the built-in sandbox.",
+        )

@@ -1,0 +1,226 @@
+import secrets
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from provisioning import crypto
+
+
+class Team(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=50, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", "Admin"
+    OPERATOR = "operator", "Operator"
+    AUDITOR = "auditor", "Auditor"
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "team"], name="one_membership_per_team")]
+        ordering = ["team__name"]
+
+    def __str__(self):
+        return f"{self.user} in {self.team} ({self.role})"
+
+    @property
+    def is_admin(self):
+        return self.role == Role.ADMIN
+
+    @property
+    def can_provision(self):
+        return self.role in (Role.ADMIN, Role.OPERATOR)
+
+
+def _invitation_expiry():
+    return timezone.now() + timedelta(days=7)
+
+
+class Invitation(models.Model):
+    """A one-time link with which a new person joins a team and sets a password."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=16, choices=Role.choices)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by_name = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(default=_invitation_expiry)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.email} to {self.team}"
+
+    @staticmethod
+    def hash_token(token):
+        import hashlib
+
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, **fields):
+        """Create an invitation; return it with the token, which is shown once and not stored."""
+        token = secrets.token_urlsafe(24)
+        invitation = cls.objects.create(token_hash=cls.hash_token(token), **fields)
+        return invitation, token
+
+    @property
+    def is_usable(self):
+        return self.accepted_at is None and self.expires_at > timezone.now()
+
+
+class Preset(models.TextChoices):
+    SUITE_AUTH = "suite_auth", "Bosch IoT Suite Auth"
+    NEXEED = "nexeed", "Bosch Nexeed IAM"
+    CUSTOM = "custom", "Custom"
+
+
+class AuthMethod(models.TextChoices):
+    FORM = "client_secret_post", "Form body (client_id and client_secret fields)"
+    BASIC = "client_secret_basic", "HTTP Basic"
+    BASIC_ENCODED = "client_secret_basic_encoded", "HTTP Basic, form-encoded (RFC 6749 §2.3.1)"
+
+
+class AuthScope(models.TextChoices):
+    NONE = "", "None (the OAuth2 client owns the thing)"
+    SUBSCRIPTION = "subscription", "subscription"
+    DEVICE_MANAGEMENT = "deviceManagementSubscription", "deviceManagementSubscription"
+
+
+class OAuthClient(models.Model):
+    """A team's OAuth2 client configuration and the provisioning API it calls."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="clients")
+    name = models.CharField(max_length=100)
+    preset = models.CharField(max_length=16, choices=Preset.choices, default=Preset.SUITE_AUTH)
+    token_url = models.URLField(max_length=500)
+    client_id = models.CharField(max_length=255)
+    secret_sealed = models.TextField(blank=True, editable=False)
+    secret_set_at = models.DateTimeField(null=True, blank=True, editable=False)
+    secret_fingerprint = models.CharField(max_length=16, blank=True, editable=False)
+    scope = models.CharField(max_length=1000, blank=True)
+    audience = models.CharField(max_length=500, blank=True)
+    auth_method = models.CharField(max_length=32, choices=AuthMethod.choices, default=AuthMethod.FORM)
+    api_base_url = models.URLField(max_length=500)
+    service_instance_id = models.CharField(max_length=100)
+    default_auth_scope = models.CharField(max_length=32, choices=AuthScope.choices, blank=True, default="")
+    # Bumped on every change, so tokens cached for the old configuration are never used again.
+    config_version = models.PositiveIntegerField(default=1, editable=False)
+    last_success_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_error = models.CharField(max_length=500, blank=True, editable=False)
+    last_error_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "name"], name="client_name_unique_in_team")]
+        ordering = ["name"]
+        verbose_name = "OAuth2 client configuration"
+
+    def __str__(self):
+        return self.name
+
+    def _secret_aad(self):
+        return f"oauthclient:{self.public_id}:client_secret"
+
+    def set_secret(self, secret):
+        self.secret_sealed = crypto.seal(secret, self._secret_aad())
+        self.secret_fingerprint = crypto.fingerprint(secret)
+        self.secret_set_at = timezone.now()
+
+    def get_secret(self):
+        """The client secret in plain text; raises crypto.SecretBoxError if it cannot be opened."""
+        if not self.secret_sealed:
+            raise crypto.SecretBoxError("No client secret is stored for this configuration.")
+        return crypto.open_sealed(self.secret_sealed, self._secret_aad())
+
+    @property
+    def has_secret(self):
+        return bool(self.secret_sealed)
+
+
+class Namespace(models.Model):
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="namespaces")
+    name = models.CharField(max_length=254)
+    client = models.ForeignKey(
+        OAuthClient,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="namespaces",
+        help_text="Only this client configuration may use the namespace. Leave empty for any.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "name"], name="namespace_unique_in_team")]
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class AuditEvent(models.Model):
+    """An append-only record. Rows are inserted, never updated or deleted by the app.
+
+    Names of actor, team and client are copied in, so history survives deletions.
+    Request and response bodies are stored redacted (see provisioning.redact).
+    """
+
+    class Phase(models.TextChoices):
+        INTENT = "intent", "Intent"
+        OUTCOME = "outcome", "Outcome"
+        EVENT = "event", "Event"
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    correlation_id = models.UUIDField(default=uuid.uuid4, db_index=True)
+    phase = models.CharField(max_length=8, choices=Phase.choices, default=Phase.EVENT)
+    action = models.CharField(max_length=40)
+    status = models.CharField(max_length=16, blank=True)
+    actor_id = models.BigIntegerField(null=True, blank=True)
+    actor_name = models.CharField(max_length=150, blank=True)
+    team_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    team_name = models.CharField(max_length=100, blank=True)
+    client_ref = models.BigIntegerField(null=True, blank=True)
+    client_name = models.CharField(max_length=100, blank=True)
+    target = models.CharField(max_length=300, blank=True)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    message = models.CharField(max_length=1000, blank=True)
+    request = models.JSONField(null=True, blank=True)
+    response = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.action} {self.target} ({self.phase})"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise RuntimeError("Audit events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise RuntimeError("Audit events are append-only.")

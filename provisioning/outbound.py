@@ -1,0 +1,71 @@
+"""Which URLs the server may call: the check used by forms and before every request."""
+
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+from django.conf import settings
+
+# Cloud metadata endpoints that are not link-local addresses.
+METADATA_HOSTS = {
+    "metadata.google.internal",
+    "metadata",
+    "100.100.100.200",  # Alibaba Cloud
+    "fd00:ec2::254",  # AWS over IPv6
+}
+
+
+class UnsafeURL(ValueError):
+    """The URL may not be called; the message says why in plain words."""
+
+
+def _refused_address(address):
+    ip = ipaddress.ip_address(address)
+    if getattr(ip, "ipv4_mapped", None):
+        ip = ip.ipv4_mapped
+    return ip.is_link_local or str(ip) in METADATA_HOSTS
+
+
+def check_url(url, *, resolve=False):
+    """Raise UnsafeURL unless ``url`` may be called; return the URL unchanged.
+
+    https is required, except for hosts listed in OUTBOUND_ALLOWED_HOSTS. URLs with
+    a user name or password are refused (credentials belong in the configuration),
+    and so are link-local and cloud-metadata addresses, whatever the allow-list says.
+    With ``resolve``, the host name is looked up and every address it resolves to
+    is checked too.
+    """
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise UnsafeURL("This is not a valid URL.") from None
+    if parts.scheme not in ("https", "http") or not host:
+        raise UnsafeURL("Enter a full URL starting with https://.")
+    if parts.username is not None or parts.password is not None:
+        raise UnsafeURL("The URL may not contain a user name or password.")
+    if parts.fragment:
+        raise UnsafeURL("The URL may not contain a '#' fragment.")
+    if host in METADATA_HOSTS:
+        raise UnsafeURL("Cloud metadata addresses are never called.")
+    try:
+        if _refused_address(host):
+            raise UnsafeURL("Link-local and metadata addresses are never called.")
+    except ValueError:
+        pass  # a name, not an address
+    allowed = {h.lower() for h in settings.OUTBOUND_ALLOWED_HOSTS}
+    if parts.scheme != "https" and host not in allowed:
+        raise UnsafeURL(
+            f"Use https. Plain http is only allowed for hosts in OUTBOUND_ALLOWED_HOSTS "
+            f"({', '.join(sorted(allowed)) or 'none configured'})."
+        )
+    if resolve:
+        try:
+            infos = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
+        except (OSError, UnicodeError):
+            infos = []  # the request itself will fail with a connection error
+        for info in infos:
+            if _refused_address(info[4][0]):
+                raise UnsafeURL(f"{host} resolves to a link-local or metadata address.")
+    return url

@@ -1,0 +1,87 @@
+"""The fixed cast: team A (admin, operator, auditor) and team B (an admin)."""
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from provisioning.models import Membership, Namespace, OAuthClient, Role, Team
+
+PASSWORD = "a-long-test-password-1"
+
+
+@pytest.fixture
+def team_a(db):
+    return Team.objects.create(name="Team A", slug="team-a")
+
+
+@pytest.fixture
+def team_b(db):
+    return Team.objects.create(name="Team B", slug="team-b")
+
+
+def _member(team, username, role):
+    user = get_user_model().objects.create_user(username, f"{username}@example.com", PASSWORD)
+    Membership.objects.create(user=user, team=team, role=role)
+    return user
+
+
+@pytest.fixture
+def admin_a(team_a):
+    return _member(team_a, "alice", Role.ADMIN)
+
+
+@pytest.fixture
+def operator_a(team_a):
+    return _member(team_a, "oscar", Role.OPERATOR)
+
+
+@pytest.fixture
+def auditor_a(team_a):
+    return _member(team_a, "audrey", Role.AUDITOR)
+
+
+@pytest.fixture
+def admin_b(team_b):
+    return _member(team_b, "bob", Role.ADMIN)
+
+
+@pytest.fixture
+def cast(admin_a, operator_a, auditor_a, admin_b):
+    return {"admin": admin_a, "operator": operator_a, "auditor": auditor_a, "other": admin_b}
+
+
+def login_client(client, user):
+    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    return client
+
+
+@pytest.fixture
+def as_user(client):
+    """as_user(user) -> the test client logged in as that user."""
+
+    def _login(user):
+        client.logout()
+        return login_client(client, user)
+
+    return _login
+
+
+@pytest.fixture
+def client_a(team_a):
+    """An OAuth2 client configuration of team A (pointing nowhere real)."""
+    client = OAuthClient(
+        team=team_a,
+        name="Suite A",
+        preset="suite_auth",
+        token_url="https://access.bosch-iot-suite.com/token",
+        client_id="client-a",
+        api_base_url="https://deviceprovisioning.eu-1.bosch-iot-suite.com/api/1",
+        service_instance_id="0081db5c-9765-4ffa-8a54-a3a71021dc67",
+    )
+    client.set_secret("client-a-secret-value")
+    client.save()
+    return client
+
+
+@pytest.fixture
+def namespace_a(team_a, client_a):
+    return Namespace.objects.create(team=team_a, name="com.acme.sensors", client=client_a)

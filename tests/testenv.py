@@ -1,0 +1,15 @@
+"""Loaded with `-p tests.testenv` before Django's settings are read: the test environment.
+
+Values are test-only placeholders. Anything already set in the environment wins, so
+CI can point DATABASE_URL at PostgreSQL or REDIS_URL at Redis.
+"""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
+os.environ.setdefault("ENCRYPTION_KEYS", "test1:" + "A" * 43)
+os.environ.setdefault("SANDBOX_ENABLED", "true")
+os.environ.setdefault("OUTBOUND_ALLOWED_HOSTS", "127.0.0.1,localhost")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+os.environ.setdefault("SECURE_COOKIES", "false")
+os.environ.setdefault("DATABASE_URL", "sqlite:///var/db.sqlite3")
