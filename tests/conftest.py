@@ -85,3 +85,16 @@ def client_a(team_a):
 @pytest.fixture
 def namespace_a(team_a, client_a):
     return Namespace.objects.create(team=team_a, name="com.acme.sensors", client=client_a)
+
+
+@pytest.fixture(autouse=True)
+def _empty_shared_cache(settings):
+    """Each test starts with an empty shared cache (tokens, locks).
+
+    The DatabaseCache lives in the test database, which is rolled back or flushed
+    after each test anyway; Redis keeps its keys, so it is flushed here.
+    """
+    if settings.REDIS_URL:
+        from django.core.cache import cache
+
+        cache.clear()

@@ -1,0 +1,207 @@
+"""The Bosch IoT Suite Device Provisioning API, one function per remote operation.
+
+API reference: https://apidocs.bosch-iot-suite.com/index.html?urls.primaryName=Bosch%20IoT%20Suite%20-%20Device%20Provisioning
+(facts in shared/provisioning-api.md §1-§5). Every call goes through ``_call``:
+a bearer token from the shared cache, the outbound URL check, fixed timeouts,
+no redirects, a capped error body. Errors are the family in provisioning.errors.
+
+What is retried, and why:
+- 401: the token is dropped, a fresh one fetched, and the request sent once more.
+- 429, and 503 with Retry-After: the provider refused before acting, so the same
+  request is sent again after the wait, a bounded number of times.
+- Nothing else. A POST that timed out or got a 5xx may have created the device;
+  it surfaces as OutcomeUnknown, and the caller decides (a later 409 means "exists").
+"""
+
+import email.utils
+import logging
+import time
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import requests
+
+from provisioning import tokens
+from provisioning.errors import (
+    ConfigurationError,
+    Conflict,
+    OutcomeUnknown,
+    Refused,
+    Unauthorized,
+    Unavailable,
+)
+from provisioning.http import checked, is_connect_failure, parse_json, read_capped, session, timeouts
+
+logger = logging.getLogger(__name__)
+
+MAX_RETRIES = 3  # extra attempts after 429 / 503 with Retry-After
+MAX_RETRY_AFTER = 30  # seconds; a longer wait is handed back to the caller instead
+MAX_MESSAGE = 300  # characters of a provider message shown to the operator
+
+
+@dataclass
+class Response:
+    status: int
+    body: dict
+    latency_ms: int
+    attempts: int
+    url: str
+
+
+def create_device(config, body, *, auth_scope=None, skip_vorto=None, correlation_id=None):
+    """POST /{service-instance-id}/devices: create device, credentials, thing and policy in one call.
+
+    https://apidocs.bosch-iot-suite.com/index.html?urls.primaryName=Bosch%20IoT%20Suite%20-%20Device%20Provisioning#/provisioning/post__service_instance_id__devices
+    """
+    params = {}
+    if auth_scope:
+        params["authScope"] = auth_scope
+    if skip_vorto is not None:
+        params["skipVorto"] = "true" if skip_vorto else "false"
+    return _call(
+        config, "POST", devices_url(config), params=params, json_body=body, correlation_id=correlation_id
+    )
+
+
+def delete_device(config, device_id, *, keep_credentials=False, keep_policy=False, correlation_id=None):
+    """DELETE /{service-instance-id}/devices/{device-id}: remove device, credentials, thing and policy.
+
+    https://apidocs.bosch-iot-suite.com/index.html?urls.primaryName=Bosch%20IoT%20Suite%20-%20Device%20Provisioning#/deprovisioning
+    """
+    params = {
+        "keepCredentials": "true" if keep_credentials else "false",
+        "keepPolicy": "true" if keep_policy else "false",
+    }
+    url = f"{devices_url(config)}/{quote(device_id, safe=':')}"
+    return _call(config, "DELETE", url, params=params, json_body=None, correlation_id=correlation_id)
+
+
+def devices_url(config):
+    return f"{config.api_base_url.rstrip('/')}/{quote(config.service_instance_id, safe='')}/devices"
+
+
+def _retry_after(response):
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date), or None."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return int(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0, int(when.timestamp() - time.time()))
+
+
+def provider_message(body, status):
+    """The provider's own explanation, shortened, from {description, errorDetails} or similar."""
+    if isinstance(body, dict):
+        parts = []
+        for key in ("description", "message", "error"):
+            if isinstance(body.get(key), str) and body[key].strip():
+                parts.append(body[key].strip())
+                break
+        details = body.get("errorDetails")
+        if isinstance(details, dict):
+            for key in ("message", "description"):
+                text = details.get(key)
+                if isinstance(text, str) and text.strip() and text.strip() not in parts:
+                    parts.append(text.strip())
+        text = " ".join(parts)
+        if text:
+            return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
+    return f"HTTP {status} without an explanation"
+
+
+def _call(config, method, url, *, params, json_body, correlation_id=None):
+    url = checked(url)
+    token = tokens.get_token(config)
+    refreshed = False
+    attempts = 0
+    started = time.monotonic()
+    while True:
+        attempts += 1
+        headers = {"Authorization": f"Bearer {token.access_token}", "Accept": "application/json"}
+        if correlation_id:
+            headers["correlation-id"] = str(correlation_id)
+        try:
+            response = session().request(
+                method,
+                url,
+                params=params,
+                json=json_body,
+                headers=headers,
+                timeout=timeouts(),
+                allow_redirects=False,
+                stream=True,
+            )
+            data, truncated = read_capped(response)
+        except requests.exceptions.RequestException as exc:
+            _log(method, url, None, started, type(exc).__name__)
+            if is_connect_failure(exc):
+                raise Unavailable("The provisioning API could not be reached; nothing was sent.") from None
+            if isinstance(exc, requests.exceptions.Timeout):
+                raise OutcomeUnknown("The provisioning API did not answer in time.") from None
+            raise OutcomeUnknown(
+                "The connection to the provisioning API broke before an answer came."
+            ) from None
+        status = response.status_code
+        body = None if truncated else parse_json(data)
+        _log(method, url, status, started)
+
+        if 200 <= status < 300:
+            if body is None:
+                raise OutcomeUnknown(
+                    f"The provisioning API answered {status} but its body could not be read; "
+                    "the request probably succeeded.",
+                    http_status=status,
+                )
+            latency = int((time.monotonic() - started) * 1000)
+            return Response(status=status, body=body, latency_ms=latency, attempts=attempts, url=url)
+
+        if status == 401:
+            if not refreshed:
+                refreshed = True
+                token = tokens.get_token(config, reject=token.access_token)
+                continue
+            raise Unauthorized(
+                "The provisioning API refused a freshly fetched token (401).",
+                http_status=status,
+                details=body,
+            )
+
+        retry_after = _retry_after(response)
+        if status == 429 or (status == 503 and retry_after is not None):
+            if retry_after is not None and retry_after <= MAX_RETRY_AFTER and attempts <= MAX_RETRIES:
+                time.sleep(retry_after)
+                continue
+            raise Unavailable(
+                f"The provisioning API is busy (HTTP {status}); nothing was created.",
+                http_status=status,
+                details=body,
+                retry_after=retry_after,
+            )
+        if status == 409:
+            raise Conflict(
+                f"Already provisioned: {provider_message(body, status)}", http_status=status, details=body
+            )
+        if 300 <= status < 400:
+            raise ConfigurationError(
+                f"The provisioning API answered with a redirect ({status}); redirects are not followed. "
+                "Check the API base URL.",
+                http_status=status,
+            )
+        if 400 <= status < 500:
+            raise Refused(provider_message(body, status), http_status=status, details=body)
+        raise OutcomeUnknown(
+            f"The provisioning API failed (HTTP {status}): {provider_message(body, status)}",
+            http_status=status,
+            details=body,
+        )
+
+
+def _log(method, url, status, started, failure=None):
+    elapsed = int((time.monotonic() - started) * 1000)
+    # The URL holds the instance id and device id, never a secret; the query holds flags only.
+    logger.info("%s %s -> %s in %d ms", method, url, status or failure, elapsed)

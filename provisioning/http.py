@@ -1,0 +1,79 @@
+"""The HTTP choke point: every request to a token endpoint or the provisioning API
+goes through here, with fixed timeouts, redirects off, the outbound URL check and
+a cap on how much of a response body is read.
+"""
+
+import json
+import threading
+
+import requests
+import urllib3
+from django.conf import settings
+
+from provisioning.errors import ConfigurationError
+from provisioning.outbound import UnsafeURL, check_url
+
+MAX_BODY_BYTES = 64 * 1024
+USER_AGENT = "Provisioner/0.1 (+self-hosted Bosch IoT Suite provisioning dashboard)"
+
+_local = threading.local()
+
+
+def timeouts():
+    return (settings.OUTBOUND_CONNECT_TIMEOUT, settings.OUTBOUND_READ_TIMEOUT)
+
+
+def session():
+    """A keep-alive session per thread (requests sessions are not thread-safe)."""
+    s = getattr(_local, "session", None)
+    if s is None:
+        s = requests.Session()
+        s.trust_env = False  # no proxies or .netrc credentials from the environment
+        s.headers["User-Agent"] = USER_AGENT
+        _local.session = s
+    return s
+
+
+def checked(url):
+    """The URL, if it may be called now (checked again at call time, with DNS)."""
+    try:
+        return check_url(url, resolve=True)
+    except UnsafeURL as exc:
+        raise ConfigurationError(f"Refused to call {url!r}: {exc}") from None
+
+
+def read_capped(response, limit=MAX_BODY_BYTES):
+    """Read at most ``limit`` bytes of a streamed response and close it.
+
+    Returns (bytes, truncated). The body is stored on the response so
+    ``response.content``/``.json()`` work afterwards.
+    """
+    try:
+        data = response.raw.read(limit + 1, decode_content=True)
+    finally:
+        response.close()
+    truncated = len(data) > limit
+    data = data[:limit]
+    response._content = data  # requests' own cache of the body
+    response._content_consumed = True
+    return data, truncated
+
+
+def parse_json(data):
+    """Parse a JSON object, or return None for anything else."""
+    try:
+        value = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def is_connect_failure(exc):
+    """True when the request surely never reached the server (it may be sent again)."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        reason = exc.args[0] if exc.args else None
+        reason = getattr(reason, "reason", reason)  # MaxRetryError wraps the cause
+        return isinstance(reason, urllib3.exceptions.NewConnectionError)
+    return False

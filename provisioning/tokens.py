@@ -1,0 +1,283 @@
+"""OAuth2 client-credentials tokens, fetched by authlib and shared by every process.
+
+One token per (client configuration, config version) lives in the Django cache
+(DatabaseCache or Redis), sealed with the secret box so the cache never holds a
+readable token. When a token must be fetched, a ``cache.add`` lock lets one
+process do it while the others wait and re-read the cache. A token is renewed
+when less than ``min(60 s, expires_in / 2)`` of its life is left; while it is
+still valid, processes that lose the lock race keep using it instead of waiting.
+
+Token endpoints: provisioning-api.md §4 (Suite Auth, Nexeed IAM, RFC 6749 §5.2 errors).
+"""
+
+import base64
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from urllib.parse import quote_plus
+
+import requests
+from authlib.integrations.base_client import OAuthError
+from authlib.integrations.requests_client import OAuth2Session
+from django.core.cache import cache
+
+from provisioning import crypto
+from provisioning.errors import ConfigurationError, TokenError
+from provisioning.http import checked, is_connect_failure, parse_json, read_capped, timeouts
+from provisioning.models import AuthMethod
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_LIFETIME = 300  # seconds, for a token that says nothing about its lifetime
+RENEW_MARGIN = 60  # seconds; renew earlier for short-lived tokens (half their life)
+LOCK_TTL = 30  # seconds a fetch lock lives if its holder dies
+USABLE_FLOOR = 5  # seconds: a token this close to expiry is not handed out at all
+
+# RFC 6749 §5.2 error codes, in plain words. Never include the provider's own text
+# verbatim for invalid_client: some servers echo the client id and secret back.
+ERROR_MESSAGES = {
+    "invalid_client": "The token endpoint refused the client id or secret.",
+    "unauthorized_client": "This client is not allowed to use the client-credentials grant.",
+    "invalid_scope": "The token endpoint refused the requested scope.",
+    "invalid_grant": "The token endpoint refused the grant.",
+    "unsupported_grant_type": "The token endpoint does not support the client-credentials grant.",
+    "invalid_request": "The token endpoint rejected the request as malformed.",
+}
+
+
+@dataclass(frozen=True)
+class Token:
+    access_token: str
+    expires_at: float
+    lifetime: int
+    scope: str
+    token_type: str
+    obtained_at: float
+
+    def remaining(self, now=None):
+        return self.expires_at - (time.time() if now is None else now)
+
+    def needs_renewal(self, now=None):
+        return self.remaining(now) < min(RENEW_MARGIN, self.lifetime / 2)
+
+    def usable(self, now=None):
+        return self.remaining(now) > min(USABLE_FLOOR, self.lifetime / 4)
+
+
+def cache_key(config):
+    return f"oauth-token:{config.pk}:{config.config_version}"
+
+
+def _aad(config):
+    return f"token:{config.public_id}:{config.config_version}"
+
+
+def _store(config, token):
+    sealed = {
+        "sealed": crypto.seal(token.access_token, _aad(config)),
+        "expires_at": token.expires_at,
+        "lifetime": token.lifetime,
+        "scope": token.scope,
+        "token_type": token.token_type,
+        "obtained_at": token.obtained_at,
+    }
+    cache.set(cache_key(config), sealed, timeout=max(1, int(token.remaining())))
+
+
+def _load(config):
+    entry = cache.get(cache_key(config))
+    if not isinstance(entry, dict):
+        return None
+    try:
+        access_token = crypto.open_sealed(entry["sealed"], _aad(config))
+    except (crypto.SecretBoxError, KeyError):
+        return None  # e.g. the key ring changed: fetch a new one
+    return Token(
+        access_token=access_token,
+        expires_at=entry["expires_at"],
+        lifetime=entry["lifetime"],
+        scope=entry["scope"],
+        token_type=entry["token_type"],
+        obtained_at=entry["obtained_at"],
+    )
+
+
+def forget(config):
+    """Drop the cached token of ``config`` (all processes)."""
+    cache.delete(cache_key(config))
+
+
+def get_token(config, *, reject=None):
+    """A valid token for ``config``, from the shared cache or freshly fetched.
+
+    ``reject`` is an access token the provider just refused (401): it is not
+    handed out again, but a newer token another process already fetched is.
+    """
+    token = _load(config)
+    if token and token.access_token != reject:
+        if not token.needs_renewal():
+            return token
+        if token.usable():
+            # Renew early if we win the lock; otherwise keep using the valid token.
+            return _fetch_locked(config, reject, fallback=token)
+    return _fetch_locked(config, reject, fallback=None)
+
+
+def _fetch_locked(config, reject, fallback):
+    lock = f"{cache_key(config)}:lock"
+    owner = uuid.uuid4().hex
+    wait_until = time.monotonic() + sum(timeouts()) + 5
+    while True:
+        if cache.add(lock, owner, timeout=LOCK_TTL):
+            try:
+                # Re-check: another process may have stored a token while we waited.
+                token = _load(config)
+                if token and token.access_token != reject and not token.needs_renewal():
+                    return token
+                token = fetch_token(config)
+                _store(config, token)
+                return token
+            finally:
+                if cache.get(lock) == owner:
+                    cache.delete(lock)
+        if fallback is not None:
+            return fallback
+        time.sleep(0.05 + random.random() * 0.1)  # jitter: waiters do not wake in step
+        token = _load(config)
+        if token and token.access_token != reject and token.usable():
+            return token
+        if time.monotonic() > wait_until:
+            raise TokenError(
+                "Timed out waiting for another process to fetch the token. Try again in a moment."
+            )
+
+
+def _basic_form_encoded(client, method, uri, headers, body):
+    """HTTP Basic with id and secret form-encoded first (RFC 6749 §2.3.1).
+
+    authlib's client_secret_basic sends them raw, which strict servers refuse
+    when the secret holds '+', '%', ':' or non-ASCII characters.
+    """
+    user = quote_plus(client.client_id)
+    password = quote_plus(client.client_secret or "")
+    headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    return uri, headers, body
+
+
+def _check_token_response(response):
+    """authlib compliance hook: read a capped body and turn non-OAuth answers into TokenError."""
+    data, truncated = read_capped(response)
+    status = response.status_code
+    if 300 <= status < 400:
+        raise TokenError(
+            f"The token endpoint answered with a redirect ({status}); redirects are not followed. "
+            "Check the token URL.",
+            http_status=status,
+        )
+    if status >= 500:
+        raise TokenError(
+            f"The token endpoint is unavailable (HTTP {status}). Try again later.", http_status=status
+        )
+    body = None if truncated else parse_json(data)
+    if body is None:
+        raise TokenError(
+            f"The token endpoint is unavailable: it answered HTTP {status} with something that is "
+            "not a JSON object. Check the token URL.",
+            http_status=status,
+        )
+    if "error" in body:
+        return response  # authlib raises OAuthError with the RFC 6749 error code
+    if status != 200:
+        raise TokenError(f"The token endpoint refused the request (HTTP {status}).", http_status=status)
+    if not isinstance(body.get("access_token"), str) or not body["access_token"]:
+        raise TokenError("The token endpoint answered without an access token.", http_status=status)
+    return response
+
+
+def _lifetime(body, access_token):
+    expires_in = body.get("expires_in")
+    if isinstance(expires_in, str) and expires_in.isdigit():
+        expires_in = int(expires_in)
+    if isinstance(expires_in, int | float) and not isinstance(expires_in, bool) and expires_in > 0:
+        return int(expires_in)
+    # Fallback: the JWT's own exp claim, if the token is a JWT.
+    claims = peek_claims(access_token)
+    exp = claims.get("exp") if claims else None
+    if isinstance(exp, int | float) and exp > time.time():
+        return int(exp - time.time())
+    return DEFAULT_LIFETIME
+
+
+def fetch_token(config):
+    """Ask the token endpoint for a new token (no cache). Raises TokenError or ConfigurationError."""
+    url = checked(config.token_url)
+    try:
+        secret = config.get_secret()
+    except crypto.SecretBoxError as exc:
+        raise ConfigurationError(f"The client secret cannot be read: {exc}") from None
+
+    method = config.auth_method
+    session = OAuth2Session(
+        client_id=config.client_id,
+        client_secret=secret,
+        token_endpoint_auth_method=method,
+        scope=config.scope or None,
+    )
+    session.trust_env = False
+    if method == AuthMethod.BASIC_ENCODED:
+        session.register_client_auth_method((AuthMethod.BASIC_ENCODED.value, _basic_form_encoded))
+    session.register_compliance_hook("access_token_response", _check_token_response)
+    extra = {"audience": config.audience} if config.audience else {}
+    started = time.time()
+    try:
+        body = session.fetch_token(
+            url,
+            grant_type="client_credentials",
+            timeout=timeouts(),
+            allow_redirects=False,
+            stream=True,
+            headers={"Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded"},
+            **extra,
+        )
+    except OAuthError as exc:
+        code = exc.error or ""
+        message = ERROR_MESSAGES.get(code, f"The token endpoint refused the request ({code or 'no reason'}).")
+        logger.warning("token request for client configuration %s refused: %s", config.pk, code)
+        raise TokenError(message, details={"error": code}) from None
+    except requests.exceptions.Timeout:
+        logger.warning("token request for client configuration %s timed out", config.pk)
+        raise TokenError("The token endpoint is unavailable: it did not answer in time.") from None
+    except requests.exceptions.RequestException as exc:
+        logger.warning("token request for client configuration %s failed: %s", config.pk, type(exc).__name__)
+        reason = "it could not be reached" if is_connect_failure(exc) else "the connection failed"
+        raise TokenError(f"The token endpoint is unavailable: {reason}.") from None
+    finally:
+        session.close()
+    access_token = body["access_token"]
+    lifetime = _lifetime(body, access_token)
+    logger.info("token fetched for client configuration %s (lifetime %ss)", config.pk, lifetime)
+    return Token(
+        access_token=access_token,
+        expires_at=started + lifetime,
+        lifetime=lifetime,
+        scope=str(body.get("scope") or ""),
+        token_type=str(body.get("token_type") or "bearer"),
+        obtained_at=started,
+    )
+
+
+def peek_claims(access_token):
+    """The JWT's claims, unverified (for display and the exp fallback), or None if opaque."""
+    from joserfc import jws
+    from joserfc.errors import JoseError
+
+    if access_token.count(".") != 2:
+        return None
+    try:
+        compact = jws.extract_compact(access_token.encode())
+    except (JoseError, ValueError):
+        return None
+    claims = parse_json(compact.payload)
+    return claims
