@@ -11,6 +11,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int, env_list, env_str
+from provisioning.crypto import SecretBoxError, parse_key_ring
+from provisioning.outbound import METADATA_HOSTS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -31,6 +33,11 @@ if not ENCRYPTION_KEYS:
         "ENCRYPTION_KEYS is not set. Generate a key with "
         "`python -m provisioning.crypto new-key k1` and set ENCRYPTION_KEYS or ENCRYPTION_KEYS_FILE."
     )
+try:
+    # Check the ring's shape now, so a typo stops start-up instead of the first save.
+    _ENCRYPTION_KEY_IDS = [kid for kid, _ in parse_key_ring(ENCRYPTION_KEYS)]
+except SecretBoxError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -64,17 +71,20 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the container's health probe must not depend on ALLOWED_HOSTS or sessions.
+    "provisioning.middleware.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Before the idle timeout, which answers htmx requests differently.
+    "django_htmx.middleware.HtmxMiddleware",
     "provisioning.middleware.IdleTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
-    "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -182,7 +192,8 @@ AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Renders registration/locked_out.html (429). Unlock early: manage.py axes_reset_username USERNAME
+AXES_LOCKOUT_CALLABLE = "provisioning.views.locked_out"
 AXES_SENSITIVE_PARAMETERS = ["password", "client_secret", "secret"]
 
 SESSION_COOKIE_AGE = env_int("SESSION_IDLE_MINUTES", 30, minimum=1) * 60
@@ -200,7 +211,9 @@ SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
-SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# "preload" only consents to the browsers' preload list; nothing happens until the owner of
+# the registrable domain submits it at hstspreload.org. Set false to withhold that consent.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
 if env_bool("TRUST_X_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
@@ -261,12 +274,16 @@ ADMIN_PASSWORD = env_str("ADMIN_PASSWORD", "")
 
 def _refuse_metadata_hosts(hosts):
     for host in hosts:
+        if host.lower().rstrip(".") in METADATA_HOSTS:
+            raise ImproperlyConfigured(f"OUTBOUND_ALLOWED_HOSTS may not list the metadata host {host}.")
         try:
-            address = ipaddress.ip_address(host)
+            address = ipaddress.ip_address(host.strip("[]"))
         except ValueError:
             continue
-        if address.is_link_local:
-            raise ImproperlyConfigured(f"OUTBOUND_ALLOWED_HOSTS may not list the link-local address {host}.")
+        if address.is_link_local or str(address) in METADATA_HOSTS:
+            raise ImproperlyConfigured(
+                f"OUTBOUND_ALLOWED_HOSTS may not list the link-local or metadata address {host}."
+            )
 
 
 _refuse_metadata_hosts(OUTBOUND_ALLOWED_HOSTS)

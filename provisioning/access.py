@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from provisioning.models import Membership, Namespace, OAuthClient, Role
+from provisioning.models import Invitation, Membership, Namespace, OAuthClient, Role
 
 ALL_ROLES = (Role.ADMIN, Role.OPERATOR, Role.AUDITOR)
 PROVISIONERS = (Role.ADMIN, Role.OPERATOR)
@@ -43,3 +43,10 @@ def get_member(request, team_slug, pk, roles=ADMINS):
     membership = get_membership(request, team_slug, roles)
     member = get_object_or_404(Membership.objects.select_related("user"), pk=pk, team=membership.team)
     return membership, member
+
+
+def get_invitation(request, team_slug, pk, roles=ADMINS):
+    """An open (not yet accepted) invitation of the team."""
+    membership = get_membership(request, team_slug, roles)
+    invitation = get_object_or_404(Invitation, pk=pk, team=membership.team, accepted_at__isnull=True)
+    return membership, invitation

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db import models
 
 from provisioning.models import AuditEvent, Invitation, Membership, Namespace, OAuthClient, Team
 
@@ -19,9 +20,14 @@ class TeamAdmin(admin.ModelAdmin):
 
 @admin.register(OAuthClient)
 class OAuthClientAdmin(admin.ModelAdmin):
-    """Read-mostly: the secret is set in the dashboard, where it is encrypted."""
+    """Read-only: team admins create and change configurations in the dashboard.
+
+    Only there are URLs checked, the secret encrypted, the config version bumped and
+    the change audited; an edit here would skip all four.
+    """
 
     list_display = ["name", "team", "preset", "client_id", "config_version", "last_success_at"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_filter = ["preset", "team"]
     search_fields = ["name", "client_id"]
     exclude = ["secret_sealed"]
@@ -34,6 +40,15 @@ class OAuthClientAdmin(admin.ModelAdmin):
         "last_error_at",
     ]
 
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
 
 @admin.register(Namespace)
 class NamespaceAdmin(admin.ModelAdmin):
@@ -44,8 +59,19 @@ class NamespaceAdmin(admin.ModelAdmin):
 
 @admin.register(Invitation)
 class InvitationAdmin(admin.ModelAdmin):
+    """Invitations are issued by team admins in the dashboard (which shows the link once).
+
+    Here they can be looked at and withdrawn (deleted), not created or changed.
+    """
+
     list_display = ["email", "team", "role", "created_at", "expires_at", "accepted_at"]
     exclude = ["token_hash"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(AuditEvent)

@@ -51,6 +51,19 @@ class OAuthClientForm(forms.ModelForm):
         label="Nexeed tenant id",
         help_text="For Bosch Nexeed IAM: fills in the token URL for this tenant.",
     )
+    # Declared here so that a URL typed without a scheme means https, not http.
+    token_url = forms.URLField(
+        required=False,  # may come from the Nexeed tenant id
+        max_length=500,
+        assume_scheme="https",
+        label="Token URL",
+    )
+    api_base_url = forms.URLField(
+        max_length=500,
+        assume_scheme="https",
+        label="API base URL",
+        help_text="The provisioning API up to /api/1, without the instance id.",
+    )
 
     class Meta:
         model = OAuthClient
@@ -69,9 +82,7 @@ class OAuthClientForm(forms.ModelForm):
             "default_auth_scope",
         ]
         labels = {
-            "token_url": "Token URL",
             "client_id": "Client id",
-            "api_base_url": "API base URL",
             "service_instance_id": "Service instance id",
             "default_auth_scope": "Default authScope",
             "auth_method": "Client authentication",
@@ -81,14 +92,11 @@ class OAuthClientForm(forms.ModelForm):
             "Nexeed: aud:<target-client-id> openid.",
             "audience": "Optional; sent as the 'audience' parameter when set.",
             "service_instance_id": "The subscription instance id (Suite: Subscriptions, Show credentials).",
-            "api_base_url": "The provisioning API up to /api/1, without the instance id.",
         }
-        widgets = {"token_url": forms.URLInput(), "api_base_url": forms.URLInput()}
 
     def __init__(self, *args, team, **kwargs):
         super().__init__(*args, **kwargs)
         self.team = team
-        self.fields["token_url"].required = False  # may come from the Nexeed tenant id
         self.fields["client_secret"].required = not self.instance.has_secret
         if self.instance.has_secret:
             self.fields["client_secret"].help_text = (
@@ -177,6 +185,7 @@ class NamespaceForm(forms.ModelForm):
     def __init__(self, *args, team, **kwargs):
         super().__init__(*args, **kwargs)
         self.team = team
+        self.instance.team = team
         self.fields["client"].queryset = OAuthClient.objects.filter(team=team)
         self.fields["client"].empty_label = "Any of the team's configurations"
         self.fields["name"].widget.attrs.update({"autocomplete": "off", "spellcheck": "false"})
@@ -225,6 +234,10 @@ class AcceptInvitationForm(forms.Form):
     password1 = forms.CharField(label="Password", strip=False, widget=forms.PasswordInput)
     password2 = forms.CharField(label="Password again", strip=False, widget=forms.PasswordInput)
 
+    def __init__(self, *args, email="", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.email = email
+
     def clean_username(self):
         username = self.cleaned_data["username"].strip()
         User = get_user_model()
@@ -241,8 +254,10 @@ class AcceptInvitationForm(forms.Form):
         if p1 and p2 and p1 != p2:
             self.add_error("password2", "The two passwords differ.")
         elif p1:
+            # An unsaved user, so the similarity check compares with the chosen name and e-mail.
+            candidate = get_user_model()(username=cleaned.get("username", ""), email=self.email)
             try:
-                validate_password(p1)
+                validate_password(p1, user=candidate)
             except forms.ValidationError as exc:
                 self.add_error("password1", exc)
         return cleaned

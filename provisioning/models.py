@@ -3,10 +3,11 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from provisioning import crypto
+from provisioning import crypto, ids
 
 
 class Team(models.Model):
@@ -149,6 +150,13 @@ class OAuthClient(models.Model):
         self.secret_fingerprint = crypto.fingerprint(secret)
         self.secret_set_at = timezone.now()
 
+    def reseal_secret(self):
+        """Re-encrypt the stored secret with the newest key; the secret itself is unchanged.
+
+        Raises crypto.SecretBoxError, leaving the row as it was, if it cannot be opened.
+        """
+        self.secret_sealed = crypto.seal(self.get_secret(), self._secret_aad())
+
     def get_secret(self):
         """The client secret in plain text; raises crypto.SecretBoxError if it cannot be opened."""
         if not self.secret_sealed:
@@ -179,6 +187,18 @@ class Namespace(models.Model):
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        """The Ditto rule and the team boundary, for every form that edits a namespace (admin too)."""
+        errors = {}
+        # An empty name is the form field's to report (it is required there).
+        error = ids.namespace_error(self.name) if self.name else None
+        if error:
+            errors["name"] = error
+        if self.client_id is not None and self.team_id is not None and self.client.team_id != self.team_id:
+            errors["client"] = "This client configuration belongs to another team."
+        if errors:
+            raise ValidationError(errors)
 
 
 class AuditEvent(models.Model):
@@ -224,3 +244,20 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise RuntimeError("Audit events are append-only.")
+
+
+class OpenAttempt(models.Model):
+    """An outbound call whose intent is recorded but whose outcome is not (yet).
+
+    Inserted with the intent row and deleted with the outcome row, in the same
+    transactions. A row that outlives its call (a crash, a killed worker) is how
+    history finds "outcome unknown" without scanning the audit log.
+    """
+
+    correlation_id = models.UUIDField(primary_key=True)
+    team_id = models.BigIntegerField(db_index=True)
+    target = models.CharField(max_length=300)
+    started_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"{self.target} since {self.started_at:%Y-%m-%d %H:%M:%S}"

@@ -26,6 +26,15 @@ def _refused_address(address):
     return ip.is_link_local or str(ip) in METADATA_HOSTS
 
 
+def _is_legacy_ipv4(host):
+    """True for a host that C's inet_aton reads as an IPv4 address (octal, hex, short forms)."""
+    try:
+        socket.inet_aton(host)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def check_url(url, *, resolve=False):
     """Raise UnsafeURL unless ``url`` may be called; return the URL unchanged.
 
@@ -37,7 +46,8 @@ def check_url(url, *, resolve=False):
     """
     try:
         parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
+        # "metadata.google.internal." is the same host as without the final dot.
+        host = (parts.hostname or "").lower().rstrip(".")
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
         raise UnsafeURL("This is not a valid URL.") from None
@@ -49,11 +59,16 @@ def check_url(url, *, resolve=False):
         raise UnsafeURL("The URL may not contain a '#' fragment.")
     if host in METADATA_HOSTS:
         raise UnsafeURL("Cloud metadata addresses are never called.")
+    # UnsafeURL is a ValueError: decide first, raise outside the try, or the refusal is swallowed.
     try:
-        if _refused_address(host):
-            raise UnsafeURL("Link-local and metadata addresses are never called.")
-    except ValueError:
-        pass  # a name, not an address
+        refused = _refused_address(host)
+    except ValueError:  # a name, not an address
+        refused = None
+    if refused:
+        raise UnsafeURL("Link-local and metadata addresses are never called.")
+    if refused is None and _is_legacy_ipv4(host):
+        # "2852039166", "0xa9fea9fe" or "169.254.43518" reach 169.254.169.254.
+        raise UnsafeURL("Write an IPv4 address as four decimal numbers (like 192.0.2.10).")
     allowed = {h.lower() for h in settings.OUTBOUND_ALLOWED_HOSTS}
     if parts.scheme != "https" and host not in allowed:
         raise UnsafeURL(

@@ -1,21 +1,23 @@
 import logging
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.http import JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from provisioning import audit
 from provisioning.access import (
     ADMINS,
     get_client,
+    get_invitation,
     get_member,
     get_membership,
     get_namespace,
@@ -33,9 +35,14 @@ from provisioning.models import Invitation, Membership, Preset, Role
 logger = logging.getLogger(__name__)
 
 
-@require_GET
+@require_safe
 @never_cache
 def healthz(request):
+    """200 with a small JSON when the database and the cache answer, 503 otherwise.
+
+    Served by HealthCheckMiddleware before host checks, so a container probe on
+    127.0.0.1 works whatever ALLOWED_HOSTS says.
+    """
     checks = {}
     try:
         with connection.cursor() as cursor:
@@ -54,7 +61,14 @@ def healthz(request):
     return JsonResponse({"status": "ok" if healthy else "error", **checks}, status=200 if healthy else 503)
 
 
+def locked_out(request, original_response=None, credentials=None):
+    """django-axes' lockout page (AXES_LOCKOUT_CALLABLE): 429 with the cool-off in minutes."""
+    minutes = max(1, int(settings.AXES_COOLOFF_TIME.total_seconds() // 60))
+    return render(request, "registration/locked_out.html", {"cooloff_minutes": minutes}, status=429)
+
+
 @login_required
+@require_safe
 def home(request):
     memberships = list(request.user.memberships.select_related("team"))
     if not memberships:
@@ -67,6 +81,7 @@ def home(request):
 
 
 @login_required
+@require_safe
 def team(request, team_slug):
     membership = get_membership(request, team_slug)
     team = membership.team
@@ -83,6 +98,7 @@ def team(request, team_slug):
 
 
 @login_required
+@require_safe
 def clients(request, team_slug):
     membership = get_membership(request, team_slug)
     ctx = {"membership": membership, "clients": membership.team.clients.all()}
@@ -115,6 +131,9 @@ def client_new(request, team_slug):
         initial = {"preset": preset, **PRESET_DEFAULTS[preset]}
         form = OAuthClientForm(initial=initial, team=membership.team)
     ctx = {"membership": membership, "form": form, "presets": Preset.choices}
+    if request.htmx and request.method == "GET":
+        # A preset tab was chosen: only the form, filled with that preset's defaults.
+        return render(request, "provisioning/client_form.html#client-form", ctx)
     return render(request, "provisioning/client_form.html", ctx)
 
 
@@ -182,6 +201,16 @@ def namespaces(request, team_slug):
     membership = get_membership(request, team_slug)
     team = membership.team
     form = None
+    if request.method == "GET" and request.htmx and "name" in request.GET:
+        # Live validation as the admin types: only the name field's feedback.
+        get_membership(request, team_slug, ADMINS)
+        typed = request.GET["name"]
+        ctx = {"field": None, "value": ""}  # an emptied field gets the hint, not an error
+        if typed.strip():
+            form = NamespaceForm({"name": typed}, team=team)
+            form.is_valid()
+            ctx = {"field": form["name"], "value": typed}
+        return render(request, "provisioning/namespaces.html#namespace-check", ctx)
     if request.method == "POST":
         membership = get_membership(request, team_slug, ADMINS)
         form = NamespaceForm(request.POST, team=team)
@@ -198,14 +227,11 @@ def namespaces(request, team_slug):
             messages.success(request, f"Namespace {namespace.name} added.")
             return redirect("namespaces", team_slug)
     elif membership.is_admin:
-        if request.htmx and "name" in request.GET:
-            # Live validation as the admin types: only the name field's feedback.
-            form = NamespaceForm({"name": request.GET["name"]}, team=team)
-            form.is_valid()
-            ctx = {"field": form["name"], "value": request.GET["name"]}
-            return render(request, "provisioning/namespaces.html#namespace-check", ctx)
         form = NamespaceForm(team=team)
     ctx = {"membership": membership, "namespaces": team.namespaces.select_related("client"), "form": form}
+    if form is not None and form.is_bound:
+        # The name's feedback is the namespace-check partial, also on a full page after a POST.
+        ctx.update(field=form["name"], value=form["name"].value())
     return render(request, "provisioning/namespaces.html", ctx)
 
 
@@ -237,7 +263,8 @@ def members(request, team_slug):
         User = get_user_model()
         user = User.objects.filter(email__iexact=email).order_by("pk").first()
         if user:
-            Membership.objects.create(user=user, team=team, role=role)
+            # get_or_create: a double-submitted form must not fail on the unique constraint.
+            Membership.objects.get_or_create(user=user, team=team, defaults={"role": role})
             audit.record(
                 "member.add",
                 actor=request.user,
@@ -303,11 +330,10 @@ def member_remove(request, team_slug, pk):
     return redirect("members", team_slug)
 
 
-@require_POST
 @login_required
+@require_POST
 def invitation_revoke(request, team_slug, pk):
-    membership = get_membership(request, team_slug, ADMINS)
-    invitation = get_object_or_404(Invitation, pk=pk, team=membership.team, accepted_at__isnull=True)
+    membership, invitation = get_invitation(request, team_slug, pk)
     invitation.delete()
     audit.record(
         "member.uninvite", actor=request.user, team=membership.team, target=invitation.email, status="ok"
@@ -324,26 +350,36 @@ def accept_invitation(request, token):
     )
     if invitation is None or not invitation.is_usable:
         return render(request, "registration/invitation_invalid.html", status=404)
-    form = AcceptInvitationForm(request.POST or None)
+    form = AcceptInvitationForm(request.POST or None, email=invitation.email)
     if request.method == "POST" and form.is_valid():
         User = get_user_model()
-        with transaction.atomic():
-            user = User.objects.create_user(
-                username=form.cleaned_data["username"],
-                email=invitation.email,
-                password=form.cleaned_data["password1"],
-            )
-            Membership.objects.create(user=user, team=invitation.team, role=invitation.role)
-            invitation.accepted_at = timezone.now()
-            invitation.save(update_fields=["accepted_at"])
-            audit.record(
-                "member.join",
-                actor=user,
-                team=invitation.team,
-                target=user.username,
-                status="ok",
-                request={"role": invitation.role},
-            )
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        return redirect("team", invitation.team.slug)
+        try:
+            with transaction.atomic():
+                # Claim the invitation first: of two submissions racing, only one joins.
+                now = timezone.now()
+                claimed = Invitation.objects.filter(
+                    pk=invitation.pk, accepted_at__isnull=True, expires_at__gt=now
+                ).update(accepted_at=now)
+                if not claimed:
+                    return render(request, "registration/invitation_invalid.html", status=404)
+                user = User.objects.create_user(
+                    username=form.cleaned_data["username"],
+                    email=invitation.email,
+                    password=form.cleaned_data["password1"],
+                )
+                Membership.objects.create(user=user, team=invitation.team, role=invitation.role)
+                audit.record(
+                    "member.join",
+                    actor=user,
+                    team=invitation.team,
+                    target=user.username,
+                    status="ok",
+                    request={"role": invitation.role},
+                )
+        except IntegrityError:
+            # The user name was taken between validation and saving.
+            form.add_error("username", "This user name is taken.")
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            return redirect("team", invitation.team.slug)
     return render(request, "registration/accept_invitation.html", {"form": form, "invitation": invitation})

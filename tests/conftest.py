@@ -2,10 +2,31 @@
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.test.utils import override_settings
 
 from provisioning.models import Membership, Namespace, OAuthClient, Role, Team
 
 PASSWORD = "a-long-test-password-1"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def collected_static(tmp_path_factory):
+    """Pages are rendered with production's manifest storage, as collected at image build.
+
+    A template that names a missing static file fails here as it would in production.
+    """
+    root = tmp_path_factory.mktemp("staticfiles")
+    with override_settings(STATIC_ROOT=root):
+        call_command("collectstatic", interactive=False, verbosity=0)
+        yield root
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fast_password_hashing():
+    """Hashing is not under test, and PBKDF2's deliberate slowness made log-in tests crawl."""
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
 
 
 @pytest.fixture

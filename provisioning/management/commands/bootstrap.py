@@ -7,7 +7,7 @@ import secrets
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from provisioning import audit
@@ -29,6 +29,11 @@ class Command(BaseCommand):
         with transaction.atomic():
             admin = User.objects.filter(is_superuser=True).order_by("pk").first()
             if admin is None:
+                if User.objects.filter(username=settings.ADMIN_USERNAME).exists():
+                    raise CommandError(
+                        f"A user named {settings.ADMIN_USERNAME!r} exists but is not a superuser. "
+                        "Set ADMIN_USERNAME to a free name, or run `manage.py createsuperuser`."
+                    )
                 password = settings.ADMIN_PASSWORD or secrets.token_urlsafe(12)
                 admin = User.objects.create_superuser(settings.ADMIN_USERNAME, "", password)
                 password_note = (

@@ -1,0 +1,72 @@
+"""Every team URL, present and future, needs a log-in and refuses members of other teams.
+
+The URL list is read from the URLconf, so a new view under /t/<team>/ is covered the
+moment it is added: if it forgets its access helper, these tests fail.
+"""
+
+import re
+import uuid
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from provisioning.models import AuditEvent, Membership, Namespace, OAuthClient
+from tests.views import assert_redirects_to_login
+
+pytestmark = pytest.mark.django_db
+
+
+def routes(patterns=None, prefix=""):
+    for entry in get_resolver().url_patterns if patterns is None else patterns:
+        if isinstance(entry, URLResolver):
+            yield from routes(entry.url_patterns, prefix + str(entry.pattern))
+        elif isinstance(entry, URLPattern):
+            yield prefix + str(entry.pattern)
+
+
+TEAM_ROUTES = sorted(route for route in routes() if "<slug:team_slug>" in route)
+
+
+def concrete(route, pk):
+    def fill(match):
+        converter, name = match.group(1) or "str", match.group(2)
+        if name == "team_slug":
+            return "team-a"
+        return {"int": str(pk), "uuid": str(uuid.uuid4())}.get(converter, "x")
+
+    return "/" + re.sub(r"<(?:(\w+):)?(\w+)>", fill, route)
+
+
+def snapshot():
+    return (
+        list(OAuthClient.objects.order_by("pk").values_list("pk", "name", "config_version")),
+        list(Namespace.objects.order_by("pk").values_list("pk", "name")),
+        list(Membership.objects.order_by("pk").values_list("pk", "role")),
+    )
+
+
+def test_the_team_routes_are_found():
+    assert "t/<slug:team_slug>/clients/<int:pk>/" in TEAM_ROUTES
+    assert len(TEAM_ROUTES) >= 11
+
+
+@pytest.mark.parametrize("route", TEAM_ROUTES)
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_every_team_url_requires_login(client, cast, client_a, route, method):
+    url = concrete(route, client_a.pk)
+    response = client.get(url) if method == "GET" else client.post(url, {"name": "x"})
+    if response.status_code == 405:
+        return  # the method is not served at all
+    assert_redirects_to_login(response, url)
+
+
+@pytest.mark.parametrize("route", TEAM_ROUTES)
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_every_team_url_refuses_other_team(as_user, cast, client_a, namespace_a, route, method):
+    before = snapshot()
+    client = as_user(cast["other"])
+    url = concrete(route, client_a.pk)
+    response = client.get(url) if method == "GET" else client.post(url, {"name": "x"})
+    assert response.status_code in (404, 405), f"{method} {url} -> {response.status_code}"
+    assert snapshot() == before
+    assert not AuditEvent.objects.filter(team_name="Team A").exists()

@@ -1,0 +1,140 @@
+"""manage.py rotate_secrets: every client secret re-encrypted with the newest key."""
+
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from provisioning import crypto
+from provisioning.models import AuditEvent, OAuthClient
+
+pytestmark = pytest.mark.django_db
+
+OLD = crypto.new_key_entry("old")
+NEW = crypto.new_key_entry("new")
+LOST = crypto.new_key_entry("lost")
+
+
+def make_client(team, name, secret):
+    client = OAuthClient(
+        team=team,
+        name=name,
+        token_url="https://access.bosch-iot-suite.com/token",
+        client_id=f"{name}-id",
+        api_base_url="https://deviceprovisioning.eu-1.bosch-iot-suite.com/api/1",
+        service_instance_id="sid",
+    )
+    client.set_secret(secret)
+    client.save()
+    return client
+
+
+def rotate(*args):
+    out, err = io.StringIO(), io.StringIO()
+    error = None
+    try:
+        call_command("rotate_secrets", *args, stdout=out, stderr=err)
+    except CommandError as exc:
+        error = exc
+    return out.getvalue(), err.getvalue(), error
+
+
+@pytest.fixture
+def two_on_the_old_key(settings, team_a, team_b):
+    settings.ENCRYPTION_KEYS = OLD
+    clients = [make_client(team_a, "Alpha", "alpha-secret-1"), make_client(team_b, "Beta", "beta-secret-2")]
+    settings.ENCRYPTION_KEYS = f"{NEW},{OLD}"
+    return clients
+
+
+def test_it_reencrypts_every_secret_with_the_newest_key(settings, two_on_the_old_key):
+    before = {c.pk: (c.secret_fingerprint, c.config_version) for c in two_on_the_old_key}
+
+    out, err, error = rotate()
+
+    assert error is None, err
+    assert "re-encrypted 2, already on key new: 0, failed: 0" in out
+    settings.ENCRYPTION_KEYS = NEW  # the old key can go now
+    for client in OAuthClient.objects.all():
+        assert crypto.key_id(client.secret_sealed) == "new"
+        assert client.get_secret() in ("alpha-secret-1", "beta-secret-2")
+        # The secret did not change, so neither do its fingerprint and the cached tokens' version.
+        assert (client.secret_fingerprint, client.config_version) == before[client.pk]
+
+
+def test_a_second_run_changes_nothing(two_on_the_old_key):
+    rotate()
+    sealed = dict(OAuthClient.objects.values_list("pk", "secret_sealed"))
+
+    out, _, error = rotate()
+
+    assert error is None
+    assert "re-encrypted 0, already on key new: 2, failed: 0" in out
+    assert dict(OAuthClient.objects.values_list("pk", "secret_sealed")) == sealed
+
+
+def test_it_reports_a_secret_it_cannot_open_and_leaves_that_row_alone(settings, team_a, two_on_the_old_key):
+    settings.ENCRYPTION_KEYS = LOST
+    lost = make_client(team_a, "Orphan", "orphan-secret-3")
+    settings.ENCRYPTION_KEYS = f"{NEW},{OLD}"
+
+    out, err, error = rotate()
+
+    assert error is not None  # CommandError: manage.py exits with status 1
+    assert "failed: 1" in str(error)
+    assert "team “Team A”, configuration “Orphan”" in err
+    assert "key 'lost', which is not in ENCRYPTION_KEYS" in err
+    assert OAuthClient.objects.get(pk=lost.pk).secret_sealed == lost.secret_sealed
+    # The others were still re-encrypted.
+    others = OAuthClient.objects.exclude(pk=lost.pk)
+    assert {crypto.key_id(c.secret_sealed) for c in others} == {"new"}
+    for text in (out, err, str(error)):
+        for secret in ("alpha-secret-1", "beta-secret-2", "orphan-secret-3"):
+            assert secret not in text
+
+
+def test_a_tampered_row_is_reported_even_on_the_newest_key(settings, team_a):
+    settings.ENCRYPTION_KEYS = NEW
+    client = make_client(team_a, "Moved", "moved-secret")
+    other = make_client(team_a, "Target", "target-secret")
+    OAuthClient.objects.filter(pk=other.pk).update(secret_sealed=client.secret_sealed)
+
+    _, err, error = rotate()
+
+    assert error is not None
+    assert "configuration “Target”" in err
+
+
+def test_a_dry_run_writes_nothing(two_on_the_old_key):
+    sealed = dict(OAuthClient.objects.values_list("pk", "secret_sealed"))
+
+    out, _, error = rotate("--dry-run")
+
+    assert error is None
+    assert "would re-encrypt 2" in out
+    assert dict(OAuthClient.objects.values_list("pk", "secret_sealed")) == sealed
+    assert not AuditEvent.objects.exists()
+
+
+def test_each_reencryption_is_audited_without_the_secret(two_on_the_old_key):
+    rotate()
+    events = AuditEvent.objects.filter(action="client.secret_reencrypt").order_by("client_name")
+    assert [(e.team_name, e.client_name) for e in events] == [("Team A", "Alpha"), ("Team B", "Beta")]
+    for event in events:
+        assert "alpha-secret-1" not in str(event.__dict__)
+        assert "key new (was old)" in event.message
+
+
+def test_configurations_without_a_secret_are_skipped(settings, team_a):
+    settings.ENCRYPTION_KEYS = NEW
+    OAuthClient.objects.create(
+        team=team_a,
+        name="No secret",
+        token_url="https://access.bosch-iot-suite.com/token",
+        client_id="x",
+        api_base_url="https://deviceprovisioning.eu-1.bosch-iot-suite.com/api/1",
+        service_instance_id="sid",
+    )
+    out, _, error = rotate()
+    assert error is None
+    assert "re-encrypted 0, already on key new: 0, failed: 0" in out

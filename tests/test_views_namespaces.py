@@ -1,0 +1,193 @@
+"""A team's namespaces: list, add (validated live with the Ditto rule), remove."""
+
+import pytest
+
+from provisioning.models import AuditEvent, Namespace, OAuthClient
+from tests.views import assert_is_partial, assert_redirects_to_login, htmx_get, request
+
+pytestmark = pytest.mark.django_db
+
+LIST = "/t/team-a/namespaces/"
+
+# (url, method, roles allowed); {pk} is namespace_a's id.
+VIEWS = [
+    (LIST, "GET", {"admin", "operator", "auditor"}),
+    (LIST, "POST", {"admin"}),
+    ("/t/team-a/namespaces/{pk}/delete/", "POST", {"admin"}),
+]
+IDS = [f"{method} {url}" for url, method, _ in VIEWS]
+WRONG_ROLES = [
+    (url, method, role)
+    for url, method, roles in VIEWS
+    for role in ("operator", "auditor")
+    if role not in roles
+]
+
+
+def add(client, name, client_config=None, team_slug="team-a"):
+    data = {"name": name, "client": client_config.pk if client_config else ""}
+    return client.post(f"/t/{team_slug}/namespaces/", data)
+
+
+@pytest.mark.parametrize(("url", "method", "roles"), VIEWS, ids=IDS)
+def test_it_requires_login(client, namespace_a, url, method, roles):
+    url = url.format(pk=namespace_a.pk)
+    assert_redirects_to_login(request(client, method, url, {"name": "com.new"}), url)
+    assert list(Namespace.objects.values_list("name", flat=True)) == ["com.acme.sensors"]
+
+
+@pytest.mark.parametrize(("url", "method", "roles"), VIEWS, ids=IDS)
+def test_it_refuses_other_team(as_user, cast, namespace_a, url, method, roles):
+    client = as_user(cast["other"])
+    assert request(client, method, url.format(pk=namespace_a.pk), {"name": "com.new"}).status_code == 404
+    if "{pk}" in url:
+        own_team_url = url.replace("/t/team-a/", "/t/team-b/").format(pk=namespace_a.pk)
+        assert request(client, method, own_team_url).status_code == 404
+    assert list(Namespace.objects.values_list("name", flat=True)) == ["com.acme.sensors"]
+
+
+@pytest.mark.parametrize(
+    ("url", "method", "role"), WRONG_ROLES, ids=[f"{r} {m} {u}" for u, m, r in WRONG_ROLES]
+)
+def test_it_refuses_the_wrong_role(as_user, cast, namespace_a, url, method, role):
+    response = request(as_user(cast[role]), method, url.format(pk=namespace_a.pk), {"name": "com.new"})
+    assert response.status_code == 403
+    assert list(Namespace.objects.values_list("name", flat=True)) == ["com.acme.sensors"]
+
+
+# --- the page ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["admin", "operator", "auditor"])
+def test_every_role_sees_the_teams_namespaces(as_user, cast, namespace_a, role):
+    response = as_user(cast[role]).get(LIST)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "<td><code>com.acme.sensors</code></td>" in html and "<td>Suite A</td>" in html
+    assert ("Add a namespace" in html) is (role == "admin")
+
+
+def test_the_page_does_not_show_another_teams_namespaces(as_user, cast, namespace_a):
+    response = as_user(cast["other"]).get("/t/team-b/namespaces/")
+    assert b"<td><code>com.acme.sensors</code></td>" not in response.content
+    assert b"No namespaces yet." in response.content
+
+
+# --- adding -----------------------------------------------------------------------------
+
+
+def test_an_admin_adds_a_namespace(as_user, cast, team_a):
+    response = add(as_user(cast["admin"]), "com.acme.meters")
+    assert response.status_code == 302 and response["Location"] == LIST
+    namespace = Namespace.objects.get(name="com.acme.meters")
+    assert namespace.team == team_a and namespace.client is None
+    event = AuditEvent.objects.get(action="namespace.create")
+    assert (event.actor_name, event.team_name, event.target) == ("alice", "Team A", "com.acme.meters")
+
+
+def test_a_namespace_can_be_tied_to_one_client_configuration(as_user, cast, client_a):
+    add(as_user(cast["admin"]), "com.acme.tied", client_a)
+    assert Namespace.objects.get(name="com.acme.tied").client == client_a
+
+
+def test_a_namespace_cannot_be_tied_to_another_teams_configuration(as_user, cast, team_b):
+    other_config = OAuthClient.objects.create(
+        team=team_b,
+        name="B config",
+        token_url="https://access.bosch-iot-suite.com/token",
+        client_id="b",
+        api_base_url="https://deviceprovisioning.eu-1.bosch-iot-suite.com/api/1",
+        service_instance_id="sid",
+    )
+    response = add(as_user(cast["admin"]), "com.acme.stolen", other_config)
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.context["form"].errors["client"][0]
+    assert not Namespace.objects.filter(name="com.acme.stolen").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("1acme", "A namespace must start with a letter"),
+        ("com..acme", "After &#x27;.&#x27; a namespace needs a letter"),
+        ("com.acme.", "cannot end with"),
+        ("com acme", "may only hold letters"),
+        ("", "This field is required."),
+    ],
+)
+def test_an_invalid_namespace_is_refused_with_a_clear_message(as_user, cast, team_a, name, message):
+    response = add(as_user(cast["admin"]), name)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert message in html
+    assert not Namespace.objects.exists()
+
+
+def test_a_namespace_is_unique_within_a_team(as_user, cast, namespace_a):
+    response = add(as_user(cast["admin"]), "com.acme.sensors")
+    assert "Your team already has this namespace." in response.content.decode()
+    assert Namespace.objects.count() == 1
+    # Another team may register the same one.
+    assert add(as_user(cast["other"]), "com.acme.sensors", team_slug="team-b").status_code == 302
+    assert Namespace.objects.count() == 2
+
+
+def test_surrounding_spaces_are_dropped(as_user, cast, team_a):
+    add(as_user(cast["admin"]), "  com.acme.spaced  ")
+    assert Namespace.objects.filter(name="com.acme.spaced").exists()
+
+
+# --- live validation (htmx) -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("com.acme.new", "“com.acme.new” is a valid namespace."),
+        ("com.", "A namespace cannot end with"),
+        ("9lives", "A namespace must start with a letter"),
+        ("com.acme.sensors", "Your team already has this namespace."),
+        ("", "Letters, digits and"),
+    ],
+)
+def test_the_live_check_renders_its_partial(as_user, cast, namespace_a, typed, expected):
+    response = htmx_get(as_user(cast["admin"]), LIST, {"name": typed})
+    html = assert_is_partial(response, "namespace-check")
+    assert expected in html
+    assert Namespace.objects.count() == 1  # checking saves nothing
+
+
+def test_the_live_check_escapes_what_was_typed(as_user, cast, team_a):
+    response = htmx_get(as_user(cast["admin"]), LIST, {"name": "<b>x"})
+    assert b"<b>" not in response.content
+
+
+@pytest.mark.parametrize("role", ["operator", "auditor"])
+def test_the_live_check_refuses_the_wrong_role(as_user, cast, team_a, role):
+    assert htmx_get(as_user(cast[role]), LIST, {"name": "com.x"}).status_code == 403
+
+
+def test_the_live_check_refuses_other_team(as_user, cast, team_a):
+    assert htmx_get(as_user(cast["other"]), LIST, {"name": "com.x"}).status_code == 404
+
+
+def test_the_name_field_is_wired_for_live_checking(as_user, cast, team_a):
+    html = as_user(cast["admin"]).get(LIST).content.decode()
+    assert f'hx-get="{LIST}"' in html
+    assert 'hx-target="#namespace-check"' in html
+    assert 'id="namespace-check"' in html
+
+
+# --- removing ---------------------------------------------------------------------------
+
+
+def test_an_admin_removes_a_namespace(as_user, cast, namespace_a):
+    response = as_user(cast["admin"]).post(f"/t/team-a/namespaces/{namespace_a.pk}/delete/")
+    assert response.status_code == 302 and response["Location"] == LIST
+    assert not Namespace.objects.exists()
+    assert AuditEvent.objects.get(action="namespace.delete").target == "com.acme.sensors"
+
+
+def test_removing_takes_a_post(as_user, cast, namespace_a):
+    assert as_user(cast["admin"]).get(f"/t/team-a/namespaces/{namespace_a.pk}/delete/").status_code == 405
+    assert Namespace.objects.exists()

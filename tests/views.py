@@ -1,0 +1,35 @@
+"""Small helpers shared by the view tests."""
+
+from urllib.parse import quote
+
+LOGIN = "/accounts/login/"
+
+
+def request(client, method, url, data=None, **headers):
+    """GET or POST; ``data`` is sent with a POST only (a GET keeps its URL as given)."""
+    if method == "GET":
+        return client.get(url, **headers)
+    return client.post(url, data or {}, **headers)
+
+
+def htmx_get(client, url, data=None, current_url=None):
+    return client.get(
+        url,
+        data or {},
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_CURRENT_URL=f"http://testserver{current_url or url}",
+    )
+
+
+def assert_redirects_to_login(response, url):
+    assert response.status_code == 302, response.status_code
+    assert response["Location"] == f"{LOGIN}?next={quote(url)}"
+
+
+def assert_is_partial(response, element_id):
+    """An htmx partial: the element itself, without the page around it."""
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert f'id="{element_id}"' in html
+    assert "<html" not in html and "<body" not in html and "site-header" not in html
+    return html
