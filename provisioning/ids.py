@@ -62,3 +62,24 @@ def thing_id_error(thing_id):
 def default_auth_id(thing_id):
     """Bosch's default auth id: the device id with ':' replaced by '_'."""
     return thing_id.replace(":", "_")
+
+
+def key_error(value, what):
+    """Why ``value`` is not a valid attribute key / feature id / policy label, or None.
+
+    Bosch restrictions: no '/', no control characters, not '*', at most 256
+    characters; a feature id must not look like a {{ placeholder }}.
+    """
+    if not value:
+        return f"Enter the {what}."
+    if len(value) > MAX_ID_LENGTH:
+        return f"The {what} can be at most {MAX_ID_LENGTH} characters long."
+    if value == "*":
+        return f"'*' is not allowed as a {what}."
+    if "/" in value:
+        return f"The {what} cannot contain '/'."
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in value):
+        return f"The {what} cannot contain control characters."
+    if value.startswith("{{") and value.endswith("}}"):
+        return f"The {what} cannot be a {{{{ placeholder }}}}."
+    return None

@@ -1,1 +1,22 @@
-urlpatterns = []
+"""Mounted at /sandbox/ by config/urls.py when SANDBOX_ENABLED is true."""
+
+from django.urls import path, re_path
+
+from provisioning.sandbox import views
+
+app_name = "sandbox"
+
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("token", views.suite_token, name="suite_token"),
+    path(
+        "iam/access-management/v1/tenants/<str:tenant>/openid-connect/token",
+        views.nexeed_token,
+        name="nexeed_token",
+    ),
+    path("api/1/<str:sid>/devices", views.devices, name="devices"),
+    # <path:...> so that an id holding an encoded "/" reaches the view (and gets a JSON 404).
+    path("api/1/<str:sid>/devices/<path:device_id>", views.device, name="device"),
+    # Anything else under the API prefixes gets a JSON 404, not Django's HTML page.
+    re_path(r"^(api|iam)/", views.api_not_found),
+]

@@ -1,0 +1,115 @@
+"""The sandbox under gunicorn with two worker processes, as `make run` and Docker serve it.
+
+Checks what only several processes can show: knobs and faults set here reach
+every worker, a fault is used exactly once across workers, the token counter
+adds up, and the "reset" fault finds gunicorn's socket.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import requests
+from django.conf import settings
+from django.db import connection
+
+from provisioning.sandbox import knobs, seed
+
+from .conftest import NAMESPACE, Api, device_body, token_for
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _database_url():
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{Path(db['NAME']).resolve()}"
+    credentials = quote(db["USER"]) + (f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else "")
+    return f"postgres://{credentials}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def gunicorn_url(transactional_db):
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "SECRET_KEY": settings.SECRET_KEY,
+        "SANDBOX_ENABLED": "true",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "false",
+        "LOG_LEVEL": "WARNING",
+    }
+    command = [
+        str(Path(sys.executable).with_name("gunicorn")),
+        "config.wsgi",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "2",
+        "--threads",
+        "4",
+        "--no-control-socket",
+        "--log-level",
+        "warning",
+    ]
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.get(f"{url}/sandbox/api/", timeout=5)
+                break
+            except requests.RequestException:  # not listening yet, or a worker still booting
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(server.stderr.read().decode(errors="replace")) from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        server.stderr.close()
+
+
+@pytest.fixture
+def gunicorn_api(gunicorn_url):
+    tenant = seed.create_tenant(f"{gunicorn_url}/sandbox", namespaces=[NAMESPACE])
+    return Api(tenant, token_for(tenant))
+
+
+def test_reset_drops_the_connection_under_gunicorn(gunicorn_api):
+    knobs.inject_fault("reset")
+    with pytest.raises(requests.exceptions.ConnectionError):
+        gunicorn_api.post(device_body())
+    assert gunicorn_api.post(device_body()).status_code == 201
+
+
+def test_faults_and_counters_are_shared_by_all_workers(gunicorn_api):
+    knobs.inject_fault(429, count=6)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(
+            pool.map(lambda n: gunicorn_api.post(device_body(f"{NAMESPACE}:dev-{n}")).status_code, range(20))
+        )
+    assert statuses.count(429) == 6
+    assert statuses.count(201) == 14
+    for _ in range(4):
+        token_for(gunicorn_api.tenant)
+    assert knobs.token_count() == 5
