@@ -1,0 +1,226 @@
+"""The first flows in a real browser: log-in, client configurations, namespaces, accessibility."""
+
+import re
+
+import pytest
+
+from provisioning import crypto
+from provisioning.forms import NEXEED_TOKEN_URL
+from provisioning.models import Namespace, OAuthClient
+from tests.conftest import PASSWORD
+from tests.e2e.conftest import expect, format_violations
+
+pytestmark = pytest.mark.e2e
+
+SECRET = "e2e-very-secret-value-4711"
+INSTANCE_ID = "0081db5c-9765-4ffa-8a54-a3a71021dc67"
+
+
+def field(page, label):
+    """The form control labelled ``label``; required fields' labels end in " *"."""
+    return page.get_by_label(re.compile(rf"^{re.escape(label)}( \*)?$"))
+
+
+def fill_common_client_fields(page, *, name, secret=SECRET):
+    field(page, "Name").fill(name)
+    field(page, "Client id").fill("e2e-client")
+    field(page, "Client secret").fill(secret)
+    field(page, "Service instance id").fill(INSTANCE_ID)
+
+
+# --- (a) logging in ----------------------------------------------------------------------------
+
+
+def test_first_login_as_team_admin_lands_on_the_team_page(page, admin_a, shot, browser_errors):
+    page.goto("/")
+    expect(page).to_have_url(re.compile(r"/accounts/login/\?next=/$"))
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    shot(page, "a-login")
+
+    field(page, "Username").fill("alice")
+    field(page, "Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+    expect(page).to_have_url(re.compile(r"/t/team-a/$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Team A")
+    main_nav = page.get_by_role("navigation", name="Main")
+    expect(main_nav.get_by_role("link", name="Overview")).to_have_attribute("aria-current", "page")
+    expect(page.locator(".header-end")).to_contain_text("alice")
+    shot(page, "a-team-page")
+    assert browser_errors == []
+
+
+def test_a_wrong_password_shows_an_error(page, admin_a, shot, browser_errors):
+    page.goto("/accounts/login/")
+    field(page, "Username").fill("alice")
+    field(page, "Password").fill("not-the-password")
+    page.get_by_role("button", name="Log in").click()
+
+    expect(page.get_by_role("alert")).to_contain_text("Please enter a correct username and password")
+    expect(page).to_have_url(re.compile(r"/accounts/login/$"))
+    expect(field(page, "Password")).to_have_value("")
+    shot(page, "a-login-wrong-password")
+    # The error is an HTTP 200 re-render of the form, so Chromium logs nothing.
+    assert browser_errors == []
+
+
+# --- (b) a Bosch IoT Suite Auth client configuration -----------------------------------------
+
+
+def test_admin_adds_a_suite_auth_client_and_sees_only_the_fingerprint(
+    page, server, login, admin_a, shot, browser_errors
+):
+    login(page, admin_a)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Client configurations").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Client configurations")
+    shot(page, "b-clients-empty")
+    page.get_by_role("link", name="Add a client configuration").click()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("New client configuration")
+    expect(page.get_by_role("link", name="Bosch IoT Suite Auth")).to_have_attribute("aria-current", "true")
+    expect(field(page, "Token URL")).to_have_value("https://access.bosch-iot-suite.com/token")
+    shot(page, "b-client-form")
+
+    # Plain http to a host that OUTBOUND_ALLOWED_HOSTS does not list is refused next to the field.
+    fill_common_client_fields(page, name="Suite (e2e)")
+    field(page, "Token URL").fill("http://example.com/token")
+    page.get_by_role("button", name="Save").click()
+    token_url_field = page.locator(".field", has=field(page, "Token URL"))
+    expect(token_url_field.locator(".error")).to_contain_text("Use https")
+    assert SECRET not in page.content()
+    expect(field(page, "Client secret")).to_have_value("")
+    shot(page, "b-client-form-refused-url")
+
+    # The test settings allow plain http to localhost (the built-in sandbox).
+    token_url = f"{server.url}/sandbox/token"
+    field(page, "Token URL").fill(token_url)
+    field(page, "Client secret").fill(SECRET)
+    page.get_by_role("button", name="Save").click()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("Suite (e2e)")
+    expect(page.get_by_role("status")).to_contain_text("saved")
+    client = OAuthClient.objects.get(team__slug="team-a", name="Suite (e2e)")
+    assert client.token_url == token_url
+    assert client.get_secret() == SECRET
+    assert client.secret_fingerprint == crypto.fingerprint(SECRET)
+    expect(page.locator(".facts")).to_contain_text(f"fingerprint {client.secret_fingerprint}")
+    assert SECRET not in page.content()
+    shot(page, "b-client-detail")
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Client configurations").click()
+    expect(page.get_by_role("row", name=re.compile("Suite \\(e2e\\)"))).to_contain_text("e2e-client")
+    assert SECRET not in page.content()
+    shot(page, "b-clients-list")
+    assert browser_errors == []
+
+
+# --- (c) a Bosch Nexeed IAM client configuration ---------------------------------------------
+
+
+def test_nexeed_preset_fills_the_token_url_from_the_tenant_id(page, login, admin_a, shot, browser_errors):
+    login(page, admin_a)
+    page.goto("/t/team-a/clients/new/")
+    page.get_by_role("link", name="Bosch Nexeed IAM").click()  # htmx swaps the form for the preset's
+
+    expect(page).to_have_url(re.compile(r"\?preset=nexeed$"))
+    expect(page.get_by_role("link", name="Bosch Nexeed IAM")).to_have_attribute("aria-current", "true")
+    expect(field(page, "Preset")).to_have_value("nexeed")
+    expect(field(page, "Token URL")).to_have_value("")
+    shot(page, "c-client-form-nexeed")
+
+    fill_common_client_fields(page, name="Nexeed (e2e)")
+    field(page, "Nexeed tenant id").fill("acme-tenant_01")
+    field(page, "Scope").fill("aud:provisioning-api openid")
+    page.get_by_role("button", name="Save").click()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("Nexeed (e2e)")
+    expected = NEXEED_TOKEN_URL.format(tenant="acme-tenant_01")
+    expect(field(page, "Token URL")).to_have_value(expected)
+    expect(page.locator(".facts")).to_contain_text("Bosch Nexeed IAM")
+    client = OAuthClient.objects.get(team__slug="team-a", name="Nexeed (e2e)")
+    assert (client.preset, client.token_url) == ("nexeed", expected)
+    assert SECRET not in page.content()
+    shot(page, "c-client-detail-nexeed")
+    assert browser_errors == []
+
+
+# --- (d) namespaces with live validation -----------------------------------------------------
+
+
+def test_namespace_live_validation_then_submit(page, login, admin_a, shot, browser_errors):
+    login(page, admin_a)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Namespaces").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Namespaces")
+    posts = []
+    page.on("request", lambda r: r.method == "POST" and posts.append(r.url))
+    name_input = field(page, "Namespace")
+    check = page.locator("#namespace-check")
+    expect(check).to_contain_text("Letters, digits and '_'")
+
+    name_input.fill("1acme.sensors")
+    expect(check.locator(".error")).to_have_text("A namespace must start with a letter (a-z, A-Z).")
+    name_input.fill("com..acme")
+    expect(check.locator(".error")).to_contain_text("After '.' a namespace needs a letter")
+    assert posts == []  # validated as typed, nothing submitted
+    assert Namespace.objects.count() == 0
+    shot(page, "d-namespace-invalid")
+
+    name_input.fill("com.acme.sensors")
+    expect(check.locator(".ok")).to_have_text("“com.acme.sensors” is a valid namespace.")
+    assert posts == []
+    shot(page, "d-namespace-valid")
+
+    page.get_by_role("button", name="Add namespace").click()
+    expect(page.get_by_role("status")).to_contain_text("Namespace com.acme.sensors added.")
+    expect(page.get_by_role("row", name=re.compile("com.acme.sensors"))).to_be_visible()
+    assert len(posts) == 1
+    assert list(Namespace.objects.values_list("team__slug", "name")) == [("team-a", "com.acme.sensors")]
+    expect(name_input).to_have_value("")
+    shot(page, "d-namespace-added")
+    assert browser_errors == []
+
+
+# --- (e) accessibility -----------------------------------------------------------------------
+
+A11Y_PAGES = [
+    ("login", "/accounts/login/"),
+    ("team", "/t/team-a/"),
+    ("clients", "/t/team-a/clients/"),
+    ("client-form", "/t/team-a/clients/new/"),
+    ("namespaces", "/t/team-a/namespaces/"),
+]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_axe_finds_no_violations(page, login, admin_a, namespace_a, scheme, shot, axe, browser_errors):
+    page.emulate_media(color_scheme=scheme)
+    found = {}
+    for name, path in A11Y_PAGES:
+        if name == "team":  # the first page after logging in
+            login(page, admin_a)
+        page.goto(path)
+        expect(page.get_by_role("heading", level=1)).to_be_visible()
+        shot(page, f"e-{scheme}-{name}")
+        found[name] = axe(page)
+
+    # Forms with their errors shown: a submitted empty client form, a live namespace error.
+    page.goto("/t/team-a/clients/new/")
+    field(page, "Token URL").fill("http://example.com/token")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator(".field .error").first).to_be_visible()
+    shot(page, f"e-{scheme}-client-form-errors")
+    found["client-form-errors"] = axe(page)
+
+    page.goto("/t/team-a/namespaces/")
+    field(page, "Namespace").fill("9lives")
+    expect(page.locator("#namespace-check .error")).to_be_visible()
+    shot(page, f"e-{scheme}-namespace-error")
+    found["namespace-error"] = axe(page)
+
+    page.goto(f"/t/team-a/clients/{namespace_a.client_id}/")
+    shot(page, f"e-{scheme}-client-detail")
+    found["client-detail"] = axe(page)
+
+    report = "\n".join(f"{name}:\n{format_violations(v)}" for name, v in found.items() if v)
+    assert not report, f"axe found violations ({scheme} mode):\n{report}"
+    assert browser_errors == []
