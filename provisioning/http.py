@@ -5,6 +5,7 @@ a cap on how much of a response body is read.
 
 import json
 import threading
+import time
 
 import requests
 import urllib3
@@ -34,12 +35,27 @@ def session():
     return s
 
 
+CHECK_TTL = 60  # seconds a URL that passed the check (with DNS) is trusted in this process
+_checked_until = {}
+
+
 def checked(url):
-    """The URL, if it may be called now (checked again at call time, with DNS)."""
+    """The URL, if it may be called now (checked again at call time, with DNS).
+
+    A URL that passed is not looked up again for CHECK_TTL seconds, so a busy job
+    does not pay a DNS round trip per request.
+    """
+    now = time.monotonic()
+    if _checked_until.get(url, 0) > now:
+        return url
     try:
-        return check_url(url, resolve=True)
+        check_url(url, resolve=True)
     except UnsafeURL as exc:
         raise ConfigurationError(f"Refused to call {url!r}: {exc}") from None
+    if len(_checked_until) > 10_000:
+        _checked_until.clear()
+    _checked_until[url] = now + CHECK_TTL
+    return url
 
 
 def read_capped(response, limit=MAX_BODY_BYTES):

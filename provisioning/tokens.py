@@ -67,7 +67,7 @@ class Token:
 
 
 def cache_key(config):
-    return f"oauth-token:{config.pk}:{config.config_version}"
+    return f"oauth-token:{config.public_id}:{config.config_version}"
 
 
 def _aad(config):
@@ -104,8 +104,20 @@ def _load(config):
     )
 
 
+# This process's copy of the tokens it used last, so a request does not read the
+# shared cache every time. Only a token that needs no renewal is served from here;
+# fetching always goes through the shared cache and its lock.
+_local_tokens = {}
+
+
+def _remember(config, token):
+    _local_tokens[cache_key(config)] = token
+    return token
+
+
 def forget(config):
-    """Drop the cached token of ``config`` (all processes)."""
+    """Drop the cached token of ``config`` (the shared cache and this process's copy)."""
+    _local_tokens.pop(cache_key(config), None)
     cache.delete(cache_key(config))
 
 
@@ -115,14 +127,17 @@ def get_token(config, *, reject=None):
     ``reject`` is an access token the provider just refused (401): it is not
     handed out again, but a newer token another process already fetched is.
     """
+    local = _local_tokens.get(cache_key(config))
+    if local and local.access_token != reject and not local.needs_renewal():
+        return local
     token = _load(config)
     if token and token.access_token != reject:
         if not token.needs_renewal():
-            return token
+            return _remember(config, token)
         if token.usable():
             # Renew early if we win the lock; otherwise keep using the valid token.
-            return _fetch_locked(config, reject, fallback=token)
-    return _fetch_locked(config, reject, fallback=None)
+            return _remember(config, _fetch_locked(config, reject, fallback=token))
+    return _remember(config, _fetch_locked(config, reject, fallback=None))
 
 
 def _fetch_locked(config, reject, fallback):

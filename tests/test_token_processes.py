@@ -7,7 +7,9 @@ import time
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
+from django.test import override_settings
 
 from tests.provider import TokenIssuer, make_config
 
@@ -47,6 +49,15 @@ def test_many_processes_make_one_token_request(team_a, httpserver, tmp_path, cac
         env["REDIS_URL"] = REDIS_TEST_URL
     else:
         env.pop("REDIS_URL", None)
+        # The workers use the DatabaseCache even when this run's own cache is Redis.
+        db_cache = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+                "LOCATION": "provisioner_cache",
+            }
+        }
+        with override_settings(CACHES=db_cache):
+            call_command("createcachetable")
     issuer = TokenIssuer(delay=0.3)  # a slow endpoint widens the race
     httpserver.expect_request("/token", method="POST").respond_with_handler(issuer)
     config = make_config(team_a, httpserver)

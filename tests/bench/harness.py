@@ -1,0 +1,140 @@
+"""Shared set-up for the benchmark scripts: a throw-away database and the real server.
+
+Each benchmark runs against this project as deployed: gunicorn serving the app
+with the sandbox on, a migrated database of its own (SQLite in a temp folder by
+default, or PostgreSQL with BENCH_DATABASE_URL), and the DatabaseCache (or Redis
+with BENCH_REDIS_URL). Nothing here is a test; the scripts print figures.
+"""
+
+import contextlib
+import os
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def configure(workdir=None):
+    """Set the environment for this process and its children; return it."""
+    workdir = Path(workdir or tempfile.mkdtemp(prefix="provisioner-bench-"))
+    port = free_port()
+    env = {
+        "SECRET_KEY": "bench-secret-key-not-for-production",
+        "ENCRYPTION_KEYS": "bench1:" + "B" * 43,
+        "SANDBOX_ENABLED": "true",
+        "OUTBOUND_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "false",
+        "SECURE_COOKIES": "false",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "LOG_LEVEL": "WARNING",
+        "DATABASE_URL": os.environ.get("BENCH_DATABASE_URL", f"sqlite:///{workdir}/bench.sqlite3"),
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "BENCH_PORT": str(port),
+    }
+    if os.environ.get("BENCH_REDIS_URL"):
+        env["REDIS_URL"] = os.environ["BENCH_REDIS_URL"]
+    os.environ.update(env)
+    sys.path.insert(0, str(ROOT))
+    return env
+
+
+def setup_django():
+    import django
+
+    django.setup()
+
+
+def prepare_database():
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+    call_command("createcachetable", verbosity=0)
+
+
+@contextlib.contextmanager
+def server(workers=2, threads=8):
+    """Start gunicorn on BENCH_PORT; yield its base URL; stop it afterwards."""
+    port = os.environ["BENCH_PORT"]
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "config.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--no-control-socket",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=os.environ.copy(),
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("gunicorn did not start")
+            time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def make_team_client(tenant, *, name="Bench"):
+    """A team, an admin and a client configuration pointing at a sandbox tenant."""
+    from django.contrib.auth import get_user_model
+
+    from provisioning.models import Membership, Namespace, OAuthClient, Team
+
+    team, _ = Team.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
+    user, _ = get_user_model().objects.get_or_create(username="bench")
+    Membership.objects.get_or_create(user=user, team=team, defaults={"role": "admin"})
+    config = OAuthClient(
+        team=team,
+        name=name,
+        preset="custom",
+        token_url=tenant["token_url"],
+        client_id=tenant["client_id"],
+        scope=tenant["scope"],
+        api_base_url=tenant["api_base_url"],
+        service_instance_id=tenant["service_instance_id"],
+    )
+    config.set_secret(tenant["client_secret"])
+    config.save()
+    namespace, _ = Namespace.objects.get_or_create(team=team, name=tenant["namespace"])
+    return team, user, config, namespace
+
+
+def peak_rss_mb(children=False):
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF)
+    return usage.ru_maxrss / 1024
+
+
+def summary(values):
+    ordered = sorted(values)
+    p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+    return f"median {statistics.median(ordered):.1f}  p95 {p95:.1f}"
