@@ -213,14 +213,14 @@ class AuditEvent(models.Model):
         OUTCOME = "outcome", "Outcome"
         EVENT = "event", "Event"
 
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
     correlation_id = models.UUIDField(default=uuid.uuid4, db_index=True)
     phase = models.CharField(max_length=8, choices=Phase.choices, default=Phase.EVENT)
     action = models.CharField(max_length=40)
     status = models.CharField(max_length=16, blank=True)
     actor_id = models.BigIntegerField(null=True, blank=True)
     actor_name = models.CharField(max_length=150, blank=True)
-    team_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    team_id = models.BigIntegerField(null=True, blank=True)
     team_name = models.CharField(max_length=100, blank=True)
     client_ref = models.BigIntegerField(null=True, blank=True)
     client_name = models.CharField(max_length=100, blank=True)
@@ -233,6 +233,15 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # History reads newest-first keyset pages of one team, optionally narrowed by one filter.
+        indexes = [
+            models.Index(fields=["team_id", "-created_at", "-id"], name="audit_team_time"),
+            models.Index(fields=["team_id", "status", "-created_at", "-id"], name="audit_team_status_time"),
+            models.Index(fields=["team_id", "action", "-created_at", "-id"], name="audit_team_action_time"),
+            models.Index(fields=["team_id", "target", "-created_at"], name="audit_team_target"),
+            models.Index(fields=["team_id", "actor_name", "-created_at"], name="audit_team_actor_time"),
+            models.Index(fields=["team_id", "client_ref", "-created_at"], name="audit_team_client_time"),
+        ]
 
     def __str__(self):
         return f"{self.action} {self.target} ({self.phase})"

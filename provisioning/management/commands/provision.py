@@ -1,0 +1,156 @@
+"""Provision one device from the command line, through the same form and service as the page.
+
+    python manage.py provision --user alice --team demo --client Sandbox \\
+        --namespace com.example.demo --name boiler-1 --password-generate --attribute site=north
+
+The device secret is printed once on standard output (like the page's show-once
+panel); use --password-env to pass a password without putting it in argv.
+"""
+
+import json
+import os
+import sys
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.http import QueryDict
+
+from provisioning import services
+from provisioning.device_form import DeviceForm
+from provisioning.models import Membership, Namespace, OAuthClient, Role
+from provisioning.views.devices import masked, request_preview
+
+EXIT_CODES = {"created": 0, "conflict": 3, "refused": 4, "failed": 5, "unknown": 6}
+
+
+class Command(BaseCommand):
+    help = "Provision one device (same validation, audit rows and API call as the dashboard)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--user", required=True, help="The acting user (an admin or operator of the team)."
+        )
+        parser.add_argument("--team", required=True, help="Team slug.")
+        parser.add_argument("--client", required=True, help="Client configuration name.")
+        parser.add_argument("--namespace", required=True)
+        parser.add_argument("--name", required=True, help="Device name (after the colon).")
+        parser.add_argument(
+            "--credentials", choices=["hashed-password", "psk", "none"], default="hashed-password"
+        )
+        secret = parser.add_mutually_exclusive_group()
+        secret.add_argument("--password-generate", action="store_true", help="Generate a strong secret.")
+        secret.add_argument("--password-env", metavar="VAR", help="Read the password or psk key from $VAR.")
+        parser.add_argument("--auth-id", default="")
+        parser.add_argument("--via", default="", help="Gateway device id.")
+        parser.add_argument("--disabled", action="store_true", help="Create the device disabled.")
+        parser.add_argument("--attribute", action="append", default=[], metavar="KEY=VALUE")
+        parser.add_argument("--definition", default="")
+        parser.add_argument(
+            "--policy-id", default="", help="Use an existing policy instead of a generated one."
+        )
+        parser.add_argument(
+            "--auth-scope",
+            choices=["default", "none", "subscription", "deviceManagementSubscription"],
+            default="default",
+        )
+        parser.add_argument("--dry-run", action="store_true", help="Print the request that would be sent.")
+        parser.add_argument("--json", action="store_true", help="Print the result as JSON.")
+
+    def handle(self, *args, **o):
+        user = get_user_model().objects.filter(username=o["user"]).first()
+        membership = Membership.objects.filter(user=user, team__slug=o["team"]).select_related("team").first()
+        if user is None or membership is None:
+            raise CommandError(f"{o['user']!r} is not a member of team {o['team']!r}.")
+        if membership.role not in (Role.ADMIN, Role.OPERATOR):
+            raise CommandError(f"{o['user']!r} is an {membership.role} and cannot provision.")
+        team = membership.team
+        config = OAuthClient.objects.filter(team=team, name=o["client"]).first()
+        namespace = Namespace.objects.filter(team=team, name=o["namespace"]).first()
+        if config is None:
+            raise CommandError(f"Team {team.slug!r} has no client configuration named {o['client']!r}.")
+        if namespace is None:
+            raise CommandError(f"Team {team.slug!r} has no namespace {o['namespace']!r}.")
+
+        secret = ""
+        if o["password_env"]:
+            secret = os.environ.get(o["password_env"], "")
+            if not secret:
+                raise CommandError(f"${o['password_env']} is empty or not set.")
+        elif o["credentials"] != "none" and not o["password_generate"]:
+            raise CommandError("Give --password-generate or --password-env VAR (or --credentials none).")
+
+        data = QueryDict(mutable=True)
+        data.update(
+            {
+                "client": str(config.pk),
+                "namespace": str(namespace.pk),
+                "name": o["name"],
+                "credentials_type": o["credentials"],
+                "auth_id": o["auth_id"],
+                "via": o["via"],
+                "definition": o["definition"],
+                "policy_mode": "existing" if o["policy_id"] else "generated",
+                "policy_id": o["policy_id"],
+                "auth_scope": "__default__" if o["auth_scope"] == "default" else o["auth_scope"],
+                "password" if o["credentials"] == "hashed-password" else "psk_key": secret,
+            }
+        )
+        if not o["disabled"]:
+            data["enabled"] = "on"
+        for item in o["attribute"]:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise CommandError(f"--attribute takes KEY=VALUE, not {item!r}.")
+            data.appendlist("attr_key", key)
+            data.appendlist("attr_value", value)
+
+        form = DeviceForm(data, team=team)
+        if not form.is_valid():
+            lines = [f"{field}: {' '.join(msgs)}" for field, msgs in form.errors.items()]
+            raise CommandError("The device is not valid:\n  " + "\n  ".join(lines))
+
+        if o["dry_run"]:
+            preview = request_preview(form)
+            if o["json"]:
+                self.stdout.write(json.dumps({**preview, "body": json.loads(preview["body"])}, indent=2))
+            else:
+                self.stdout.write(f"{preview['method']} {preview['url']}")
+                for key, value in preview["headers"].items():
+                    self.stdout.write(f"{key}: {value}")
+                self.stdout.write("")
+                self.stdout.write(preview["body"])
+            return
+
+        generated = form.new_secret() if form.needs_generated_secret() else None
+        body = form.to_body(generated_secret=generated)
+        try:
+            outcome = services.provision_device(
+                actor=user, team=team, config=config, body=body, auth_scope=form.effective_auth_scope()
+            )
+        except services.AuditUnavailable as exc:
+            raise CommandError(str(exc)) from None
+
+        sent_secret = None
+        if outcome.ok and o["credentials"] != "none":
+            field = "password" if o["credentials"] == "hashed-password" else "key"
+            sent_secret = body["hub"]["credentials"]["secrets"][0][field]
+        if o["json"]:
+            result = {
+                "status": outcome.status,
+                "httpStatus": outcome.http_status,
+                "correlationId": str(outcome.correlation_id),
+                "deviceId": body["id"],
+                "message": outcome.message,
+                "request": masked(body),
+            }
+            if sent_secret:
+                result["secret"] = sent_secret
+            self.stdout.write(json.dumps(result, indent=2))
+        elif outcome.ok:
+            self.stdout.write(self.style.SUCCESS(f"Created {body['id']} ({outcome.latency_ms} ms)."))
+            if sent_secret:
+                self.stdout.write(f"Secret (shown once): {sent_secret}")
+        else:
+            self.stderr.write(f"{outcome.status}: {outcome.message}\nNext step: {outcome.next_step}")
+        if not outcome.ok:
+            sys.exit(EXIT_CODES.get(outcome.status, 1))

@@ -1,0 +1,124 @@
+"""History: the team's audit log with filters, details, exports, and de-provisioning from an entry."""
+
+import json
+
+from django.contrib.auth.decorators import login_required
+from django.http import StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_safe
+
+from provisioning import history as log
+from provisioning import services
+from provisioning.access import PROVISIONERS, get_membership
+from provisioning.models import AuditEvent, OAuthClient
+
+
+def _pretty(value):
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False) if value is not None else None
+
+
+@login_required
+@require_safe
+def history(request, team_slug):
+    membership = get_membership(request, team_slug)
+    team = membership.team
+    filters = log.HistoryFilter(request.GET or None, team=team)
+    rows = log.events(team, filters if filters.is_bound else None)
+    items, next_cursor = log.page(rows, request.GET.get("after"))
+    log.label_open_intents(items, team)
+    query = request.GET.copy()
+    query.pop("after", None)
+    ctx = {
+        "membership": membership,
+        "filters": filters,
+        "items": items,
+        "next_cursor": next_cursor,
+        "query": query.urlencode(),
+        "first_page": not request.GET.get("after"),
+    }
+    if request.htmx and not request.htmx.history_restore_request:
+        return render(request, "provisioning/history.html#history-results", ctx)
+    return render(request, "provisioning/history.html", ctx)
+
+
+@login_required
+@require_safe
+def history_entry(request, team_slug, pk):
+    membership = get_membership(request, team_slug)
+    team = membership.team
+    entry = get_object_or_404(AuditEvent, pk=pk, team_id=team.pk)
+    related = list(
+        AuditEvent.objects.filter(team_id=team.pk, correlation_id=entry.correlation_id).order_by("id")
+    )
+    log.label_open_intents(related, team)
+    outcome = next((r for r in related if r.phase == AuditEvent.Phase.OUTCOME), None)
+    deprovisioned = (
+        entry.action == "device.provision"
+        and AuditEvent.objects.filter(
+            team_id=team.pk,
+            action="device.deprovision",
+            phase=AuditEvent.Phase.OUTCOME,
+            status="deleted",
+            target=entry.target,
+            created_at__gt=entry.created_at,
+        ).exists()
+    )
+    can_deprovision = (
+        membership.can_provision
+        and entry.action == "device.provision"
+        and outcome is not None
+        and outcome.status in ("created", "conflict")
+        and not deprovisioned
+    )
+    ctx = {
+        "membership": membership,
+        "entry": entry,
+        "related": [(row, _pretty(row.request), _pretty(row.response)) for row in related],
+        "outcome": outcome,
+        "can_deprovision": can_deprovision,
+        "deprovisioned": deprovisioned,
+    }
+    return render(request, "provisioning/history_entry.html", ctx)
+
+
+@login_required
+@require_safe
+def history_export(request, team_slug):
+    """The filtered history as CSV or JSON Lines, streamed row by row (constant memory)."""
+    membership = get_membership(request, team_slug)
+    filters = log.HistoryFilter(request.GET or None, team=membership.team)
+    rows = log.events(membership.team, filters if filters.is_bound else None)
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    if request.GET.get("format") == "jsonl":
+        response = StreamingHttpResponse(log.stream_jsonl(rows), content_type="application/x-ndjson")
+        name = f"history-{membership.team.slug}-{stamp}.jsonl"
+    else:
+        response = StreamingHttpResponse(log.stream_csv(rows), content_type="text/csv; charset=utf-8")
+        name = f"history-{membership.team.slug}-{stamp}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def deprovision(request, team_slug, pk):
+    """Confirm, then de-provision the device of a history entry."""
+    membership = get_membership(request, team_slug, PROVISIONERS)
+    team = membership.team
+    entry = get_object_or_404(AuditEvent, pk=pk, team_id=team.pk, action="device.provision")
+    config = OAuthClient.objects.filter(team=team, pk=entry.client_ref).first()
+    ctx = {"membership": membership, "entry": entry, "config": config}
+    if request.method == "POST" and config is not None:
+        try:
+            ctx["outcome"] = services.deprovision_device(
+                actor=request.user,
+                team=team,
+                config=config,
+                device_id=entry.target,
+                keep_credentials=request.POST.get("keep_credentials") == "on",
+                keep_policy=request.POST.get("keep_policy") == "on",
+            )
+        except services.AuditUnavailable as exc:
+            ctx["failure"] = str(exc)
+    return render(request, "provisioning/deprovision.html", ctx)

@@ -1,0 +1,78 @@
+"""Health, the lock-out page, and the team overview."""
+
+import logging
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
+from django.db import DatabaseError, connection
+from django.http import JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
+
+from provisioning import audit
+from provisioning.access import (
+    get_membership,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@require_safe
+@never_cache
+def healthz(request):
+    """200 with a small JSON when the database and the cache answer, 503 otherwise.
+
+    Served by HealthCheckMiddleware before host checks, so a container probe on
+    127.0.0.1 works whatever ALLOWED_HOSTS says.
+    """
+    checks = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["database"] = "ok"
+    except DatabaseError:
+        logger.exception("health check: database unavailable")
+        checks["database"] = "error"
+    try:
+        cache.set("healthz", "1", 10)
+        checks["cache"] = "ok" if cache.get("healthz") == "1" else "error"
+    except Exception:
+        logger.exception("health check: cache unavailable")
+        checks["cache"] = "error"
+    healthy = all(v == "ok" for v in checks.values())
+    return JsonResponse({"status": "ok" if healthy else "error", **checks}, status=200 if healthy else 503)
+
+
+def locked_out(request, original_response=None, credentials=None):
+    """django-axes' lockout page (AXES_LOCKOUT_CALLABLE): 429 with the cool-off in minutes."""
+    minutes = max(1, int(settings.AXES_COOLOFF_TIME.total_seconds() // 60))
+    return render(request, "registration/locked_out.html", {"cooloff_minutes": minutes}, status=429)
+
+
+@login_required
+@require_safe
+def home(request):
+    memberships = list(request.user.memberships.select_related("team"))
+    if not memberships:
+        return render(request, "provisioning/no_team.html")
+    preferred = request.session.get("team")
+    for membership in memberships:
+        if membership.team.slug == preferred:
+            return redirect("team", membership.team.slug)
+    return redirect("team", memberships[0].team.slug)
+
+
+@login_required
+@require_safe
+def team(request, team_slug):
+    membership = get_membership(request, team_slug)
+    team = membership.team
+    ctx = {
+        "membership": membership,
+        "clients": team.clients.all(),
+        "namespaces": team.namespaces.select_related("client"),
+        "recent": audit.AuditEvent.objects.filter(team_id=team.pk)[:10],
+    }
+    return render(request, "provisioning/team.html", ctx)
