@@ -264,6 +264,7 @@ LOGGING = {
         # urllib3 logs request lines at DEBUG; never let it print query strings or headers.
         "urllib3": {"level": "WARNING"},
         "authlib": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
     },
 }
 

@@ -96,8 +96,8 @@ def _retry_after(response):
 
 def provider_message(body, status):
     """The provider's own explanation, shortened, from {description, errorDetails} or similar."""
+    parts = []
     if isinstance(body, dict):
-        parts = []
         for key in ("description", "message", "error"):
             if isinstance(body.get(key), str) and body[key].strip():
                 parts.append(body[key].strip())
@@ -108,10 +108,10 @@ def provider_message(body, status):
                 text = details.get(key)
                 if isinstance(text, str) and text.strip() and text.strip() not in parts:
                     parts.append(text.strip())
-        text = " ".join(parts)
-        if text:
-            return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
-    return f"HTTP {status} without an explanation"
+    if not parts:
+        return f"HTTP {status} without an explanation"
+    text = " ".join(part if part[-1] in ".!?" else part + "." for part in parts)
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
 
 
 def _call(config, method, url, *, params, json_body, correlation_id=None):
@@ -183,9 +183,7 @@ def _call(config, method, url, *, params, json_body, correlation_id=None):
                 retry_after=retry_after,
             )
         if status == 409:
-            raise Conflict(
-                f"Already provisioned: {provider_message(body, status)}", http_status=status, details=body
-            )
+            raise Conflict(provider_message(body, status), http_status=status, details=body)
         if 300 <= status < 400:
             raise ConfigurationError(
                 f"The provisioning API answered with a redirect ({status}); redirects are not followed. "

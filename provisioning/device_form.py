@@ -94,6 +94,7 @@ class DeviceForm(forms.Form):
         required=False,
         max_length=256,
         label="Auth id",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
         help_text="Leave empty for the default: the device id with ':' replaced by '_'.",
     )
     password = forms.CharField(
@@ -127,11 +128,20 @@ class DeviceForm(forms.Form):
     policy_id = forms.CharField(required=False, max_length=256, label="Existing policy id")
     auth_scope = forms.ChoiceField(label="authScope", required=False)
 
-    def __init__(self, *args, team, **kwargs):
+    def __init__(self, *args, team, client=None, namespace=None, **kwargs):
+        """``client`` and ``namespace``, when given (a bulk job: the same for every row),
+        replace the two choice fields, so validating a row costs no query."""
         super().__init__(*args, **kwargs)
         self.team = team
-        self.fields["client"].queryset = OAuthClient.objects.filter(team=team)
-        self.fields["namespace"].queryset = Namespace.objects.filter(team=team).select_related("client")
+        self.fixed = {}
+        if client is not None and namespace is not None:
+            if client.team_id != team.pk or namespace.team_id != team.pk:
+                raise ValueError("The client configuration and namespace must belong to the team.")
+            self.fixed = {"client": client, "namespace": namespace}
+            del self.fields["client"], self.fields["namespace"]
+        else:
+            self.fields["client"].queryset = OAuthClient.objects.filter(team=team)
+            self.fields["namespace"].queryset = Namespace.objects.filter(team=team).select_related("client")
         self.fields["auth_scope"].choices = [(AUTH_SCOPE_DEFAULT, "The configuration's default")] + [
             (value or "none", label) for value, label in AuthScope.choices
         ]
@@ -256,6 +266,7 @@ class DeviceForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
+        cleaned.update(self.fixed)
         cleaned["attributes"] = self._clean_attributes()
         if self.attribute_errors:
             self.add_error(None, forms.ValidationError(self.attribute_errors))

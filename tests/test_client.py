@@ -135,7 +135,7 @@ def test_a_4xx_is_refused_with_the_providers_words(httpserver, config, status):
     with pytest.raises(Refused) as caught:
         client.create_device(config, BODY)
 
-    assert caught.value.message == "The namespace is not registered. ns 'x' unknown"
+    assert caught.value.message == "The namespace is not registered. ns 'x' unknown."
     assert caught.value.http_status == status
     assert len(api_requests(httpserver)) == 1
 

@@ -249,3 +249,23 @@ def test_every_valid_form_builds_a_body_the_openapi_accepts(
     assert errors("ProvisioningRequestPayload", body) == []
     assert body["id"] == f"com.acme.sensors:{name}"
     assert set(body["things"]["thing"].get("attributes", {})) == set(attrs)
+
+
+def test_a_fixed_client_and_namespace_validate_without_queries(
+    team_a, client_a, namespace_a, django_assert_num_queries
+):
+    query = data(client_a, namespace_a, password="S3cure-Pa55-4711")
+    del query["client"], query["namespace"]
+
+    with django_assert_num_queries(0):
+        form = DeviceForm(query, team=team_a, client=client_a, namespace=namespace_a)
+        assert form.is_valid(), form.errors
+        body = form.to_body()
+
+    assert body["id"] == "com.acme.sensors:boiler-0042"
+    assert "client" not in form.fields
+
+
+def test_a_fixed_client_of_another_team_is_refused(team_a, team_b, client_a, namespace_a):
+    with pytest.raises(ValueError):
+        DeviceForm({}, team=team_b, client=client_a, namespace=namespace_a)

@@ -1,6 +1,7 @@
 """OAuth2 client configurations: list, create, edit, delete."""
 
 import logging
+from datetime import UTC, datetime
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -117,6 +118,17 @@ def client_delete(request, team_slug, pk):
         return redirect("clients", team_slug)
     ctx = {"membership": membership, "client": client}
     return render(request, "provisioning/client_delete.html", ctx)
+
+
+def _readable_claims(claims):
+    """Claims as (name, text) rows; the JWT time claims also as UTC dates."""
+    rows = []
+    for name, value in sorted((claims or {}).items()):
+        if name in ("exp", "iat", "nbf") and isinstance(value, int | float):
+            when = datetime.fromtimestamp(value, tz=UTC)
+            value = f"{value} ({when:%Y-%m-%d %H:%M:%S} UTC)"
+        rows.append((name, value))
+    return rows
 
 
 @login_required

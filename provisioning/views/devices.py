@@ -75,7 +75,15 @@ def request_preview(form):
         + [f"-H {shlex.quote(f'{k}: {v}')}" for k, v in headers.items()]
         + ["--data-raw " + shlex.quote(json.dumps(body, ensure_ascii=False))]
     )
-    return {"method": "POST", "url": url, "headers": headers, "body": text, "curl": curl}
+    return {
+        "method": "POST",
+        "url": url,
+        "headers": headers,
+        "body": text,
+        "curl": curl,
+        "device_id": body["id"],
+        "id_length": len(body["id"]),
+    }
 
 
 def _initial(membership):
