@@ -190,3 +190,27 @@ def ensure_demo_tenant(base_url):
                 client.save(update_fields=["allowed_scopes"])
             secret = rotate_secret(DEMO_CLIENT_ID)
     return connection(base_url, client, secret, instance)
+
+
+def dashboard_config(team, tenant, *, name="Sandbox"):
+    """Save a dashboard client configuration of ``team`` that uses a sandbox tenant.
+
+    ``tenant`` is what create_tenant or ensure_demo_tenant returned; the secret is
+    sealed by the configuration, as any secret typed into the dashboard.
+    """
+    from provisioning.models import OAuthClient, Preset
+
+    config = OAuthClient(
+        team=team,
+        name=name,
+        preset=Preset.CUSTOM,
+        token_url=tenant["token_url"],
+        client_id=tenant["client_id"],
+        scope=tenant["scope"],
+        audience=tenant.get("audience") or "",
+        api_base_url=tenant["api_base_url"],
+        service_instance_id=tenant["service_instance_id"],
+    )
+    config.set_secret(tenant["client_secret"])
+    config.save()
+    return config

@@ -63,6 +63,7 @@ def prepare_database():
 
     call_command("migrate", verbosity=0, interactive=False)
     call_command("createcachetable", verbosity=0)
+    call_command("collectstatic", verbosity=0, interactive=False)  # pages use the manifest storage
 
 
 @contextlib.contextmanager
@@ -108,23 +109,13 @@ def make_team_client(tenant, *, name="Bench"):
     """A team, an admin and a client configuration pointing at a sandbox tenant."""
     from django.contrib.auth import get_user_model
 
-    from provisioning.models import Membership, Namespace, OAuthClient, Team
+    from provisioning.models import Membership, Namespace, Team
+    from provisioning.sandbox.seed import dashboard_config
 
     team, _ = Team.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
     user, _ = get_user_model().objects.get_or_create(username="bench")
     Membership.objects.get_or_create(user=user, team=team, defaults={"role": "admin"})
-    config = OAuthClient(
-        team=team,
-        name=name,
-        preset="custom",
-        token_url=tenant["token_url"],
-        client_id=tenant["client_id"],
-        scope=tenant["scope"],
-        api_base_url=tenant["api_base_url"],
-        service_instance_id=tenant["service_instance_id"],
-    )
-    config.set_secret(tenant["client_secret"])
-    config.save()
+    config = dashboard_config(team, tenant, name=name)
     namespace, _ = Namespace.objects.get_or_create(team=team, name=tenant["namespace"])
     return team, user, config, namespace
 

@@ -60,25 +60,14 @@ class Command(BaseCommand):
         self.stdout.write("")
 
     def _seed_demo(self, admin):
-        from provisioning.sandbox.seed import ensure_demo_tenant
+        from provisioning.sandbox.seed import dashboard_config, ensure_demo_tenant
 
         team, _ = Team.objects.get_or_create(slug="demo", defaults={"name": DEMO_TEAM})
         Membership.objects.get_or_create(user=admin, team=team, defaults={"role": Role.ADMIN})
         if OAuthClient.objects.filter(team=team, name=DEMO_CLIENT).exists():
             return
         demo = ensure_demo_tenant(settings.SANDBOX_BASE_URL)
-        client = OAuthClient(
-            team=team,
-            name=DEMO_CLIENT,
-            preset="custom",
-            token_url=demo["token_url"],
-            client_id=demo["client_id"],
-            scope=demo["scope"],
-            api_base_url=demo["api_base_url"],
-            service_instance_id=demo["service_instance_id"],
-        )
-        client.set_secret(demo["client_secret"])
-        client.save()
+        client = dashboard_config(team, demo, name=DEMO_CLIENT)
         Namespace.objects.get_or_create(team=team, name=demo["namespace"], defaults={"client": client})
         audit.record(
             "client.create",
