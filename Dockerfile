@@ -7,7 +7,7 @@
 #   docker run --rm --env-file prod.env -v provisioner-data:/data provisioner python manage.py createcachetable
 #   docker run -d --env-file prod.env -v provisioner-data:/data -p 8000:8000 provisioner
 #   docker run -d --env-file prod.env -v provisioner-data:/data --no-healthcheck \
-#       provisioner python manage.py db_worker        # the job worker: same image, another command
+#       provisioner python manage.py worker           # the job worker: same image, another command
 #
 # prod.env holds at least SECRET_KEY (or SECRET_KEY_FILE), ENCRYPTION_KEYS (or ENCRYPTION_KEYS_FILE)
 # and ALLOWED_HOSTS; see the README's configuration section.

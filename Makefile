@@ -40,7 +40,7 @@ run: $(STAMP) var/secret_key var/encryption_keys
 
 serve:
 	@trap 'kill 0' INT TERM EXIT; \
-	$(RUN_ENV) $(PY) manage.py db_worker --interval 0.5 & \
+	$(RUN_ENV) $(PY) manage.py worker --interval 0.5 & \
 	$(RUN_ENV) $(VENV)/bin/gunicorn config.wsgi --bind $(HOST):$(PORT) --workers 2 --threads 8 \
 		--no-control-socket --access-logfile - --log-level warning & \
 	wait

@@ -52,6 +52,10 @@ SANDBOX_ENABLED = env_bool("SANDBOX_ENABLED", False)
 # The base URL at which this server reaches its own sandbox (used when seeding the demo).
 SANDBOX_BASE_URL = env_str("SANDBOX_BASE_URL", "http://127.0.0.1:8000/sandbox")
 
+# Bulk CSV uploads (provisioning.bulk): the largest file and the most rows one upload may hold.
+BULK_MAX_UPLOAD_MB = env_int("BULK_MAX_UPLOAD_MB", 20, minimum=1, maximum=1024)
+BULK_MAX_ROWS = env_int("BULK_MAX_ROWS", 100_000, minimum=1, maximum=10_000_000)
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -68,6 +72,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "provisioning",
     "provisioning.sandbox",
+    "provisioning.bulk",
 ]
 
 MIDDLEWARE = [
@@ -197,7 +202,8 @@ AXES_LOCKOUT_CALLABLE = "provisioning.views.locked_out"
 AXES_SENSITIVE_PARAMETERS = ["password", "client_secret", "secret"]
 
 SESSION_COOKIE_AGE = env_int("SESSION_IDLE_MINUTES", 30, minimum=1) * 60
-SESSION_SAVE_EVERY_REQUEST = True  # the cookie age is an idle timeout
+# The idle timeout: IdleTimeoutMiddleware renews the session (and its cookie) once a minute.
+SESSION_SAVE_EVERY_REQUEST = False
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = False

@@ -36,6 +36,48 @@ def redact(value):
     return value
 
 
+MIN_SCRUBBED = 6  # shorter values are not hunted for in free text (too many false hits)
+
+
+def secret_values(value):
+    """The secret strings held in ``value`` (under a secret-bearing key), to scrub from free text."""
+    found = set()
+
+    def walk(item):
+        if isinstance(item, dict):
+            for k, v in item.items():
+                if str(k).lower() in SECRET_KEYS and isinstance(v, str):
+                    if len(v) >= MIN_SCRUBBED:
+                        found.add(v)
+                else:
+                    walk(v)
+        elif isinstance(item, list):
+            for v in item:
+                walk(v)
+
+    walk(value)
+    return found
+
+
+def scrub(value, secrets):
+    """``value`` with every occurrence of each secret inside its strings replaced.
+
+    For providers that echo a secret in free text (an error description, a message),
+    where redacting by key cannot find it.
+    """
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        for secret in sorted(secrets, key=len, reverse=True):
+            value = value.replace(secret, REDACTED)
+        return value
+    if isinstance(value, dict):
+        return {scrub(k, secrets): scrub(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub(v, secrets) for v in value]
+    return value
+
+
 def record(
     action,
     *,
@@ -51,8 +93,14 @@ def record(
     request=None,
     response=None,
     correlation_id=None,
+    secrets=(),
 ):
-    """Insert one audit row. Bodies are redacted here, so no caller can forget to."""
+    """Insert one audit row. Bodies are redacted here, so no caller can forget to.
+
+    ``secrets``: further values to scrub from every text of the row (the outcome row
+    of a call passes the secrets of its request, which the response may echo).
+    """
+    secrets = set(secrets) | secret_values(request) | secret_values(response)
     return AuditEvent.objects.create(
         correlation_id=correlation_id or uuid.uuid4(),
         phase=phase,
@@ -67,7 +115,7 @@ def record(
         target=target[:300],
         http_status=http_status,
         latency_ms=latency_ms,
-        message=message[:1000],
-        request=redact(request) if request is not None else None,
-        response=redact(response) if response is not None else None,
+        message=scrub(message, secrets)[:1000],
+        request=scrub(redact(request), secrets) if request is not None else None,
+        response=scrub(redact(response), secrets) if response is not None else None,
     )

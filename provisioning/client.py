@@ -184,6 +184,10 @@ def _call(config, method, url, *, params, json_body, correlation_id=None):
             )
         if status == 409:
             raise Conflict(provider_message(body, status), http_status=status, details=body)
+        if status == 403:
+            # The token was valid but does not cover this service instance: the client's
+            # scopes (or the instance id) are what to check, as after a second 401.
+            raise Unauthorized(provider_message(body, status), http_status=status, details=body)
         if 300 <= status < 400:
             raise ConfigurationError(
                 f"The provisioning API answered with a redirect ({status}); redirects are not followed. "

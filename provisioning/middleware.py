@@ -38,10 +38,13 @@ def _login_redirect(request, next_path):
 class IdleTimeoutMiddleware:
     """Log a signed-in user out after SESSION_IDLE_MINUTES without a request.
 
-    The session cookie's age already expires with SESSION_SAVE_EVERY_REQUEST; this
-    also ends sessions whose cookie a browser keeps alive past its age. An htmx
+    The last request's time is written to the session at most once a minute
+    (LAST_SEEN_RESOLUTION), which also renews the cookie's age: a session is not
+    saved on every request, so a busy page costs no session write. An htmx
     request that needs a log-in gets an HX-Redirect to the login page, not a 302.
     """
+
+    LAST_SEEN_RESOLUTION = 60  # seconds
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -53,7 +56,8 @@ class IdleTimeoutMiddleware:
             if last is not None and now - last > settings.SESSION_COOKIE_AGE:
                 logout(request)
                 return _login_redirect(request, self._next_path(request))
-            request.session["last_seen"] = now
+            if last is None or now - last >= self.LAST_SEEN_RESOLUTION:
+                request.session["last_seen"] = now
         response = self.get_response(request)
         if request.htmx and response.status_code == 302:
             login_url = resolve_url(settings.LOGIN_URL)

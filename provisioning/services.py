@@ -10,6 +10,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.db import DatabaseError, transaction
 from django.utils import timezone
@@ -56,15 +57,26 @@ def classify(error):
     return "failed"  # token, configuration or unavailable: nothing reached the provider
 
 
-def _note_config_result(config, error=None):
-    """Keep the last success or error next to the client configuration."""
+SUCCESS_NOTE_EVERY = timedelta(seconds=60)
+
+
+def _note_config_result(config, error=None, secrets=(), force=False):
+    """Keep the last success or error next to the client configuration.
+
+    A success is written when it clears an error, or when the one on record is
+    older than SUCCESS_NOTE_EVERY: not one write per device in a busy minute.
+    """
     now = timezone.now()
     if error is None:
-        OAuthClient.objects.filter(pk=config.pk).update(
-            last_success_at=now, last_error="", last_error_at=None
-        )
+        last = config.last_success_at
+        if force or config.last_error or last is None or now - last >= SUCCESS_NOTE_EVERY:
+            OAuthClient.objects.filter(pk=config.pk).update(
+                last_success_at=now, last_error="", last_error_at=None
+            )
+            config.last_success_at, config.last_error, config.last_error_at = now, "", None
     elif isinstance(error, ProviderError) and not isinstance(error, Conflict | Refused):
-        OAuthClient.objects.filter(pk=config.pk).update(last_error=error.message[:500], last_error_at=now)
+        message = audit.scrub(error.message, secrets)
+        OAuthClient.objects.filter(pk=config.pk).update(last_error=message[:500], last_error_at=now)
 
 
 def _write_intent(action, *, actor, team, config, target, request, correlation_id):
@@ -87,7 +99,7 @@ def _write_intent(action, *, actor, team, config, target, request, correlation_i
         raise AuditUnavailable(AuditUnavailable.message) from exc
 
 
-def _write_outcome(action, outcome, *, actor, team, config, target, response):
+def _write_outcome(action, outcome, *, actor, team, config, target, response, secrets=()):
     try:
         with transaction.atomic():
             audit.record(
@@ -103,6 +115,7 @@ def _write_outcome(action, outcome, *, actor, team, config, target, response):
                 message=outcome.message,
                 response=response,
                 correlation_id=outcome.correlation_id,
+                secrets=secrets,
             )
             OpenAttempt.objects.filter(correlation_id=outcome.correlation_id).delete()
     except DatabaseError:
@@ -121,6 +134,8 @@ def _perform(action, call, *, actor, team, config, target, request, correlation_
         request=request,
         correlation_id=correlation_id,
     )
+    # A provider may echo a secret of the request in free text: scrubbed from what is kept or shown.
+    secrets = audit.secret_values(request)
     started = time.monotonic()
     try:
         result = call(correlation_id)
@@ -130,15 +145,22 @@ def _perform(action, call, *, actor, team, config, target, request, correlation_
             correlation_id=correlation_id,
             http_status=error.http_status,
             latency_ms=int((time.monotonic() - started) * 1000),
-            message=error.message,
+            message=audit.scrub(error.message, secrets),
             next_step=error.next_step,
             error=error,
         )
         response = error.details if isinstance(error.details, dict) else None
         _write_outcome(
-            action, outcome, actor=actor, team=team, config=config, target=target, response=response
+            action,
+            outcome,
+            actor=actor,
+            team=team,
+            config=config,
+            target=target,
+            response=response,
+            secrets=secrets,
         )
-        _note_config_result(config, error)
+        _note_config_result(config, error, secrets)
         return outcome
     outcome = Outcome(
         status=success_status,
@@ -148,7 +170,14 @@ def _perform(action, call, *, actor, team, config, target, request, correlation_
         body=result.body,
     )
     _write_outcome(
-        action, outcome, actor=actor, team=team, config=config, target=target, response=result.body
+        action,
+        outcome,
+        actor=actor,
+        team=team,
+        config=config,
+        target=target,
+        response=result.body,
+        secrets=secrets,
     )
     _note_config_result(config)
     return outcome
@@ -167,9 +196,16 @@ def request_record(config, method, url, params, body):
     return record
 
 
-def provision_device(*, actor, team, config, body, auth_scope=None, correlation_id=None):
-    """Create one device at the provider, with intent and outcome audit rows."""
+def provision_device(*, actor, team, config, body, auth_scope=None, correlation_id=None, origin=None):
+    """Create one device at the provider, with intent and outcome audit rows.
+
+    ``origin``, when given, says where the request came from (a bulk job and its
+    line: ``{"bulkJob": "<uuid>", "line": 12}``) and is kept in the intent row's request.
+    """
     params = {"authScope": auth_scope} if auth_scope else {}
+    request = request_record(config, "POST", client.devices_url(config), params, body)
+    if origin:
+        request["origin"] = origin
     return _perform(
         "device.provision",
         lambda cid: client.create_device(config, body, auth_scope=auth_scope, correlation_id=cid),
@@ -177,7 +213,7 @@ def provision_device(*, actor, team, config, body, auth_scope=None, correlation_
         team=team,
         config=config,
         target=body["id"],
-        request=request_record(config, "POST", client.devices_url(config), params, body),
+        request=request,
         correlation_id=correlation_id,
         success_status="created",
     )
@@ -233,7 +269,7 @@ def check_connection(*, actor, team, config):
         )
         return ConnectionCheck(ok=False, message=error.message, latency_ms=latency)
     latency = int((time.monotonic() - started) * 1000)
-    _note_config_result(config)
+    _note_config_result(config, force=True)
     claims = tokens.peek_claims(token.access_token)
     audit.record(
         "client.test",

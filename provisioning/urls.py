@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from provisioning import views
 
@@ -11,6 +11,7 @@ urlpatterns = [
     path("t/<slug:team_slug>/clients/<int:pk>/delete/", views.client_delete, name="client_delete"),
     path("t/<slug:team_slug>/clients/<int:pk>/test/", views.client_test, name="client_test"),
     path("t/<slug:team_slug>/devices/new/", views.device_new, name="device_new"),
+    path("t/<slug:team_slug>/bulk/", include("provisioning.bulk.urls")),
     path("t/<slug:team_slug>/history/", views.history, name="history"),
     path("t/<slug:team_slug>/history/export/", views.history_export, name="history_export"),
     path("t/<slug:team_slug>/history/<int:pk>/", views.history_entry, name="history_entry"),

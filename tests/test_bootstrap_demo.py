@@ -35,7 +35,10 @@ def test_the_demo_team_can_provision_through_the_sandbox(sandbox_on):
     assert check.ok, check.message
     body = {
         "id": f"{namespace.name}:demo-device-1",
-        "hub": {"device": {}, "credentials": {"type": "hashed-password", "secrets": [{"password": "Demo-Pa55-1"}]}},
+        "hub": {
+            "device": {},
+            "credentials": {"type": "hashed-password", "secrets": [{"password": "Demo-Pa55-1"}]},
+        },
         "things": {"thing": {}},
     }
     outcome = services.provision_device(actor=admin, team=team, config=config, body=body)

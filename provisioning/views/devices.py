@@ -2,6 +2,7 @@
 
 import base64
 import json
+import re
 import shlex
 import uuid
 
@@ -16,7 +17,7 @@ from django.views.decorators.http import require_http_methods
 from provisioning import client, ids, services
 from provisioning.access import PROVISIONERS, get_membership
 from provisioning.device_form import GENERATED, MASK, DeviceForm
-from provisioning.models import AuditEvent
+from provisioning.models import AuditEvent, OpenAttempt
 
 FORM_TOKEN_SALT = "provisioning.device-form"
 FORM_TOKEN_TTL = 24 * 3600
@@ -26,11 +27,13 @@ def new_form_token(user):
     return signing.dumps({"u": user.pk, "n": uuid.uuid4().hex}, salt=FORM_TOKEN_SALT)
 
 
-def claim_form_token(user, token):
-    """Claim a one-time form token. Returns (ok, previous correlation id or None).
+def claim_form_token(user, token, correlation_id):
+    """Claim a one-time form token for the attempt ``correlation_id``.
 
-    ``cache.add`` is atomic in every process, so of two submits of the same form
-    (a double click, back and resubmit) exactly one proceeds.
+    Returns (True, cache key) to the first claim, else (False, the correlation id of
+    the attempt that claimed it, or None). ``cache.add`` is atomic in every process,
+    so of two submits of the same form (a double click, back and resubmit) exactly one
+    proceeds, and the other can point at the first one's history at once.
     """
     try:
         payload = signing.loads(token or "", salt=FORM_TOKEN_SALT, max_age=FORM_TOKEN_TTL)
@@ -39,7 +42,7 @@ def claim_form_token(user, token):
     if payload.get("u") != user.pk:
         return False, None
     key = f"form-token:{payload['n']}"
-    if cache.add(key, "", FORM_TOKEN_TTL):
+    if cache.add(key, str(correlation_id), FORM_TOKEN_TTL):
         return True, key
     return False, cache.get(key) or None
 
@@ -114,19 +117,113 @@ def _edit_attribute_rows(request, form):
     form.attribute_rows = rows or [("", "")]
 
 
-def created_history_entry(team, device_id):
-    """The outcome row of the attempt that created ``device_id`` in this team, if any."""
-    return (
-        AuditEvent.objects.filter(
-            team_id=team.pk,
-            action="device.provision",
-            phase=AuditEvent.Phase.OUTCOME,
-            status="created",
-            target=device_id,
-        )
-        .order_by("-created_at", "-id")
-        .first()
+def device_history_entry(team, device_id):
+    """The history entry to open for ``device_id`` after a 409, or None.
+
+    The attempt that created it, else one whose outcome is unknown (it may have
+    created it), else one that is still open (a crash between intent and outcome).
+    """
+    rows = AuditEvent.objects.filter(team_id=team.pk, action="device.provision", target=device_id).order_by(
+        "-created_at", "-id"
     )
+    outcomes = rows.filter(phase=AuditEvent.Phase.OUTCOME)
+    return (
+        outcomes.filter(status="created").first()
+        or outcomes.filter(status="unknown").first()
+        or rows.filter(
+            phase=AuditEvent.Phase.INTENT,
+            correlation_id__in=OpenAttempt.objects.filter(team_id=team.pk).values("correlation_id"),
+        ).first()
+    )
+
+
+# Where a provider's 400 or 409 points: JSON paths of the request body (longest first),
+# error codes, then words of its message, each to the form field that fills that part.
+BODY_PATHS = [
+    ("hub.credentials.secrets", "secret"),
+    ("hub.credentials.authId", "auth_id"),
+    ("hub.credentials.type", "credentials_type"),
+    ("hub.device.via", "via"),
+    ("hub.device.enabled", "enabled"),
+    ("things.thing.definition", "definition"),
+    ("things.thing.features", "features"),
+    ("things.thing.attributes", "attributes"),
+    ("things.thing.policyId", "policy_id"),
+    ("id", "name"),
+]
+ERROR_CODES = {
+    "things:namespace.notallowed": "namespace",
+    "things:id.invalid": "name",
+    "things:definition.identifier.invalid": "definition",
+    "policies:id.invalid": "policy_id",
+    "policies:policy.notfound": "policy_id",
+    "hub:credentials.conflict": "auth_id",
+}
+WORDS = [
+    (re.compile(r"\bnamespace", re.I), "namespace"),
+    (re.compile(r"\bpolic(?:y|ies)", re.I), "policy_id"),
+    (re.compile(r"\bdefinition", re.I), "definition"),
+    (re.compile(r"\bauth[-_ ]?id\b", re.I), "auth_id"),
+    (re.compile(r"\bpassword|\bsecrets?\b|\bpsk\b|pre-shared key", re.I), "secret"),
+    (re.compile(r"\bfeatures?\b", re.I), "features"),
+    (re.compile(r"\battributes?\b", re.I), "attributes"),
+    (re.compile(r"\bvia\b|\bgateway", re.I), "via"),
+    (re.compile(r"\b(?:thing|device)[ -]?id\b|\bid\b", re.I), "name"),
+]
+
+
+def _field_for_path(path):
+    path = path.strip().lstrip("/").replace("/", ".")
+    for prefix, field in BODY_PATHS:
+        if path == prefix or path.startswith((prefix + ".", prefix + "[")):
+            return field
+    return None
+
+
+def provider_field(details):
+    """The part of the form a provider's error body points at, or None when it cannot be told.
+
+    Returns a form field name, "secret" (the password or key) or "attributes".
+    """
+    if not isinstance(details, dict):
+        return None
+    inner = details.get("errorDetails") if isinstance(details.get("errorDetails"), dict) else {}
+    for source in (inner, details):
+        for key in ("field", "path", "pointer"):
+            if isinstance(source.get(key), str):
+                field = _field_for_path(source[key])
+                if field:
+                    return field
+    for source in (inner, details):
+        code = source.get("error")
+        if isinstance(code, str) and code in ERROR_CODES:
+            return ERROR_CODES[code]
+    texts = [
+        source.get(key)
+        for source in (details, inner)
+        for key in ("description", "message", "error")
+        if isinstance(source.get(key), str)
+    ]
+    for text in texts:
+        for pattern, field in WORDS:
+            if pattern.search(text):
+                return field
+    return None
+
+
+def _show_provider_error(form, outcome):
+    """Put the provider's complaint next to the field it names (the summary has it too)."""
+    field = provider_field(outcome.error.details if outcome.error else None)
+    if field == "secret":
+        field = {"hashed-password": "password", "psk": "psk_key"}.get(
+            form.cleaned_data.get("credentials_type")
+        )
+    message = f"The provider refused this: {outcome.message}"
+    if field == "attributes":
+        return message
+    if field in form.fields:
+        form.add_error(field, message)
+    return None
 
 
 def connection_settings(outcome, device_id, secret_kind, secret):
@@ -189,7 +286,8 @@ def device_new(request, team_slug):
         status = 200 if action != "send" else 400
         return render(request, "provisioning/device_new.html", ctx, status=status)
 
-    claimed, previous = claim_form_token(request.user, request.POST.get("form_token"))
+    correlation_id = uuid.uuid4()
+    claimed, previous = claim_form_token(request.user, request.POST.get("form_token"), correlation_id)
     if not claimed:
         ctx.update(
             form_token=new_form_token(request.user),
@@ -205,22 +303,26 @@ def device_new(request, team_slug):
     body = form.to_body(generated_secret=generated)
     try:
         outcome = services.provision_device(
-            actor=request.user, team=team, config=config, body=body, auth_scope=form.effective_auth_scope()
+            actor=request.user,
+            team=team,
+            config=config,
+            body=body,
+            auth_scope=form.effective_auth_scope(),
+            correlation_id=correlation_id,
         )
     except services.AuditUnavailable as exc:
         cache.delete(previous)  # nothing was sent: the same form may be sent again
         ctx.update(preview=request_preview(form), failure=str(exc))
         return render(request, "provisioning/device_new.html", ctx, status=503)
-    cache.set(previous, str(outcome.correlation_id), FORM_TOKEN_TTL)
 
     device_id = body["id"]
     ctx.update(outcome=outcome, device_id=device_id, config=config)
+    secret = None
+    if secret_kind == "hashed-password":
+        secret = body["hub"]["credentials"]["secrets"][0]["password"]
+    elif secret_kind == "psk":
+        secret = body["hub"]["credentials"]["secrets"][0]["key"]
     if outcome.ok:
-        secret = None
-        if secret_kind == "hashed-password":
-            secret = body["hub"]["credentials"]["secrets"][0]["password"]
-        elif secret_kind == "psk":
-            secret = body["hub"]["credentials"]["secrets"][0]["key"]
         settings = connection_settings(outcome, device_id, secret_kind, secret)
         download = base64.b64encode(json.dumps(settings, indent=2).encode()).decode()
         ctx.update(
@@ -234,7 +336,15 @@ def device_new(request, team_slug):
         response = render(request, "provisioning/device_result.html", ctx, status=201)
         response["Cache-Control"] = "no-store"
         return response
-    if outcome.status == "conflict":
-        ctx["existing"] = created_history_entry(team, device_id)
+    # The preview first: a field error below takes the field out of cleaned_data.
     ctx.update(form_token=new_form_token(request.user), preview=request_preview(form))
-    return render(request, "provisioning/device_new.html", ctx, status=200)
+    if outcome.status == "conflict":
+        ctx["existing"] = device_history_entry(team, device_id)
+    if outcome.http_status in (400, 409):  # a refusal of the content, which may name its field
+        ctx["attributes_error"] = _show_provider_error(form, outcome)
+    if outcome.status == "unknown" and generated is not None:
+        # The device may exist now, with this secret: it is shown once, as after a 201.
+        ctx.update(maybe_secret=generated, secret_kind=secret_kind)
+    response = render(request, "provisioning/device_new.html", ctx, status=200)
+    response["Cache-Control"] = "no-store"
+    return response

@@ -3,10 +3,12 @@
 import json
 
 from django.contrib.auth.decorators import login_required
-from django.http import StreamingHttpResponse
+from django.core.cache import cache
+from django.http import Http404, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_safe
+from django.views.decorators.vary import vary_on_headers
 
 from provisioning import history as log
 from provisioning import services
@@ -20,13 +22,15 @@ def _pretty(value):
 
 @login_required
 @require_safe
+@vary_on_headers("HX-Request")  # the same URL answers a partial or the page: never cache one as the other
 def history(request, team_slug):
     membership = get_membership(request, team_slug)
     team = membership.team
     filters = log.HistoryFilter(request.GET or None, team=team)
-    rows = log.events(team, filters if filters.is_bound else None)
+    # The list shows no bodies: leave them in the database (they are most of a row's bytes).
+    rows = log.events(team, filters if filters.is_bound else None).defer("request", "response")
     items, next_cursor = log.page(rows, request.GET.get("after"))
-    log.label_open_intents(items, team)
+    log.for_list(log.label_open_intents(items, team))
     query = request.GET.copy()
     query.pop("after", None)
     ctx = {
@@ -53,30 +57,14 @@ def history_entry(request, team_slug, pk):
     )
     log.label_open_intents(related, team)
     outcome = next((r for r in related if r.phase == AuditEvent.Phase.OUTCOME), None)
-    deprovisioned = (
-        entry.action == "device.provision"
-        and AuditEvent.objects.filter(
-            team_id=team.pk,
-            action="device.deprovision",
-            phase=AuditEvent.Phase.OUTCOME,
-            status="deleted",
-            target=entry.target,
-            created_at__gt=entry.created_at,
-        ).exists()
-    )
-    can_deprovision = (
-        membership.can_provision
-        and entry.action == "device.provision"
-        and outcome is not None
-        and outcome.status in ("created", "conflict")
-        and not deprovisioned
-    )
+    created = entry.action == "device.provision" and outcome is not None and outcome.status == "created"
+    deprovisioned = created and log.deprovisioned_since(team, outcome)
     ctx = {
         "membership": membership,
         "entry": entry,
         "related": [(row, _pretty(row.request), _pretty(row.response)) for row in related],
         "outcome": outcome,
-        "can_deprovision": can_deprovision,
+        "can_deprovision": membership.can_provision and created and not deprovisioned,
         "deprovisioned": deprovisioned,
     }
     return render(request, "provisioning/history_entry.html", ctx)
@@ -88,6 +76,12 @@ def history_export(request, team_slug):
     """The filtered history as CSV or JSON Lines, streamed row by row (constant memory)."""
     membership = get_membership(request, team_slug)
     filters = log.HistoryFilter(request.GET or None, team=membership.team)
+    if filters.is_bound and not filters.is_valid():
+        # Never fall back to "everything" when the filters cannot be read.
+        problems = "; ".join(f"{field}: {' '.join(errors)}" for field, errors in filters.errors.items())
+        return HttpResponseBadRequest(
+            f"The export was not made: {problems}", content_type="text/plain; charset=utf-8"
+        )
     rows = log.events(membership.team, filters if filters.is_bound else None)
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     if request.GET.get("format") == "jsonl":
@@ -103,13 +97,22 @@ def history_export(request, team_slug):
 @login_required
 @require_http_methods(["GET", "POST"])
 def deprovision(request, team_slug, pk):
-    """Confirm, then de-provision the device of a history entry."""
+    """Confirm, then de-provision the device of a history entry (a created device only)."""
     membership = get_membership(request, team_slug, PROVISIONERS)
     team = membership.team
     entry = get_object_or_404(AuditEvent, pk=pk, team_id=team.pk, action="device.provision")
+    created = log.provision_outcome(team, entry)
+    if created is None or created.status != "created":
+        raise Http404("Only the entry of a created device can de-provision it.")
     config = OAuthClient.objects.filter(team=team, pk=entry.client_ref).first()
-    ctx = {"membership": membership, "entry": entry, "config": config}
-    if request.method == "POST" and config is not None:
+    deprovisioned = log.deprovisioned_since(team, created)
+    ctx = {"membership": membership, "entry": entry, "config": config, "deprovisioned": deprovisioned}
+    if request.method == "POST" and config is not None and not deprovisioned:
+        # One de-provisioning of an entry at a time (a double click sends one DELETE).
+        lock = f"deprovision:{team.pk}:{entry.target}"
+        if not cache.add(lock, 1, 120):
+            ctx["failure"] = "This device is being de-provisioned already. Reload the page in a moment."
+            return render(request, "provisioning/deprovision.html", ctx, status=409)
         try:
             ctx["outcome"] = services.deprovision_device(
                 actor=request.user,
@@ -121,4 +124,6 @@ def deprovision(request, team_slug, pk):
             )
         except services.AuditUnavailable as exc:
             ctx["failure"] = str(exc)
+        finally:
+            cache.delete(lock)
     return render(request, "provisioning/deprovision.html", ctx)

@@ -131,9 +131,12 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
 
         sent_secret = None
-        if outcome.ok and o["credentials"] != "none":
+        if o["credentials"] != "none":
             field = "password" if o["credentials"] == "hashed-password" else "key"
             sent_secret = body["hub"]["credentials"]["secrets"][0][field]
+        # After a 201 the secret is printed once. When the outcome is unknown the device may
+        # exist with it, so a generated one is printed too (a typed one the caller knows).
+        shown = sent_secret if outcome.ok or (outcome.status == "unknown" and generated) else None
         if o["json"]:
             result = {
                 "status": outcome.status,
@@ -141,16 +144,19 @@ class Command(BaseCommand):
                 "correlationId": str(outcome.correlation_id),
                 "deviceId": body["id"],
                 "message": outcome.message,
+                "nextStep": outcome.next_step,
                 "request": masked(body),
             }
-            if sent_secret:
-                result["secret"] = sent_secret
+            if shown:
+                result["secret"] = shown
             self.stdout.write(json.dumps(result, indent=2))
         elif outcome.ok:
             self.stdout.write(self.style.SUCCESS(f"Created {body['id']} ({outcome.latency_ms} ms)."))
-            if sent_secret:
-                self.stdout.write(f"Secret (shown once): {sent_secret}")
+            if shown:
+                self.stdout.write(f"Secret (shown once): {shown}")
         else:
             self.stderr.write(f"{outcome.status}: {outcome.message}\nNext step: {outcome.next_step}")
+            if shown:
+                self.stdout.write(f"If the device was created, its secret is: {shown}")
         if not outcome.ok:
             sys.exit(EXIT_CODES.get(outcome.status, 1))

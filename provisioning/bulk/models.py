@@ -1,0 +1,194 @@
+"""A bulk job (one CSV upload) and its rows.
+
+A job moves through these statuses::
+
+    validating -> draft -> queued -> running -> done
+                     \\                 |  \\-> cancelling -> cancelled
+                      (discarded)       \\-> paused (needs the operator) -> queued ...
+
+``draft`` is the dry run: every row is stored with what would happen to it, and
+nothing is sent until the operator confirms. ``done`` jobs go back to ``queued``
+when the operator retries rows whose outcome is unknown.
+
+A row's ``state`` is the single truth of where it is (see RowState). A row is only
+ever sent from ``pending``; it is claimed (``sending``, with its correlation id
+stored) before the audit intent row is written, so after a crash the audit log
+tells whether it was sent (provisioning.bulk.executor.recover).
+
+Secrets: a typed password is sealed into ``secret_sealed`` (provisioning.crypto,
+bound to the job and line), a generated one is sealed there when the row is
+claimed. Neither is ever stored in plain text, logged or rendered; both are erased
+when no longer needed, at the one-time credentials download, or at
+``secrets_expire_at`` at the latest.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from provisioning import crypto
+from provisioning.models import Namespace, OAuthClient, Team
+
+
+class JobStatus(models.TextChoices):
+    VALIDATING = "validating", "Validating the upload"
+    DRAFT = "draft", "Waiting for confirmation"
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    PAUSED = "paused", "Paused"
+    CANCELLING = "cancelling", "Cancelling"
+    CANCELLED = "cancelled", "Cancelled"
+    DONE = "done", "Finished"
+
+
+# Statuses in which an executor should be working on the job.
+ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.CANCELLING)
+FINISHED = (JobStatus.DONE, JobStatus.CANCELLED)
+
+
+class RowState(models.TextChoices):
+    # Decided by the dry run; these rows are never sent.
+    INVALID = "invalid", "Invalid"
+    DUPLICATE = "duplicate", "Duplicate in file"
+    PROVISIONED = "provisioned", "Already provisioned here"
+    # The life of a row that is sent.
+    PENDING = "pending", "Will create"
+    SENDING = "sending", "Sending"
+    CREATED = "created", "Created"
+    CONFLICT = "conflict", "Conflict"
+    EXISTS = "exists", "Already exists"
+    FAILED = "failed", "Failed"
+    UNKNOWN = "unknown", "Outcome unknown"
+
+
+SKIPPED_STATES = (RowState.INVALID, RowState.DUPLICATE, RowState.PROVISIONED)
+FINAL_STATES = (RowState.CREATED, RowState.CONFLICT, RowState.EXISTS, RowState.FAILED, RowState.UNKNOWN)
+# Rows the failed-rows CSV holds: everything that did not end up existing at the provider.
+PROBLEM_STATES = (RowState.INVALID, RowState.DUPLICATE, RowState.CONFLICT, RowState.FAILED, RowState.UNKNOWN)
+
+
+class SecretOrigin(models.TextChoices):
+    NONE = "", "None"
+    TYPED = "typed", "Typed in the CSV"
+    GENERATED = "generated", "Generated"
+
+
+class BulkJob(models.Model):
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="bulk_jobs")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_by_name = models.CharField(max_length=150, blank=True)
+    # Kept when the configuration or namespace is deleted, so the job's page still reads well.
+    client = models.ForeignKey(
+        OAuthClient, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    client_name = models.CharField(max_length=100)
+    namespace = models.ForeignKey(
+        Namespace, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    namespace_name = models.CharField(max_length=254)
+    file_name = models.CharField(max_length=255, blank=True)
+    # The columns of the file that are used, in file order; every row's ``cells`` follow them.
+    columns = models.JSONField(default=list)
+    ignored_columns = models.JSONField(default=list)
+    credentials_type = models.CharField(max_length=20, default="hashed-password")
+    auth_scope = models.CharField(max_length=40, default="__default__")
+    concurrency = models.PositiveSmallIntegerField(default=4)
+
+    status = models.CharField(max_length=12, choices=JobStatus.choices, default=JobStatus.VALIDATING)
+    total_rows = models.PositiveIntegerField(default=0)
+    # {row state: count} as of the last time the job stopped (draft, finished, paused), for the
+    # job list; a running job is counted live.
+    summary = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    # The person who confirmed the job: the actor of its rows' audit entries.
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    confirmed_by_name = models.CharField(max_length=150, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested_by = models.CharField(max_length=150, blank=True)
+
+    # The executor's lease (provisioning.bulk.executor): who runs the job, until when.
+    lease_owner = models.CharField(max_length=120, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    # The provider asked us to wait (429/503 with Retry-After): nothing is sent before this.
+    pause_until = models.DateTimeField(null=True, blank=True)
+    throttled = models.PositiveIntegerField(default=0)
+    # Why the job stopped and waits for the operator (status "paused").
+    paused_reason = models.CharField(max_length=500, blank=True)
+
+    secrets_expire_at = models.DateTimeField(null=True, blank=True)
+    secrets_erased_at = models.DateTimeField(null=True, blank=True)
+    credentials_downloaded_at = models.DateTimeField(null=True, blank=True)
+    credentials_downloaded_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["team", "-created_at"], name="bulk_job_team_time"),
+            models.Index(fields=["status"], name="bulk_job_status"),
+        ]
+
+    def __str__(self):
+        return f"Bulk job {self.pk} ({self.file_name or 'upload'})"
+
+    @property
+    def is_active(self):
+        return self.status in ACTIVE
+
+    @property
+    def is_finished(self):
+        return self.status in FINISHED
+
+
+class BulkRow(models.Model):
+    job = models.ForeignKey(BulkJob, on_delete=models.CASCADE, related_name="rows")
+    line = models.PositiveIntegerField(help_text="The line of the CSV file on which the row starts.")
+    state = models.CharField(max_length=12, choices=RowState.choices)
+    device_id = models.CharField(max_length=300, blank=True)
+    # The row's cells for job.columns; the password cell is always empty (see secret_sealed).
+    cells = models.JSONField(default=list)
+    secret_sealed = models.TextField(blank=True)
+    secret_origin = models.CharField(max_length=10, choices=SecretOrigin.choices, blank=True)
+    message = models.CharField(max_length=1000, blank=True)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    correlation_id = models.UUIDField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # Unavailable (429/503) answers in a row; the row fails after executor.MAX_BUSY_RETRIES.
+    busy_retries = models.PositiveSmallIntegerField(default=0)
+    # Chosen by the operator to be sent again after an unknown outcome: a 409 then means "exists".
+    resend = models.BooleanField(default=False)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["line"]
+        constraints = [models.UniqueConstraint(fields=["job", "line"], name="bulk_row_line_unique")]
+        indexes = [
+            models.Index(fields=["job", "state", "line"], name="bulk_row_job_state_line"),
+            models.Index(fields=["job", "done_at"], name="bulk_row_job_done"),
+        ]
+
+    def __str__(self):
+        return f"line {self.line}: {self.device_id or '(invalid)'} ({self.state})"
+
+
+def secret_aad(job_public_id, line):
+    """Associated data binding a sealed device secret to one row of one job."""
+    return f"bulkrow:{job_public_id}:{line}:secret"
+
+
+def seal_secret(job_public_id, line, secret):
+    return crypto.seal(secret, secret_aad(job_public_id, line))
+
+
+def open_secret(job_public_id, line, sealed):
+    return crypto.open_sealed(sealed, secret_aad(job_public_id, line))

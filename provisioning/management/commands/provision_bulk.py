@@ -1,0 +1,276 @@
+"""Run a bulk job from a CSV file, without the browser: the same intake, executor and audit rows.
+
+    python manage.py provision_bulk --team T --client C --namespace N devices.csv
+        [--user alice] [--concurrency 4] [--credentials hashed-password|none]
+        [--auth-scope default|none|subscription|deviceManagementSubscription]
+        [--dry-run] [--credentials-out creds.csv] [--failed-out failed.csv]
+
+The file is checked first, as on the upload page, and the problems are listed by
+line. ``--dry-run`` stops there. Otherwise the job runs in this process (a
+progress bar on a terminal, a line every few seconds elsewhere); Ctrl+C cancels
+it after the rows in flight (twice: stop at once; a worker then resumes it).
+
+Generated passwords are written to ``--credentials-out`` (created with mode 0600),
+which is the job's one-time credentials download; without it they are kept
+encrypted for 24 hours for one download from the job's page.
+
+Exit codes: 0 every row was created (or already existed); 3 some rows were
+invalid, duplicate, refused, conflicting or of unknown outcome; 4 the job was
+cancelled or paused (the reason is printed); 1 the command could not start.
+"""
+
+import getpass
+import os
+import signal
+import sys
+import threading
+import time
+from types import SimpleNamespace
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from provisioning.bulk import executor, intake, jobs
+from provisioning.bulk.forms import MAX_CONCURRENCY
+from provisioning.bulk.models import BulkJob, JobStatus, RowState
+from provisioning.device_form import AUTH_SCOPE_DEFAULT
+from provisioning.models import Membership, Namespace, OAuthClient, Role, Team
+
+SHOW_PROBLEMS = 20
+
+
+class Command(BaseCommand):
+    help = "Provision the devices of a CSV file as a bulk job (same checks, audit and API calls as the page)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("file", help="The CSV file (the columns of the page's template).")
+        parser.add_argument("--team", required=True, help="Team slug.")
+        parser.add_argument("--client", required=True, help="Client configuration name.")
+        parser.add_argument("--namespace", required=True)
+        parser.add_argument(
+            "--user", help="Act as this admin or operator of the team (default: the OS user)."
+        )
+        parser.add_argument(
+            "--concurrency", type=int, default=4, help=f"Rows in flight, 1 to {MAX_CONCURRENCY}."
+        )
+        parser.add_argument("--credentials", choices=["hashed-password", "none"], default="hashed-password")
+        parser.add_argument(
+            "--auth-scope",
+            choices=["default", "none", "subscription", "deviceManagementSubscription"],
+            default="default",
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Check the file and show the preview only."
+        )
+        parser.add_argument("--credentials-out", metavar="PATH", help="Write the generated passwords here.")
+        parser.add_argument("--failed-out", metavar="PATH", help="Write the rows that were not created here.")
+        parser.add_argument("--no-progress", action="store_true", help="No progress bar or progress lines.")
+
+    def handle(self, *args, **o):
+        team = Team.objects.filter(slug=o["team"]).first()
+        if team is None:
+            raise CommandError(f"There is no team {o['team']!r}.")
+        actor = self._actor(team, o["user"])
+        config = OAuthClient.objects.filter(team=team, name=o["client"]).first()
+        if config is None:
+            raise CommandError(f"Team {team.slug!r} has no client configuration named {o['client']!r}.")
+        namespace = Namespace.objects.filter(team=team, name=o["namespace"]).select_related("client").first()
+        if namespace is None:
+            raise CommandError(f"Team {team.slug!r} has no namespace {o['namespace']!r}.")
+        if namespace.client_id and namespace.client_id != config.pk:
+            raise CommandError(f"The namespace {namespace.name} is reserved for {namespace.client.name!r}.")
+        if not 1 <= o["concurrency"] <= MAX_CONCURRENCY:
+            raise CommandError(f"--concurrency must be between 1 and {MAX_CONCURRENCY}.")
+        for path in (o["credentials_out"], o["failed_out"]):
+            if path and os.path.exists(path):
+                raise CommandError(f"{path} exists already; choose a new file name.")
+
+        started = time.monotonic()
+        try:
+            with open(o["file"], "rb") as binary:
+                job = intake.create_draft(
+                    team=team,
+                    actor=actor,
+                    config=config,
+                    namespace=namespace,
+                    binary=binary,
+                    file_name=os.path.basename(o["file"]),
+                    credentials_type=o["credentials"],
+                    auth_scope=AUTH_SCOPE_DEFAULT if o["auth_scope"] == "default" else o["auth_scope"],
+                    concurrency=o["concurrency"],
+                )
+        except OSError as exc:
+            raise CommandError(f"Cannot read {o['file']}: {exc.strerror}.") from None
+        except intake.UploadError as exc:
+            raise CommandError(f"The file was not accepted: {exc.message}") from None
+        jobs.record(
+            job,
+            "bulk.upload",
+            actor=actor,
+            message=f"{job.total_rows} rows from {job.file_name} (command line).",
+        )
+        self._preview(job, time.monotonic() - started)
+
+        progress = jobs.progress(job)
+        if o["dry_run"]:
+            jobs.discard(job, actor)
+            self.stdout.write("Dry run: nothing was sent.")
+            if progress.counts[RowState.INVALID] or progress.counts[RowState.DUPLICATE]:
+                sys.exit(3)
+            return
+        if not progress.counts[RowState.PENDING]:
+            jobs.discard(job, actor)
+            self.stderr.write("No row can be sent; nothing was done.")
+            sys.exit(3)
+
+        jobs.start(job, actor, run_in_worker=False)
+        outcome = self._run(job, actor, show=not o["no_progress"])
+        job.refresh_from_db()
+        return self._report(job, actor, outcome, o)
+
+    def _actor(self, team, username):
+        if not username:
+            return SimpleNamespace(pk=None, username=f"{getpass.getuser()} (command line)"[:150])
+        user = get_user_model().objects.filter(username=username).first()
+        membership = Membership.objects.filter(user=user, team=team).first() if user else None
+        if membership is None:
+            raise CommandError(f"{username!r} is not a member of team {team.slug!r}.")
+        if membership.role not in (Role.ADMIN, Role.OPERATOR):
+            raise CommandError(f"{username!r} is an {membership.role} and cannot provision.")
+        return user
+
+    def _preview(self, job, seconds):
+        found = jobs.counts(job)
+        self.stdout.write(f"Checked {job.total_rows:,} rows of {job.file_name} in {seconds:.1f} s:")
+        self.stdout.write(f"  will create:                {found[RowState.PENDING]:,}")
+        for state, label in (
+            (RowState.INVALID, "invalid"),
+            (RowState.DUPLICATE, "duplicate in file"),
+            (RowState.PROVISIONED, "already provisioned here"),
+        ):
+            if found[state]:
+                self.stdout.write(f"  {label + ':':<27} {found[state]:,}")
+        if job.ignored_columns:
+            self.stdout.write(self.style.WARNING(f"Ignored columns: {', '.join(job.ignored_columns)}"))
+        problems = job.rows.filter(state__in=[RowState.INVALID, RowState.DUPLICATE]).order_by("line")
+        for row in problems[:SHOW_PROBLEMS]:
+            self.stdout.write(f"  line {row.line}: {row.message}")
+        more = found[RowState.INVALID] + found[RowState.DUPLICATE] - SHOW_PROBLEMS
+        if more > 0:
+            self.stdout.write(f"  ... and {more:,} more (see --failed-out)")
+        preview = jobs.first_preview(job)
+        if preview:
+            self.stdout.write(f"First request (line {preview['line']}, secrets masked):")
+            self.stdout.write(f"{preview['method']} {preview['url']}")
+            self.stdout.write(preview["body"])
+
+    def _run(self, job, actor, *, show):
+        cancel = threading.Event()
+        bar = ProgressBar(self.stderr._out, enabled=show)
+        previous = signal.getsignal(signal.SIGINT)
+
+        def on_sigint(signum, frame):
+            if cancel.is_set():
+                signal.signal(signal.SIGINT, previous)
+                raise KeyboardInterrupt
+            cancel.set()
+
+        def on_progress(current):
+            if cancel.is_set() and not getattr(on_progress, "cancelled", False):
+                on_progress.cancelled = True
+                jobs.cancel(current, actor)
+                bar.note("Cancelling: the rows in flight finish (Ctrl+C again stops at once).")
+            bar.update(jobs.progress(current))
+
+        signal.signal(signal.SIGINT, on_sigint)
+        try:
+            while True:
+                outcome = executor.run(job.pk, on_progress=on_progress)
+                if outcome != "again":
+                    break
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        bar.update(jobs.progress(BulkJob.objects.get(pk=job.pk)), final=True)
+        return outcome
+
+    def _report(self, job, actor, outcome, o):
+        progress = jobs.progress(job)
+        c = progress.counts
+        self.stdout.write(
+            f"Job {job.pk}: {c[RowState.CREATED]:,} created, {c[RowState.EXISTS]:,} already existed, "
+            f"{c[RowState.CONFLICT]:,} conflict, {c[RowState.FAILED]:,} failed, "
+            f"{c[RowState.UNKNOWN]:,} unknown, "
+            f"{progress.remaining:,} not sent, {progress.skipped:,} skipped"
+            + (f" ({progress.rate_text})" if progress.rate_text else "")
+            + "."
+        )
+        if o["failed_out"] and (progress.problems or progress.remaining):
+            with open(o["failed_out"], "x", encoding="utf-8", newline="") as out:
+                for line in jobs.failed_rows_csv(job):
+                    out.write(line)
+            self.stdout.write(f"Rows that were not created: {o['failed_out']}")
+        if job.status in (JobStatus.DONE, JobStatus.CANCELLED) and jobs.credentials_available(job):
+            if o["credentials_out"]:
+                text = jobs.take_credentials(job, actor)
+                fd = os.open(o["credentials_out"], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+                    out.write(text or "")
+                self.stdout.write(f"Generated passwords (erased here now): {o['credentials_out']}")
+            else:
+                self.stdout.write(
+                    "Generated passwords are kept encrypted for 24 hours, for one download from "
+                    f"/t/{job.team.slug}/bulk/{job.pk}/credentials/."
+                )
+        if job.status == JobStatus.PAUSED:
+            self.stderr.write(f"Paused: {job.paused_reason}")
+        if outcome in ("paused", "cancelled", "lost", "stopped") or job.status != JobStatus.DONE:
+            sys.exit(4)
+        bad = (
+            c[RowState.INVALID]
+            + c[RowState.DUPLICATE]
+            + c[RowState.CONFLICT]
+            + c[RowState.FAILED]
+            + c[RowState.UNKNOWN]
+        )
+        if bad:
+            sys.exit(3)
+
+
+class ProgressBar:
+    """A one-line bar on a terminal; elsewhere a plain line every few seconds."""
+
+    WIDTH = 30
+    PLAIN_EVERY = 5.0
+
+    def __init__(self, stream, *, enabled=True):
+        self.stream = stream
+        self.enabled = enabled
+        self.tty = enabled and hasattr(stream, "isatty") and stream.isatty()
+        self.last = 0.0
+
+    def note(self, text):
+        if self.enabled:
+            self.stream.write(("\n" if self.tty else "") + text + "\n")
+            self.stream.flush()
+
+    def update(self, p, final=False):
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        text = f"{p.done:,}/{p.to_send:,} {p.percent:3d}%"
+        if p.rate_text:
+            text += f"  {p.rate_text}"
+        if p.eta_text and not final:
+            text += f"  about {p.eta_text} left"
+        counts = (
+            f"  created {p.created + p.exists:,}  failed {p.failed + p.conflict:,}  unknown {p.unknown:,}"
+        )
+        if self.tty:
+            filled = int(self.WIDTH * p.percent / 100)
+            bar = "#" * filled + "-" * (self.WIDTH - filled)
+            self.stream.write(f"\r[{bar}] {text}{counts}\x1b[K" + ("\n" if final else ""))
+            self.stream.flush()
+        elif final or now - self.last >= self.PLAIN_EVERY:
+            self.last = now
+            self.stream.write(f"{text}{counts}\n")
+            self.stream.flush()

@@ -1,0 +1,379 @@
+"""Bulk benchmark (issue 5): a 10,000-row job, and the validation of a 100,000-row upload.
+
+    .venv/bin/python -m tests.bench.bench_bulk [--rows 10000] [--latency 50] [--concurrency 8]
+                                               [--upload-rows 100000] [--skip-upload]
+                                               [--sandbox-db shared|separate]
+
+Everything runs as deployed (tests/bench/harness.py): gunicorn serving the app with
+the sandbox on, a throw-away database (SQLite unless BENCH_DATABASE_URL is set).
+
+1. A bare loop: ``--concurrency`` threads, each with its own requests.Session and one
+   pre-fetched token, POST ``--rows`` devices to the sandbox at ``--latency`` ms.
+2. The product: the same number of rows as a bulk job (intake, confirm, enqueue), run
+   by a real ``manage.py worker`` process with the same concurrency. Timed from the
+   enqueue to the job's end; token requests counted by the sandbox; the worker's
+   peak RSS read from /proc (VmHWM) before it is stopped.
+3. A ``--upload-rows`` CSV uploaded through the real upload page to a gunicorn worker
+   of its own: the time the POST takes (transfer, validation, storing the draft) and
+   that worker's peak RSS.
+
+``--sandbox-db separate`` serves the sandbox from a second gunicorn with a database of
+its own, as a real provider would be: the job's audit writes then no longer wait on the
+simulated provider's writes (on SQLite both otherwise share one write lock). The
+default, ``shared``, is the deployment as ``make run`` has it.
+
+Targets: >= 90 % of the ideal rate (concurrency / latency), <= 1.1x the bare loop's time,
+one token request per token lifetime, worker peak RSS <= 200 MB, a 100,000-row upload
+validated in <= 10 s with peak RSS <= 200 MB.
+"""
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+from tests.bench import harness
+
+NAMESPACE = "com.bench"
+
+
+def _body(device_id):
+    return {
+        "id": device_id,
+        "hub": {
+            "device": {},
+            "credentials": {"type": "hashed-password", "secrets": [{"password": "Bench-Pa55-Gen-0001"}]},
+        },
+        "things": {"thing": {"attributes": {"site": "north", "floor": 3}}},
+    }
+
+
+def bare_loop(url, token, rows, concurrency):
+    """POST ``rows`` devices with ``concurrency`` threads; return seconds taken."""
+    counter = iter(range(rows))
+    lock = threading.Lock()
+    errors = []
+
+    def work():
+        session = requests.Session()
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        while True:
+            with lock:
+                n = next(counter, None)
+            if n is None:
+                return
+            response = session.post(url, json=_body(f"{NAMESPACE}:bare-{n:06d}"), headers=headers, timeout=30)
+            if response.status_code != 201:
+                errors.append(response.status_code)
+
+    threads = [threading.Thread(target=work) for _ in range(concurrency)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    if errors:
+        raise RuntimeError(f"the bare loop got {len(errors)} non-201 answers: {sorted(set(errors))}")
+    return elapsed
+
+
+def csv_file(rows, prefix):
+    out = io.StringIO()
+    out.write("name,password,auth_id,enabled,via,definition,attr.site,attr.floor\n")
+    for n in range(rows):
+        out.write(f"{prefix}-{n:06d},,,true,,com.bench:sensor:1.0.0,north,{n % 10}\n")
+    return out.getvalue().encode()
+
+
+def peak_rss_mb(pid):
+    """VmHWM (the peak resident set size) of a live process, in MB."""
+    text = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+) kB", text).group(1)) / 1024
+
+
+def gunicorn_workers(port):
+    """PIDs of the gunicorn worker processes listening on ``port`` (children of the master)."""
+    masters = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(b"gunicorn" in part for part in cmdline[:2]) and f"127.0.0.1:{port}".encode() in cmdline:
+            masters.append(proc.name)
+    workers = []
+    for master in masters:
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        workers.extend(int(pid) for pid in children)
+    return workers
+
+
+class Sandbox:
+    """The sandbox's knobs and counters, in this process's database or in a separate one."""
+
+    def __init__(self, env=None):
+        self.env = env  # None: the sandbox shares this process's database
+
+    def _remote(self, code):
+        result = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", code],
+            cwd=harness.ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    def create_tenant(self, base):
+        if self.env is None:
+            from provisioning.sandbox import seed
+
+            return seed.create_tenant(f"{base}/sandbox", namespaces=[NAMESPACE], token_lifetime=3599)
+        return self._remote(
+            "import json; from provisioning.sandbox import seed; "
+            f"print(json.dumps(seed.create_tenant({base + '/sandbox'!r}, namespaces=[{NAMESPACE!r}], "
+            "token_lifetime=3599)))"
+        )
+
+    def _knobs(self, call):
+        """knobs.<call>, e.g. "token_count()", here or in the sandbox's own database."""
+        if self.env is None:
+            from provisioning.sandbox import knobs
+
+            name, _, arguments = call.partition("(")
+            kwargs = dict(part.split("=") for part in arguments.rstrip(")").split(",") if part)
+            return getattr(knobs, name)(**{key: int(value) for key, value in kwargs.items()})
+        return self._remote(
+            f"import json; from provisioning.sandbox import knobs; print(json.dumps(knobs.{call}))"
+        )
+
+    def set_latency(self, ms):
+        self._knobs(f"set(latency_ms={int(ms)})")
+
+    def reset_counters(self):
+        self._knobs("reset_counters()")
+
+    def token_count(self):
+        return self._knobs("token_count()")
+
+
+@contextlib.contextmanager
+def separate_sandbox_server():
+    """A second gunicorn serving the sandbox from a database of its own; yields (base URL, env)."""
+    workdir = tempfile.mkdtemp(prefix="provisioner-bench-sandbox-")
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{workdir}/sandbox.sqlite3",
+        "BENCH_PORT": str(harness.free_port()),
+    }
+    if os.environ.get("BENCH_SANDBOX_DATABASE_URL"):
+        env["DATABASE_URL"] = os.environ["BENCH_SANDBOX_DATABASE_URL"]
+    for command in (["migrate", "-v", "0"], ["createcachetable"]):
+        subprocess.run([sys.executable, "manage.py", *command], cwd=harness.ROOT, env=env, check=True)
+    saved = os.environ.copy()
+    os.environ.update(env)
+    try:
+        with harness.server(workers=2, threads=16) as base:
+            os.environ.clear()
+            os.environ.update(saved)
+            yield base, env
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def run_job(config, namespace, team, user, rows, concurrency, sandbox):
+    """The product's run: a bulk job executed by a real worker process. Returns figures."""
+    from provisioning.bulk import intake, jobs
+    from provisioning.bulk.models import BulkJob, JobStatus, RowState
+
+    job = intake.create_draft(
+        team=team,
+        actor=user,
+        config=config,
+        namespace=namespace,
+        binary=io.BytesIO(csv_file(rows, "ours")),
+        file_name="bench.csv",
+        credentials_type="hashed-password",
+        auth_scope="__default__",
+        concurrency=concurrency,
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "worker", "--interval", "0.1", "--no-startup-delay"],
+        cwd=harness.ROOT,
+        env=os.environ.copy(),
+    )
+    try:
+        time.sleep(3)  # the worker is up and idle before the clock starts
+        sandbox.reset_counters()
+        started = time.perf_counter()
+        jobs.start(job, user)
+        while True:
+            status = BulkJob.objects.filter(pk=job.pk).values_list("status", flat=True).get()
+            if status in (JobStatus.DONE, JobStatus.PAUSED, JobStatus.CANCELLED):
+                break
+            if worker.poll() is not None:
+                raise RuntimeError("the worker exited")
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - started
+        worker_rss = peak_rss_mb(worker.pid)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+    job.refresh_from_db()
+    counts = jobs.counts(job)
+    if counts[RowState.CREATED] != rows:
+        raise RuntimeError(f"the job ended {job.status} with {counts}")
+    return {
+        "elapsed_s": elapsed,
+        "executor_s": (job.finished_at - job.started_at).total_seconds(),
+        "token_requests": sandbox.token_count(),
+        "worker_peak_rss_mb": worker_rss,
+        "throttled": job.throttled,
+    }
+
+
+def upload(base, username, password, team_slug, config, namespace, rows):
+    """POST a CSV of ``rows`` rows through the upload page; return (seconds, job id)."""
+    session = requests.Session()
+    session.get(f"{base}/accounts/login/", timeout=30)
+    response = session.post(
+        f"{base}/accounts/login/",
+        data={
+            "username": username,
+            "password": password,
+            "csrfmiddlewaretoken": session.cookies["csrftoken"],
+        },
+        headers={"Referer": f"{base}/accounts/login/"},
+        timeout=30,
+    )
+    response.raise_for_status()
+    page = session.get(f"{base}/t/{team_slug}/bulk/new/", timeout=30)
+    page.raise_for_status()
+    data = csv_file(rows, "upload")
+    started = time.perf_counter()
+    response = session.post(
+        f"{base}/t/{team_slug}/bulk/new/",
+        data={
+            "csrfmiddlewaretoken": session.cookies["csrftoken"],
+            "client": config.pk,
+            "namespace": namespace.pk,
+            "credentials_type": "hashed-password",
+            "auth_scope": "__default__",
+            "concurrency": "8",
+        },
+        files={"file": ("upload.csv", data, "text/csv")},
+        headers={"Referer": f"{base}/t/{team_slug}/bulk/new/"},
+        allow_redirects=False,
+        timeout=120,
+    )
+    elapsed = time.perf_counter() - started
+    if response.status_code != 302:
+        raise RuntimeError(f"the upload answered {response.status_code}: {response.text[:500]}")
+    return elapsed, len(data), response.headers["Location"]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--latency", type=int, default=50, help="sandbox latency in ms")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--upload-rows", type=int, default=100_000)
+    parser.add_argument("--skip-upload", action="store_true")
+    parser.add_argument("--sandbox-db", choices=["shared", "separate"], default="shared")
+    args = parser.parse_args()
+
+    harness.configure()
+    os.environ["BULK_MAX_ROWS"] = str(max(args.upload_rows, args.rows))
+    harness.setup_django()
+    harness.prepare_database()
+    from provisioning import tokens
+
+    figures = {
+        "rows": args.rows,
+        "latency_ms": args.latency,
+        "concurrency": args.concurrency,
+        "sandbox_db": args.sandbox_db,
+        "database": os.environ["DATABASE_URL"].split(":", 1)[0],
+    }
+    ideal = args.concurrency / (args.latency / 1000)
+    if args.sandbox_db == "separate":
+        servers = separate_sandbox_server()
+    else:
+        servers = harness.server(workers=2, threads=16)
+    with servers as served:
+        base, sandbox_env = served if isinstance(served, tuple) else (served, None)
+        sandbox = Sandbox(sandbox_env)
+        tenant = sandbox.create_tenant(base)
+        team, user, config, namespace = harness.make_team_client(tenant)
+        url = f"{tenant['api_base_url']}/{tenant['service_instance_id']}/devices"
+        sandbox.set_latency(args.latency)
+        bare_token = tokens.fetch_token(config).access_token
+        bare_s = bare_loop(url, bare_token, args.rows, args.concurrency)
+        ours = run_job(config, namespace, team, user, args.rows, args.concurrency, sandbox)
+    ours_rate = args.rows / ours["elapsed_s"]
+    figures.update(
+        ideal_devices_per_s=round(ideal, 1),
+        product_devices_per_s=round(ours_rate, 1),
+        product_vs_ideal=round(ours_rate / ideal, 3),
+        product_executor_devices_per_s=round(args.rows / ours["executor_s"], 1),
+        bare_loop_devices_per_s=round(args.rows / bare_s, 1),
+        product_time_s=round(ours["elapsed_s"], 1),
+        bare_loop_time_s=round(bare_s, 1),
+        product_time_vs_bare=round(ours["elapsed_s"] / bare_s, 3),
+        token_requests=ours["token_requests"],
+        token_lifetime_s=3599,
+        worker_peak_rss_mb=round(ours["worker_peak_rss_mb"], 1),
+        throttled=ours["throttled"],
+    )
+
+    if not args.skip_upload:
+        password = "bench-upload-password-1"
+        user.set_password(password)
+        user.save()
+        with harness.server(workers=1, threads=1) as base:
+            port = int(os.environ["BENCH_PORT"])
+            (worker_pid,) = gunicorn_workers(port)
+            before = peak_rss_mb(worker_pid)
+            seconds, size, _ = upload(
+                base, user.username, password, team.slug, config, namespace, args.upload_rows
+            )
+            figures.update(
+                upload_rows=args.upload_rows,
+                upload_mb=round(size / 1024 / 1024, 1),
+                upload_validation_s=round(seconds, 2),
+                upload_worker_peak_rss_mb=round(peak_rss_mb(worker_pid), 1),
+                upload_worker_rss_before_mb=round(before, 1),
+            )
+
+    print(json.dumps(figures, indent=2))
+    print(
+        f"job: {figures['product_devices_per_s']}/s = {figures['product_vs_ideal']:.1%} of the ideal "
+        f"{figures['ideal_devices_per_s']}/s (target >= 90%); {figures['product_time_vs_bare']}x the bare "
+        f"loop's time (target <= 1.1x); token requests {figures['token_requests']} (target 1); "
+        f"worker peak RSS {figures['worker_peak_rss_mb']} MB (target <= 200)"
+    )
+    if not args.skip_upload:
+        print(
+            f"upload: {args.upload_rows:,} rows validated in {figures['upload_validation_s']} s "
+            "(target <= 10); "
+            f"peak RSS {figures['upload_worker_peak_rss_mb']} MB (target <= 200)"
+        )
+
+
+if __name__ == "__main__":
+    main()

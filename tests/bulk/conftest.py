@@ -1,0 +1,120 @@
+"""Fixtures for the bulk tests: CSV builders, a draft job, and a team client on the sandbox.
+
+Anything that sends rows runs against the built-in sandbox over real HTTP
+(pytest-django's live_server); the sandbox's own store is the truth of what exists.
+"""
+
+import io
+
+import pytest
+
+from provisioning.bulk import executor, intake, jobs
+from provisioning.models import Namespace, OAuthClient
+from provisioning.sandbox import knobs, seed
+
+NS = "com.acme.bulk"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session, config, items):
+    """Browser tests last, as tests/e2e/conftest.py arranges (Playwright's event loop stays
+    in the main thread once started); this also holds when only tests/bulk is run."""
+    e2e = [item for item in items if item.get_closest_marker("e2e")]
+    if e2e:
+        items[:] = [item for item in items if not item.get_closest_marker("e2e")] + e2e
+
+
+HEADER = ["name", "password", "auth_id", "enabled", "via", "definition", "attr.site", "attr.floor"]
+
+
+def csv_bytes(rows, header=HEADER, *, delimiter=",", bom=False, newline="\r\n"):
+    """A CSV file as bytes; each row is a list of cells (quoted as a spreadsheet would)."""
+    import csv
+
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=delimiter, lineterminator=newline)
+    if header is not None:
+        writer.writerow(header)
+    writer.writerows(rows)
+    data = out.getvalue().encode()
+    return (b"\xef\xbb\xbf" + data) if bom else data
+
+
+def device_rows(count, *, start=0, prefix="dev", password=lambda n: ""):
+    return [
+        [f"{prefix}-{n:05d}", password(n), "", "true", "", "", "north", str(n % 7)]
+        for n in range(start, start + count)
+    ]
+
+
+def make_draft(team, actor, config, namespace, data, **options):
+    params = {"credentials_type": "hashed-password", "auth_scope": "__default__", "concurrency": 4}
+    params.update(options)
+    return intake.create_draft(
+        team=team,
+        actor=actor,
+        config=config,
+        namespace=namespace,
+        binary=io.BytesIO(data),
+        file_name="devices.csv",
+        **params,
+    )
+
+
+def run_job(job, actor, **kwargs):
+    """Confirm a draft and run it to the end in this process (the worker's code path, minus the queue)."""
+    jobs.start(job, actor, run_in_worker=False)
+    outcome = executor.run(job.pk, **kwargs)
+    job.refresh_from_db()
+    return outcome
+
+
+@pytest.fixture
+def offline_client(team_a):
+    """A client configuration pointing nowhere: for tests that validate but never send."""
+    config = OAuthClient(
+        team=team_a,
+        name="Offline",
+        preset="custom",
+        token_url="https://token.invalid/token",
+        client_id="offline",
+        api_base_url="https://api.invalid/api/1",
+        service_instance_id="offline-sid",
+    )
+    config.set_secret("offline-secret")
+    config.save()
+    return config
+
+
+@pytest.fixture
+def offline_ns(team_a, offline_client):
+    return Namespace.objects.create(team=team_a, name=NS)
+
+
+@pytest.fixture
+def sandbox(live_server):
+    """A sandbox tenant on the live server, with knobs reset; returns the tenant facts."""
+    knobs.reset()
+    return seed.create_tenant(f"{live_server.url}/sandbox", namespaces=[NS])
+
+
+@pytest.fixture
+def sandbox_client(team_a, sandbox):
+    config = OAuthClient(
+        team=team_a,
+        name="Sandbox",
+        preset="custom",
+        token_url=sandbox["token_url"],
+        client_id=sandbox["client_id"],
+        scope=sandbox["scope"],
+        api_base_url=sandbox["api_base_url"],
+        service_instance_id=sandbox["service_instance_id"],
+    )
+    config.set_secret(sandbox["client_secret"])
+    config.save()
+    return config
+
+
+@pytest.fixture
+def sandbox_ns(team_a, sandbox_client):
+    return Namespace.objects.create(team=team_a, name=NS)

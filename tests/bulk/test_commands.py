@@ -1,0 +1,127 @@
+"""The commands: provision_bulk runs a job from a file; worker runs queued jobs (db_worker inside)."""
+
+import csv
+import io
+import os
+import stat
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from provisioning.bulk import jobs
+from provisioning.bulk.models import BulkJob, JobStatus, RowState
+from provisioning.models import AuditEvent
+from provisioning.sandbox import store
+
+from .conftest import NS, csv_bytes, device_rows, make_draft
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def provision_bulk(path, *extra):
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    try:
+        call_command(
+            "provision_bulk",
+            "--team",
+            "team-a",
+            "--client",
+            "Sandbox",
+            "--namespace",
+            NS,
+            str(path),
+            *extra,
+            stdout=out,
+            stderr=err,
+        )
+    except SystemExit as exc:
+        code = exc.code
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_provision_bulk_creates_the_devices_and_writes_the_credentials_once(
+    operator_a, sandbox_client, sandbox_ns, tmp_path
+):
+    source = tmp_path / "devices.csv"
+    source.write_bytes(csv_bytes(device_rows(12)))
+    creds = tmp_path / "creds.csv"
+
+    code, out, err = provision_bulk(
+        source, "--user", "oscar", "--concurrency", "3", "--credentials-out", creds
+    )
+
+    assert code == 0, out + err
+    assert "will create:                12" in out
+    assert "Job " in out and "12 created" in out
+    assert "12/12 100%" in err  # the progress line (no terminal here: plain lines)
+    assert len(store.device_ids(sandbox_client.service_instance_id)) == 12
+    assert stat.S_IMODE(os.stat(creds).st_mode) == 0o600
+    rows = list(csv.DictReader(creds.open()))
+    assert len(rows) == 12
+    assert all(
+        store.device_secret_matches(sandbox_client.service_instance_id, r["auth_id"], r["password"])
+        for r in rows
+    )
+    job = BulkJob.objects.get()
+    assert job.credentials_downloaded_at and not jobs.credentials_available(job)
+    assert rows[0]["password"] not in out + err
+    assert (
+        AuditEvent.objects.filter(action="device.provision", phase="intent", actor_name="oscar").count() == 12
+    )
+
+
+def test_provision_bulk_exits_non_zero_and_writes_the_failed_rows(sandbox_client, sandbox_ns, tmp_path):
+    source = tmp_path / "devices.csv"
+    source.write_bytes(csv_bytes([*device_rows(3), ["bad/name", "", "", "", "", "", "", ""]]))
+    failed = tmp_path / "failed.csv"
+
+    code, out, err = provision_bulk(source, "--failed-out", failed, "--no-progress")
+
+    assert code == 3
+    assert "line 5: name: A device name cannot contain '/'" in out
+    assert "3 created" in out and err == ""
+    assert "bad/name" in failed.read_text()
+    intent = AuditEvent.objects.filter(action="device.provision", phase="intent").first()
+    assert intent.actor_name.endswith("(command line)")
+
+
+def test_provision_bulk_dry_run_sends_nothing(sandbox_client, sandbox_ns, tmp_path):
+    source = tmp_path / "devices.csv"
+    source.write_bytes(csv_bytes(device_rows(3, password=lambda n: f"Typed-Pass-{n}")))
+
+    code, out, _ = provision_bulk(source, "--dry-run")
+
+    assert code == 0
+    assert "Dry run: nothing was sent." in out and "********" in out and "Typed-Pass" not in out
+    assert store.device_ids(sandbox_client.service_instance_id) == []
+    assert not BulkJob.objects.exists()
+
+
+def test_provision_bulk_refuses_what_it_cannot_use(
+    operator_a, auditor_a, sandbox_client, sandbox_ns, tmp_path
+):
+    source = tmp_path / "devices.csv"
+    source.write_bytes(b"device\nx\n")
+    with pytest.raises(CommandError, match="must be \u201cname\u201d"):
+        provision_bulk(source)
+    source.write_bytes(csv_bytes(device_rows(1)))
+    with pytest.raises(CommandError, match="cannot provision"):
+        provision_bulk(source, "--user", "audrey")
+    with pytest.raises(CommandError, match="no namespace"):
+        call_command(
+            "provision_bulk", "--team", "team-a", "--client", "Sandbox", "--namespace", "x.y", str(source)
+        )
+
+
+def test_the_worker_runs_a_confirmed_job(operator_a, sandbox_client, sandbox_ns):
+    job = make_draft(sandbox_ns.team, operator_a, sandbox_client, sandbox_ns, csv_bytes(device_rows(5)))
+    jobs.start(job, operator_a)  # enqueued on commit
+
+    call_command("worker", "--batch", "--no-startup-delay", "--sweep", "0", verbosity=0)
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.DONE
+    assert jobs.counts(job)[RowState.CREATED] == 5
+    assert len(store.device_ids(sandbox_client.service_instance_id)) == 5

@@ -1,0 +1,191 @@
+"""The bulk pages in a real browser (Playwright, Debian's Chromium), with axe-core, and without JavaScript.
+
+An executor thread stands in for the worker process (the crash tests run the real one);
+the provider is the sandbox on the same live server.
+"""
+
+import threading
+import time
+
+import pytest
+
+from provisioning.bulk import executor
+from provisioning.bulk.models import BulkJob, JobStatus
+from provisioning.models import Namespace
+from provisioning.sandbox import knobs, seed, store
+from tests.e2e.conftest import (  # noqa: F401 - fixtures
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    _axe_source,
+    axe,
+    browser_errors,
+    expect,
+    format_violations,
+    login,
+    page,
+    server,
+    shot,
+    unavailable,
+)
+
+from .conftest import NS, csv_bytes, device_rows
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Chromium for this module only. tests/e2e has its own (session-wide) browser, and two
+    Playwright instances cannot run at once: this one stops before those tests start."""
+    import os
+
+    try:
+        from playwright.sync_api import Error as PlaywrightError
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("Playwright for Python is not installed (make install)")
+    if not os.access(CHROMIUM, os.X_OK):
+        unavailable(f"{CHROMIUM} is missing (apt-get install chromium, or run scripts/ensure-browser.sh)")
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # see tests/e2e/conftest.py: the event loop
+    playwright = sync_playwright().start()
+    try:
+        try:
+            chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        except PlaywrightError as exc:
+            unavailable(f"Chromium at {CHROMIUM} did not start: {str(exc).splitlines()[0]}")
+        yield chromium
+        chromium.close()
+    finally:
+        playwright.stop()
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def sandbox_config(server, team_a):  # noqa: F811
+    tenant = seed.create_tenant(f"{server.url}/sandbox", namespaces=[NS])
+    config = seed.dashboard_config(team_a, tenant, name="Sandbox A")
+    Namespace.objects.create(team=team_a, name=NS, client=config)
+    config.tenant = tenant
+    return config
+
+
+@pytest.fixture
+def worker_thread():
+    """Runs every queued bulk job in this process until the test ends."""
+    stop = threading.Event()
+
+    def loop():
+        from django.db import connections
+
+        try:
+            while not stop.is_set():
+                for pk in BulkJob.objects.filter(status=JobStatus.QUEUED).values_list("pk", flat=True):
+                    executor.run(pk)
+                time.sleep(0.2)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(timeout=30)
+
+
+def test_an_operator_uploads_previews_sends_and_takes_the_passwords(
+    page,  # noqa: F811
+    login,  # noqa: F811
+    operator_a,
+    sandbox_config,
+    worker_thread,
+    shot,  # noqa: F811
+    axe,  # noqa: F811
+    browser_errors,  # noqa: F811
+    tmp_path,
+):
+    rows = [*device_rows(30), ["bad/name", "", "", "", "", "", "", ""]]
+    source = tmp_path / "devices.csv"
+    source.write_bytes(csv_bytes(rows))
+    knobs.set(latency_ms=150)
+    login(page, operator_a)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Bulk").click()
+    page.get_by_role("link", name="Upload a CSV").click()
+    violations = axe(page)
+    assert not violations, format_violations(violations)
+
+    page.get_by_label("CSV file").set_input_files(source)
+    page.get_by_label("Rows sent at the same time").fill("2")
+    page.get_by_role("button", name="Check the file").click()
+    expect(page.get_by_role("heading", name="Preview: nothing has been sent")).to_be_visible()
+    expect(page.locator(".preview-counts")).to_contain_text("30 will be created")
+    expect(page.locator(".preview-counts")).to_contain_text("1 invalid")
+    violations = axe(page)
+    assert not violations, format_violations(violations)
+    shot(page, "bulk-preview")
+
+    page.get_by_role("button", name="Send 30 devices").click()
+    bar = page.get_by_role("progressbar")
+    expect(bar).to_be_visible()
+    created = page.locator("#job-progress .counts dd").first
+    expect(created).not_to_have_text("0", timeout=15_000)  # the poll brings the counts in
+    expect(page.get_by_role("heading", name="Sending")).to_be_visible()
+    violations = axe(page)
+    assert not violations, format_violations(violations)
+    shot(page, "bulk-progress")
+
+    # The poll stops and the page reloads with the results when the job ends.
+    expect(page.get_by_role("heading", name="Finished", exact=False)).to_be_visible(timeout=30_000)
+    expect(page.locator("#job-progress")).not_to_have_attribute("hx-trigger", "every 1s")
+    assert len(store.device_ids(sandbox_config.service_instance_id)) == 30
+    shot(page, "bulk-finished")
+    with page.expect_download() as failed:
+        page.get_by_role("link", name="Download the failed rows (CSV)").click()
+    assert "bad/name" in failed.value.path().read_text(encoding="utf-8-sig")
+
+    page.get_by_role("link", name="Get the generated passwords (once)").click()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download the credentials file").click()
+    text = download.value.path().read_text(encoding="utf-8-sig")
+    assert text.count(f"{NS}:dev-") == 30
+    page.reload()
+    expect(page.get_by_role("heading", name="Not available")).to_be_visible()
+    assert not browser_errors
+
+
+def test_the_bulk_pages_work_without_javascript(
+    browser,
+    server,  # noqa: F811
+    operator_a,
+    sandbox_config,
+    worker_thread,
+    tmp_path,
+):
+    from tests.conftest import PASSWORD
+
+    source = tmp_path / "devices.csv"
+    source.write_bytes(csv_bytes(device_rows(5)))
+    context = browser.new_context(base_url=server.url, java_script_enabled=False)
+    page = context.new_page()  # noqa: F811
+    try:
+        page.goto("/accounts/login/")
+        page.get_by_label("Username").fill(operator_a.username)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.goto("/t/team-a/bulk/new/")
+        page.get_by_label("CSV file").set_input_files(source)
+        page.get_by_role("button", name="Check the file").click()
+        page.get_by_role("link", name="Invalid", exact=False).count()  # the tabs are plain links
+        page.get_by_role("button", name="Send 5 devices").click()
+        for _ in range(60):
+            if "Finished" in page.locator("h2").all_inner_texts()[0]:
+                break
+            time.sleep(0.25)
+            page.get_by_role("link", name="Refresh").click()
+        assert page.locator("h2").all_inner_texts()[0].startswith("Finished")
+        assert len(store.device_ids(sandbox_config.service_instance_id)) == 5
+    finally:
+        context.close()
