@@ -156,7 +156,7 @@ def main():
         for _ in range(args.job_workers):
             workers.append(
                 subprocess.Popen(
-                    [sys.executable, "manage.py", "db_worker", "--interval", "0.5"],
+                    [sys.executable, "manage.py", "worker", "--interval", "0.5"],
                     cwd=harness.ROOT,
                     env=os.environ.copy(),
                     stdout=subprocess.DEVNULL,

@@ -14,18 +14,16 @@ from provisioning.bulk.models import BulkJob, JobStatus
 from provisioning.models import Namespace
 from provisioning.sandbox import knobs, seed, store
 from tests.e2e.conftest import (  # noqa: F401 - fixtures
-    CHROMIUM,
-    CHROMIUM_ARGS,
     _axe_source,
     axe,
     browser_errors,
     expect,
     format_violations,
+    launched_chromium,
     login,
     page,
     server,
     shot,
-    unavailable,
 )
 
 from .conftest import NS, csv_bytes, device_rows
@@ -37,31 +35,8 @@ pytestmark = pytest.mark.e2e
 def browser():
     """Chromium for this module only. tests/e2e has its own (session-wide) browser, and two
     Playwright instances cannot run at once: this one stops before those tests start."""
-    import os
-
-    try:
-        from playwright.sync_api import Error as PlaywrightError
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("Playwright for Python is not installed (make install)")
-    if not os.access(CHROMIUM, os.X_OK):
-        unavailable(f"{CHROMIUM} is missing (apt-get install chromium, or run scripts/ensure-browser.sh)")
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # see tests/e2e/conftest.py: the event loop
-    playwright = sync_playwright().start()
-    try:
-        try:
-            chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        except PlaywrightError as exc:
-            unavailable(f"Chromium at {CHROMIUM} did not start: {str(exc).splitlines()[0]}")
+    with launched_chromium() as chromium:
         yield chromium
-        chromium.close()
-    finally:
-        playwright.stop()
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ other tests, the e2e tests are moved to the end of the run (``pytest_collection_
 below), so a full ``pytest`` run starts the browser only after every other test has finished.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -88,8 +89,9 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
-@pytest.fixture(scope="session")
-def browser():
+@contextlib.contextmanager
+def launched_chromium():
+    """Debian's Chromium under Playwright, or a skip (a failure under CI) with the reason."""
     try:
         from playwright.sync_api import Error as PlaywrightError
         from playwright.sync_api import sync_playwright
@@ -114,6 +116,12 @@ def browser():
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         else:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture(scope="session")
+def browser():
+    with launched_chromium() as chromium:
+        yield chromium
 
 
 @pytest.fixture
