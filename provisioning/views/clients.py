@@ -142,7 +142,7 @@ def client_test(request, team_slug, pk):
         "membership": membership,
         "client": client,
         "check": check,
-        "claims": sorted((check.claims or {}).items()),
+        "claims": _readable_claims(check.claims),
     }
     if request.htmx:
         return render(request, "provisioning/client_detail.html#connection-test", ctx)

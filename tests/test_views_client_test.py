@@ -1,0 +1,68 @@
+"""Test connection on a client configuration, against the sandbox's token endpoint over HTTP."""
+
+import pytest
+
+from provisioning.models import AuditEvent, OAuthClient
+from provisioning.sandbox import knobs
+from tests.workflow import sandbox_config, tenant  # noqa: F401 - fixtures
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def url(config):
+    return f"/t/team-a/clients/{config.pk}/test/"
+
+
+def test_it_shows_the_granted_scope_and_claims(as_user, cast, sandbox_config):  # noqa: F811
+    response = as_user(cast["admin"]).post(url(sandbox_config))
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Connected." in html
+    assert sandbox_config.scope.split()[0] in html
+    assert "decoded, not verified" in html and "UTC)" in html  # exp/iat as dates
+    sandbox_config.refresh_from_db()
+    assert sandbox_config.last_success_at is not None
+    assert AuditEvent.objects.get(action="client.test").status == "ok"
+
+
+def test_htmx_gets_only_the_result(as_user, cast, sandbox_config):  # noqa: F811
+    response = as_user(cast["operator"]).post(url(sandbox_config), HTTP_HX_REQUEST="true")
+
+    html = response.content.decode()
+    assert 'id="connection-test"' in html and "<html" not in html
+    assert "Connected." in html
+
+
+def test_a_refused_secret_is_shown_and_kept_on_the_configuration(as_user, cast, sandbox_config):  # noqa: F811
+    sandbox_config.set_secret("not-the-right-secret")
+    sandbox_config.save()
+
+    response = as_user(cast["admin"]).post(url(sandbox_config))
+
+    html = response.content.decode()
+    assert "The connection test failed." in html
+    assert "refused the client id or secret" in html
+    assert "not-the-right-secret" not in html
+    assert "refused the client id or secret" in OAuthClient.objects.get(pk=sandbox_config.pk).last_error
+
+
+def test_it_bypasses_the_token_cache(as_user, cast, sandbox_config):  # noqa: F811
+    client = as_user(cast["admin"])
+    knobs.reset_counters()
+
+    client.post(url(sandbox_config))
+    client.post(url(sandbox_config))
+
+    assert knobs.token_count() == 2
+
+
+def test_an_auditor_cannot_test(as_user, cast, sandbox_config):  # noqa: F811
+    response = as_user(cast["auditor"]).post(url(sandbox_config))
+
+    assert response.status_code == 403
+    assert not AuditEvent.objects.filter(action="client.test").exists()
+
+
+def test_get_is_not_allowed(as_user, cast, sandbox_config):  # noqa: F811
+    assert as_user(cast["admin"]).get(url(sandbox_config)).status_code == 405
