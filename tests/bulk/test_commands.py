@@ -58,7 +58,7 @@ def test_provision_bulk_creates_the_devices_and_writes_the_credentials_once(
     assert "12/12 100%" in err  # the progress line (no terminal here: plain lines)
     assert len(store.device_ids(sandbox_client.service_instance_id)) == 12
     assert stat.S_IMODE(os.stat(creds).st_mode) == 0o600
-    rows = list(csv.DictReader(creds.open()))
+    rows = list(csv.DictReader(io.StringIO(creds.read_text())))
     assert len(rows) == 12
     assert all(
         store.device_secret_matches(sandbox_client.service_instance_id, r["auth_id"], r["password"])
