@@ -107,6 +107,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "provisioning.context_processors.teams",
+                "provisioning.context_processors.theme",
             ],
         },
     },

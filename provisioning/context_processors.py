@@ -1,6 +1,29 @@
+from django.utils.functional import SimpleLazyObject
+
+from provisioning.models import Preference
+
+
 def teams(request):
     """The signed-in user's teams, for the team switcher in the header."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
     return {"my_memberships": user.memberships.select_related("team")}
+
+
+def theme(request):
+    """The signed-in user's theme for <html data-theme>, read only when a page renders it.
+
+    Anonymous visitors get none: their pages follow the operating system's setting.
+    """
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+
+    def load():
+        # Once per request: a page may render the header (and so the theme) more than once.
+        if not hasattr(request, "_theme"):
+            request._theme = Preference.theme_of(user)
+        return request._theme
+
+    return {"theme": SimpleLazyObject(load)}

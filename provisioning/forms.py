@@ -2,7 +2,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 
 from provisioning import ids
-from provisioning.models import AuthMethod, Namespace, OAuthClient, Preset, Role
+from provisioning.models import AuthMethod, Namespace, OAuthClient, Preset, Role, Theme
 from provisioning.outbound import UnsafeURL, check_url
 
 SUITE_AUTH_TOKEN_URL = "https://access.bosch-iot-suite.com/token"
@@ -261,3 +261,13 @@ class AcceptInvitationForm(forms.Form):
             except forms.ValidationError as exc:
                 self.add_error("password1", exc)
         return cleaned
+
+
+class ThemeForm(forms.Form):
+    theme = forms.ChoiceField(
+        choices=Theme.choices,
+        error_messages={
+            "required": "Choose a theme: System, Light or Dark.",
+            "invalid_choice": "There is no such theme. Choose System, Light or Dark.",
+        },
+    )

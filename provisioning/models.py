@@ -263,9 +263,13 @@ class AuditEvent(models.Model):
     def save(self, *args, **kwargs):
         if self.pk is not None:
             raise RuntimeError("Audit events are append-only.")
+        self.fill_namespace()
+        super().save(*args, **kwargs)
+
+    def fill_namespace(self):
+        """Set ``namespace`` from a device action's target; a bulk insert calls this itself."""
         if not self.namespace and self.action.startswith("device.") and ":" in self.target:
             self.namespace = self.target.partition(":")[0][:254]
-        super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
         raise RuntimeError("Audit events are append-only.")
@@ -286,3 +290,27 @@ class OpenAttempt(models.Model):
 
     def __str__(self):
         return f"{self.target} since {self.started_at:%Y-%m-%d %H:%M:%S}"
+
+
+class Theme(models.TextChoices):
+    SYSTEM = "system", "System"
+    LIGHT = "light", "Light"
+    DARK = "dark", "Dark"
+
+
+class Preference(models.Model):
+    """One row per user: how the dashboard looks to them. No row means the defaults."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preference")
+    theme = models.CharField(max_length=8, choices=Theme.choices, default=Theme.SYSTEM)
+
+    def __str__(self):
+        return f"{self.user}: {self.theme}"
+
+    @classmethod
+    def theme_of(cls, user):
+        """The user's theme ("system", "light" or "dark"); "system" when they never chose one."""
+        if not getattr(user, "is_authenticated", False):
+            return Theme.SYSTEM
+        theme = cls.objects.filter(user=user).values_list("theme", flat=True).first()
+        return theme if theme in Theme.values else Theme.SYSTEM

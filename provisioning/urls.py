@@ -4,6 +4,7 @@ from provisioning import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("account/theme/", views.theme, name="theme"),
     path("t/<slug:team_slug>/", views.team, name="team"),
     path("t/<slug:team_slug>/clients/", views.clients, name="clients"),
     path("t/<slug:team_slug>/clients/new/", views.client_new, name="client_new"),

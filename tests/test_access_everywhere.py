@@ -70,3 +70,37 @@ def test_every_team_url_refuses_other_team(as_user, cast, client_a, namespace_a,
     assert response.status_code in (404, 405), f"{method} {url} -> {response.status_code}"
     assert snapshot() == before
     assert not AuditEvent.objects.filter(team_name="Team A").exists()
+
+
+# Routes outside /t/<team>/ that need a signed-in user: they act on the user, never on a team.
+ACCOUNT_ROUTES = ["", "account/theme/"]
+# Routes with their own access rules (public, Django admin, the sandbox's client credentials).
+OWN_RULES = ("healthz", "accounts/login/", "accounts/logout/", "invitations/", "admin/", "sandbox/")
+
+
+def test_every_route_outside_the_teams_is_listed():
+    """A new route that is neither a team route nor listed here must be given an entry."""
+    others = sorted(r for r in routes() if "<slug:team_slug>" not in r and not r.startswith(OWN_RULES))
+    assert others == sorted(ACCOUNT_ROUTES)
+
+
+@pytest.mark.parametrize("route", ACCOUNT_ROUTES)
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_every_account_url_requires_login(client, cast, route, method):
+    url = "/" + route
+    response = client.get(url) if method == "GET" else client.post(url, {"theme": "dark", "next": "/"})
+    assert_redirects_to_login(response, url)
+
+
+@pytest.mark.parametrize("route", ACCOUNT_ROUTES)
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_account_urls_touch_nothing_of_another_team(as_user, cast, client_a, namespace_a, route, method):
+    before = snapshot()
+    client = as_user(cast["other"])
+    url = "/" + route
+    response = (
+        client.get(url) if method == "GET" else client.post(url, {"theme": "dark", "next": "/t/team-a/"})
+    )
+    assert response.status_code in (302, 405), f"{method} {url} -> {response.status_code}"
+    assert snapshot() == before
+    assert not AuditEvent.objects.filter(team_name="Team A").exists()

@@ -1,5 +1,6 @@
 """Function views, one module per noun. Each view loads its objects through provisioning.access."""
 
+from provisioning.views.account import theme
 from provisioning.views.clients import client_delete, client_detail, client_new, client_test, clients
 from provisioning.views.devices import device_new
 from provisioning.views.history import deprovision, history, history_entry, history_export
@@ -35,4 +36,5 @@ __all__ = [
     "namespace_delete",
     "namespaces",
     "team",
+    "theme",
 ]

@@ -1,4 +1,4 @@
-// Provisioner's only script: copy buttons. Everything else is htmx attributes.
+// Provisioner's only script: copy buttons, the "/" shortcut and the theme switch. The rest is htmx.
 "use strict";
 document.addEventListener("click", async (event) => {
   const button = event.target.closest("button[data-copy]");
@@ -26,4 +26,20 @@ document.addEventListener("keydown", (event) => {
   event.preventDefault();
   search.focus();
   search.select();
+});
+
+// The theme control in the header posts with htmx; the server answers 204 with a "theme-changed"
+// event, and the page switches in place (without JavaScript the form posts and reloads).
+const THEMES = ["system", "light", "dark"];
+document.addEventListener("theme-changed", (event) => {
+  const theme = event.detail && event.detail.theme;
+  if (!THEMES.includes(theme)) return;
+  const root = document.documentElement;
+  if (theme === "system") delete root.dataset.theme;
+  else root.dataset.theme = theme;
+  const meta = document.querySelector('meta[name="color-scheme"]');
+  if (meta) meta.content = theme === "system" ? "light dark" : theme;
+  for (const button of document.querySelectorAll(".theme-switch button[name=theme]")) {
+    button.setAttribute("aria-pressed", String(button.value === theme));
+  }
 });

@@ -8,9 +8,11 @@ Fixtures (all function-scoped unless noted):
     page                    a fresh browser context and page per test, 1280x900, base_url=server.url,
                             so ``page.goto("/accounts/login/")`` works
     login(page, user)       logs in through the real login form; returns the page
-    shot(page, name)        full-page PNG in tests/e2e/artifacts/ (and $SCREENSHOTS_DIR when set)
+    shot(page, name)        full-page PNG in tests/e2e/artifacts/ (and $SCREENSHOTS_DIR when set);
+                            full_page=False for the window only
     axe(page, exclude=())   runs axe-core (WCAG 2.0/2.1 A and AA rules) on the page; returns violations
     browser_errors          console errors, uncaught page errors and CSP violations seen by ``page``
+    bulk_worker             a thread that runs every queued bulk job, as ``manage.py worker`` would
 
 Without Chromium, Playwright or axe-core the tests are skipped with the reason; with CI set in the
 environment they fail instead, so a CI machine cannot go green by skipping. Test modules take
@@ -32,6 +34,8 @@ import json
 import os
 import re
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -63,6 +67,9 @@ AXE_JS = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 TIMEOUT_MS = 10_000
 AXE_URL = "/__e2e__/axe.min.js"  # answered by Playwright, never by the server
+# What Chromium logs for a page answered with an error status. Tests that open an error page on
+# purpose (a 404, a form re-rendered with 400) leave these out of ``browser_errors``' assertion.
+ERROR_STATUS = re.compile(r"^Failed to load resource: the server responded with a status of 4\d\d\b")
 
 
 def unavailable(reason):
@@ -173,10 +180,10 @@ def _safe_name(name):
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "page"
 
 
-def _save_png(page, name):
+def _save_png(page, name, *, full_page=True):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{_safe_name(name)}.png"
-    page.screenshot(path=path, full_page=True)
+    page.screenshot(path=path, full_page=full_page)
     extra = os.environ.get("SCREENSHOTS_DIR")
     if extra:
         Path(extra).mkdir(parents=True, exist_ok=True)
@@ -186,7 +193,10 @@ def _save_png(page, name):
 
 @pytest.fixture
 def shot():
-    """shot(page, name) -> Path of a full-page PNG in tests/e2e/artifacts/ (and $SCREENSHOTS_DIR)."""
+    """shot(page, name) -> Path of a full-page PNG in tests/e2e/artifacts/ (and $SCREENSHOTS_DIR).
+
+    ``shot(page, name, full_page=False)`` takes only what the window shows (1280x900).
+    """
     return _save_png
 
 
@@ -248,3 +258,34 @@ def format_violations(violations):
         for node in violation["nodes"][:10]:
             lines.append(f"    {json.dumps(node['target'])}: {node['failureSummary']}".replace("\n", " "))
     return "\n".join(lines)
+
+
+@pytest.fixture
+def bulk_worker(server):
+    """Runs every queued bulk job until the test ends: the worker's code path, in a thread.
+
+    ``manage.py worker`` takes the job from the task queue and calls the executor; the thread
+    calls the executor for every queued job directly. It shares the live server's database,
+    so the pages show its progress as they would a real worker's.
+    """
+    from django.db import connections
+
+    from provisioning.bulk import executor
+    from provisioning.bulk.models import BulkJob, JobStatus
+
+    stop = threading.Event()
+
+    def loop():
+        try:
+            while not stop.is_set():
+                for pk in BulkJob.objects.filter(status=JobStatus.QUEUED).values_list("pk", flat=True):
+                    executor.run(pk, stop_event=stop)
+                time.sleep(0.2)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=loop, name="e2e-bulk-worker", daemon=True)
+    thread.start()
+    yield thread
+    stop.set()
+    thread.join(timeout=30)

@@ -11,8 +11,8 @@ import pytest
 
 from provisioning import services
 from provisioning.models import Namespace
-from provisioning.sandbox import seed, store
-from tests.e2e.conftest import expect, format_violations
+from provisioning.sandbox import knobs, seed, store
+from tests.e2e.conftest import ERROR_STATUS, expect, format_violations
 
 pytestmark = pytest.mark.e2e
 
@@ -184,17 +184,24 @@ def test_an_admin_deprovisions_from_a_history_entry(page, login, admin_a, sandbo
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_the_operator_pages_have_no_accessibility_violations(
-    page, login, admin_a, sandbox_config, axe, scheme
+    page, login, admin_a, sandbox_config, bulk_worker, axe, shot, scheme, browser_errors, tmp_path
 ):
+    """The device builder, history, de-provisioning, the connection test, the sandbox page and every
+    bulk page (upload, preview, a running and a finished job, the job list, the credentials), in the
+    OS's light or dark mode. test_foundation_flows.py checks the other pages."""
     body = {"id": f"{NAMESPACE}:axe-1", "hub": {"device": {}}, "things": {"thing": {}}}
     outcome = services.provision_device(
         actor=admin_a, team=sandbox_config.team, config=sandbox_config, body=body
     )
+    admin_a.is_staff = True  # the sandbox page with its forms
+    admin_a.save(update_fields=["is_staff"])
     page.emulate_media(color_scheme=scheme)
     login(page, admin_a)
     checked = []
 
     def check(label):
+        expect(page.get_by_role("heading", level=1)).to_be_visible()
+        shot(page, f"o-{scheme}-{label}".replace(" ", "-").replace(",", ""))
         violations = axe(page)
         assert violations == [], f"{label} ({scheme}):\n{format_violations(violations)}"
         checked.append(label)
@@ -210,13 +217,73 @@ def test_the_operator_pages_have_no_accessibility_violations(
     page.get_by_role("button", name="Send").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Device created")
     check("device created")
+    page.goto("/t/team-a/devices/new/")
+    page.get_by_label("Device name").fill("axe-1")
+    page.get_by_role("button", name="Send").click()
+    expect(page.get_by_role("alert").first).to_contain_text("Already provisioned")
+    check("device builder, conflict")
     page.goto("/t/team-a/history/")
     check("history")
-    entry = page.get_by_role("row").filter(has_text="axe-1").get_by_role("link")
+    entry = page.get_by_role("row").filter(has_text="axe-1").filter(has_text="created").get_by_role("link")
     entry.click()
     check("history entry")
+    page.get_by_role("link", name="De-provision…").click()
+    check("de-provision confirm")
     page.goto(f"/t/team-a/history/?correlation={outcome.correlation_id}")
     check("history of one attempt")
     page.goto("/t/team-a/history/?status=unknown")
     check("history, empty result")
-    assert len(checked) == 8
+
+    # The connection test's two answers on the client page, and the sandbox's own page.
+    page.goto(f"/t/team-a/clients/{sandbox_config.pk}/")
+    page.get_by_role("button", name="Test connection").click()
+    expect(page.locator("#connection-test .ok")).to_contain_text("Connected")
+    check("client, connection tested")
+    knobs.inject_fault(500, target="token")
+    page.get_by_role("button", name="Test connection").click()
+    expect(page.locator("#connection-test [role=alert]")).to_contain_text("failed")
+    check("client, connection test failed")
+    page.goto("/sandbox/")
+    check("sandbox")
+
+    # Bulk: the empty list, the upload (refused, then accepted), the preview, a running job, the end.
+    page.goto("/t/team-a/bulk/")
+    check("bulk jobs, none yet")
+    page.get_by_role("link", name="Upload a CSV").click()
+    check("bulk upload")
+    page.get_by_role("button", name="Check the file").click()
+    expect(page.locator(".field .error").first).to_be_visible()
+    check("bulk upload with errors")
+    rows = [[f"axe-bulk-{n:02d}", ""] for n in range(16)] + [["bad/name", ""], ["axe-bulk-00", ""]]
+    source = tmp_path / "axe.csv"
+    source.write_text("name,password\n" + "".join(f"{a},{b}\n" for a, b in rows), encoding="utf-8")
+    page.get_by_label("CSV file").set_input_files(source)
+    page.get_by_label("Rows sent at the same time").fill("1")
+    page.get_by_role("button", name="Check the file").click()
+    expect(page.get_by_role("heading", name="Preview: nothing has been sent")).to_be_visible()
+    check("bulk preview")
+    page.get_by_role("link", name="see why, by line").click()
+    expect(page.locator("#job-rows")).to_contain_text("bad/name")
+    check("bulk preview, invalid rows")
+    knobs.set(latency_ms=400)  # long enough to look at the running job
+    page.get_by_role("button", name="Send 16 devices").click()
+    expect(page.get_by_role("heading", name="Sending")).to_be_visible(timeout=15_000)
+    check("bulk progress")
+    knobs.set(latency_ms=0)
+    expect(page.get_by_role("heading", name=re.compile("^Finished"))).to_be_visible(timeout=30_000)
+    check("bulk finished")
+    job_url = page.url
+    page.goto("/t/team-a/bulk/")
+    check("bulk jobs")
+    page.goto(job_url)
+    page.get_by_role("link", name="Get the generated passwords (once)").click()
+    check("bulk credentials")
+    with page.expect_download():
+        page.get_by_role("button", name="Download the credentials file").click()
+    page.reload()
+    expect(page.get_by_role("heading", name="Not available")).to_be_visible()
+    check("bulk credentials, taken")
+
+    print(f"axe checked {len(checked)} pages ({scheme}): {'; '.join(checked)}")
+    assert len(checked) == 23
+    assert [e for e in browser_errors if not ERROR_STATUS.match(e)] == []
