@@ -23,7 +23,8 @@ def get_membership(request, team_slug, roles=ALL_ROLES):
         raise Http404("No such team.") from None
     if membership.role not in roles:
         raise PermissionDenied(f"Your role ({membership.get_role_display()}) cannot do this.")
-    request.session["team"] = membership.team.slug
+    if request.session.get("team") != membership.team.slug:  # a write only when it changes
+        request.session["team"] = membership.team.slug
     return membership
 
 

@@ -2,6 +2,8 @@
 
 import uuid
 
+from django.utils import timezone
+
 from provisioning.models import AuditEvent
 
 REDACTED = "[redacted]"
@@ -78,7 +80,7 @@ def scrub(value, secrets):
     return value
 
 
-def record(
+def build(
     action,
     *,
     actor=None,
@@ -94,14 +96,18 @@ def record(
     response=None,
     correlation_id=None,
     secrets=(),
+    at=None,
 ):
-    """Insert one audit row. Bodies are redacted here, so no caller can forget to.
+    """One audit row, redacted and ready to insert (``record`` inserts it; services insert
+    several in one statement). Bodies are redacted here, so no caller can forget to.
 
     ``secrets``: further values to scrub from every text of the row (the outcome row
     of a call passes the secrets of its request, which the response may echo).
+    ``at``: when it happened, if not now (an outcome written a moment after its answer came).
     """
     secrets = set(secrets) | secret_values(request) | secret_values(response)
-    return AuditEvent.objects.create(
+    event = AuditEvent(
+        created_at=at or timezone.now(),
         correlation_id=correlation_id or uuid.uuid4(),
         phase=phase,
         action=action,
@@ -119,3 +125,12 @@ def record(
         request=scrub(redact(request), secrets) if request is not None else None,
         response=scrub(redact(response), secrets) if response is not None else None,
     )
+    event.fill_namespace()
+    return event
+
+
+def record(action, **fields):
+    """Insert one audit row (see ``build`` for the fields)."""
+    event = build(action, **fields)
+    event.save()
+    return event

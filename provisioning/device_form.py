@@ -91,6 +91,23 @@ class _SharedFields(dict):
         return dict(self)
 
 
+NUL_PROBLEM = "cannot contain the NUL character (\\u0000): it cannot be stored or sent."
+
+
+def holds_nul(value):
+    """True when a NUL character is in ``value`` or in any key or string inside it (parsed JSON).
+
+    Django's text fields refuse NUL already; JSON can still carry one as \\u0000, which
+    PostgreSQL cannot store (the audit row would fail, and nothing would be sent)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(holds_nul(k) or holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(holds_nul(v) for v in value)
+    return False
+
+
 class DeviceForm(forms.Form):
     client = forms.ModelChoiceField(queryset=OAuthClient.objects.none(), label="Client configuration")
     namespace = forms.ModelChoiceField(queryset=Namespace.objects.none())
@@ -276,6 +293,8 @@ class DeviceForm(forms.Form):
             raise forms.ValidationError(f"This is not valid JSON: {exc.msg} (line {exc.lineno}).") from None
         if not isinstance(features, dict):
             raise forms.ValidationError('Enter a JSON object: {"featureId": {"properties": {...}}}.')
+        if holds_nul(features):
+            raise forms.ValidationError(f"The features {NUL_PROBLEM}")
         for feature_id, feature in features.items():
             problem = ids.key_error(feature_id, "feature id")
             if problem:
@@ -322,7 +341,11 @@ class DeviceForm(forms.Form):
             if len(value) > MAX_JSON_CHARS:
                 self.attribute_errors.append(f"Attribute row {index}: the value is too long.")
                 continue
-            attributes[key] = parse_attribute_value(value)
+            parsed = parse_attribute_value(value)
+            if holds_nul(parsed):
+                self.attribute_errors.append(f"Attribute row {index}: the value {NUL_PROBLEM}")
+                continue
+            attributes[key] = parsed
         return attributes
 
     def clean(self):

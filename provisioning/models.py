@@ -256,6 +256,15 @@ class AuditEvent(models.Model):
             models.Index(fields=["team_id", "actor_name", "-created_at"], name="audit_team_actor_time"),
             models.Index(fields=["team_id", "client_ref", "-created_at"], name="audit_team_client_time"),
         ]
+        # One intent per attempt: a form sent twice (its one-time token is the attempt's
+        # correlation id) cannot begin a second attempt, whatever process serves it.
+        constraints = [
+            models.UniqueConstraint(
+                fields=["correlation_id"],
+                condition=models.Q(phase="intent"),
+                name="audit_one_intent_per_attempt",
+            )
+        ]
 
     def __str__(self):
         return f"{self.action} {self.target} ({self.phase})"

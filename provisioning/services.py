@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
 from provisioning import audit, client, tokens
@@ -28,6 +28,14 @@ class AuditUnavailable(Exception):
     message = "The audit log could not be written, so nothing was sent to the provider. Try again shortly."
 
 
+class AlreadyBegun(Exception):
+    """An attempt with this correlation id was begun before (a form sent twice): nothing was sent."""
+
+    def __init__(self, correlation_id):
+        super().__init__(f"attempt {correlation_id} was begun before")
+        self.correlation_id = correlation_id
+
+
 @dataclass
 class Outcome:
     status: str  # created, conflict, refused, failed, unknown
@@ -38,7 +46,7 @@ class Outcome:
     next_step: str = ""
     # The provider's raw 201/200 body. It may hold the device password: it is only
     # handed to the show-once panel and is never stored or logged.
-    body: dict | None = None
+    body: dict | None = field(default=None, repr=False)
     error: ProviderError | None = field(default=None, repr=False)
 
     @property
@@ -79,108 +87,138 @@ def _note_config_result(config, error=None, secrets=(), force=False):
         OAuthClient.objects.filter(pk=config.pk).update(last_error=message[:500], last_error_at=now)
 
 
-def _write_intent(action, *, actor, team, config, target, request, correlation_id):
-    try:
-        with transaction.atomic():
-            audit.record(
-                action,
-                actor=actor,
-                team=team,
-                client=config,
-                phase=AuditEvent.Phase.INTENT,
-                status="pending",
-                target=target,
-                request=request,
-                correlation_id=correlation_id,
+@dataclass(eq=False)
+class Attempt:
+    """One outbound call and its audit rows, in three steps that callers may batch.
+
+    ``begin([...])`` writes the intent rows (nothing may be sent if it fails), ``run()``
+    makes the call, ``finish([...])`` writes the outcome rows. A single Send does the three
+    for one attempt (``perform``); a bulk job writes the intents of the rows it hands out,
+    and the outcomes of the rows that came back, several to a transaction.
+    """
+
+    action: str
+    call: object = field(repr=False)  # correlation id -> the client's result; raises ProviderError
+    actor: object
+    team: object
+    config: object
+    target: str
+    request: dict = field(repr=False)
+    success_status: str
+    correlation_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    outcome: Outcome | None = None
+    response: dict | None = field(default=None, repr=False)  # what the outcome row keeps (redacted there)
+
+    answered_at: object = None  # when the answer came: the outcome row's time, however late it is written
+
+    def __post_init__(self):
+        # A provider may echo a secret of the request in free text: scrubbed from what is kept or shown.
+        self.secrets = audit.secret_values(self.request)
+
+    def run(self):
+        """Make the call (no database work); return and keep the outcome."""
+        started = time.monotonic()
+        try:
+            result = self.call(self.correlation_id)
+        except ProviderError as error:
+            self.answered_at = timezone.now()
+            self.outcome = Outcome(
+                status=classify(error),
+                correlation_id=self.correlation_id,
+                http_status=error.http_status,
+                latency_ms=int((time.monotonic() - started) * 1000),
+                message=audit.scrub(error.message, self.secrets),
+                next_step=error.next_step,
+                error=error,
             )
-            OpenAttempt.objects.create(correlation_id=correlation_id, team_id=team.pk, target=target[:300])
-    except DatabaseError as exc:
-        logger.exception("audit intent for %s %s could not be written", action, target)
-        raise AuditUnavailable(AuditUnavailable.message) from exc
+            self.response = error.details if isinstance(error.details, dict) else None
+        else:
+            self.answered_at = timezone.now()
+            self.outcome = Outcome(
+                status=self.success_status,
+                correlation_id=self.correlation_id,
+                http_status=result.status,
+                latency_ms=result.latency_ms,
+                body=result.body,
+            )
+            self.response = result.body
+        return self.outcome
 
-
-def _write_outcome(action, outcome, *, actor, team, config, target, response, secrets=()):
-    try:
-        with transaction.atomic():
-            audit.record(
-                action,
-                actor=actor,
-                team=team,
-                client=config,
-                phase=AuditEvent.Phase.OUTCOME,
+    def _row(self, phase):
+        fields = {"phase": phase, "target": self.target, "correlation_id": self.correlation_id}
+        if phase == AuditEvent.Phase.INTENT:
+            fields.update(status="pending", request=self.request)
+        else:
+            outcome = self.outcome
+            fields.update(
                 status=outcome.status,
-                target=target,
                 http_status=outcome.http_status,
                 latency_ms=outcome.latency_ms,
                 message=outcome.message,
-                response=response,
-                correlation_id=outcome.correlation_id,
-                secrets=secrets,
+                response=self.response,
+                secrets=self.secrets,
+                at=self.answered_at,
             )
-            OpenAttempt.objects.filter(correlation_id=outcome.correlation_id).delete()
-    except DatabaseError:
-        # The intent row stands, so history shows this attempt as "outcome unknown".
-        logger.exception("audit outcome for %s %s could not be written", action, target)
+        return audit.build(self.action, actor=self.actor, team=self.team, client=self.config, **fields)
 
 
-def _perform(action, call, *, actor, team, config, target, request, correlation_id, success_status):
-    correlation_id = correlation_id or uuid.uuid4()
-    _write_intent(
-        action,
-        actor=actor,
-        team=team,
-        config=config,
-        target=target,
-        request=request,
-        correlation_id=correlation_id,
-    )
-    # A provider may echo a secret of the request in free text: scrubbed from what is kept or shown.
-    secrets = audit.secret_values(request)
-    started = time.monotonic()
+def _named(attempts):
+    """For a log line: the first few attempts as "action target"."""
+    named = ", ".join(f"{a.action} {a.target}" for a in attempts[:5])
+    return named + (f" and {len(attempts) - 5} more" if len(attempts) > 5 else "")
+
+
+def begin(attempts):
+    """Write the intent rows of ``attempts`` (and their open-attempt markers) in one transaction.
+
+    Raises AuditUnavailable when they cannot be written, and AlreadyBegun when one of them
+    was begun before (its correlation id has an intent row): then none of them may be sent.
+    """
     try:
-        result = call(correlation_id)
-    except ProviderError as error:
-        outcome = Outcome(
-            status=classify(error),
-            correlation_id=correlation_id,
-            http_status=error.http_status,
-            latency_ms=int((time.monotonic() - started) * 1000),
-            message=audit.scrub(error.message, secrets),
-            next_step=error.next_step,
-            error=error,
-        )
-        response = error.details if isinstance(error.details, dict) else None
-        _write_outcome(
-            action,
-            outcome,
-            actor=actor,
-            team=team,
-            config=config,
-            target=target,
-            response=response,
-            secrets=secrets,
-        )
-        _note_config_result(config, error, secrets)
-        return outcome
-    outcome = Outcome(
-        status=success_status,
-        correlation_id=correlation_id,
-        http_status=result.status,
-        latency_ms=result.latency_ms,
-        body=result.body,
-    )
-    _write_outcome(
-        action,
-        outcome,
-        actor=actor,
-        team=team,
-        config=config,
-        target=target,
-        response=result.body,
-        secrets=secrets,
-    )
-    _note_config_result(config)
-    return outcome
+        with transaction.atomic():
+            AuditEvent.objects.bulk_create([a._row(AuditEvent.Phase.INTENT) for a in attempts])
+            OpenAttempt.objects.bulk_create(
+                [
+                    OpenAttempt(correlation_id=a.correlation_id, team_id=a.team.pk, target=a.target[:300])
+                    for a in attempts
+                ]
+            )
+    except IntegrityError as exc:
+        # The one-intent-per-attempt constraint, or a database refusing the insert for another reason.
+        begun = AuditEvent.objects.filter(
+            phase=AuditEvent.Phase.INTENT, correlation_id__in=[a.correlation_id for a in attempts]
+        ).values_list("correlation_id", flat=True)
+        first = next(iter(begun), None)
+        if first is not None:
+            raise AlreadyBegun(first) from exc
+        logger.exception("audit intent for %s could not be written", _named(attempts))
+        raise AuditUnavailable(AuditUnavailable.message) from exc
+    except DatabaseError as exc:
+        logger.exception("audit intent for %s could not be written", _named(attempts))
+        raise AuditUnavailable(AuditUnavailable.message) from exc
+
+
+def finish(attempts):
+    """Write the outcome rows of ``attempts`` (which have run) in one transaction, and note each
+    client configuration's last result. If they cannot be written, the intent rows stand and
+    history shows those attempts as "outcome unknown"."""
+    try:
+        with transaction.atomic():
+            AuditEvent.objects.bulk_create([a._row(AuditEvent.Phase.OUTCOME) for a in attempts])
+            OpenAttempt.objects.filter(correlation_id__in=[a.correlation_id for a in attempts]).delete()
+    except DatabaseError:
+        logger.exception("audit outcome for %s could not be written", _named(attempts))
+    last = {a.config.pk: a for a in attempts}  # the latest result per configuration is the one that counts
+    for attempt in last.values():
+        _note_config_result(attempt.config, attempt.outcome.error, attempt.secrets)
+
+
+def perform(attempt):
+    """Intent, call, outcome: the whole of one attempt. Raises AuditUnavailable (nothing sent)."""
+    begin([attempt])
+    attempt.run()
+    finish([attempt])
+    return attempt.outcome
 
 
 def request_record(config, method, url, params, body):
@@ -196,44 +234,66 @@ def request_record(config, method, url, params, body):
     return record
 
 
+def provision_attempt(*, actor, team, config, body, auth_scope=None, correlation_id=None, origin=None):
+    """The Attempt that creates one device at the provider (see ``provision_device``)."""
+    params = {"authScope": auth_scope} if auth_scope else {}
+    request = request_record(config, "POST", client.devices_url(config), params, body)
+    if origin:
+        request["origin"] = origin
+    return Attempt(
+        action="device.provision",
+        call=lambda cid: client.create_device(config, body, auth_scope=auth_scope, correlation_id=cid),
+        actor=actor,
+        team=team,
+        config=config,
+        target=body["id"],
+        request=request,
+        success_status="created",
+        correlation_id=correlation_id or uuid.uuid4(),
+    )
+
+
 def provision_device(*, actor, team, config, body, auth_scope=None, correlation_id=None, origin=None):
     """Create one device at the provider, with intent and outcome audit rows.
 
     ``origin``, when given, says where the request came from (a bulk job and its
     line: ``{"bulkJob": "<uuid>", "line": 12}``) and is kept in the intent row's request.
     """
-    params = {"authScope": auth_scope} if auth_scope else {}
-    request = request_record(config, "POST", client.devices_url(config), params, body)
-    if origin:
-        request["origin"] = origin
-    return _perform(
-        "device.provision",
-        lambda cid: client.create_device(config, body, auth_scope=auth_scope, correlation_id=cid),
-        actor=actor,
-        team=team,
-        config=config,
-        target=body["id"],
-        request=request,
-        correlation_id=correlation_id,
-        success_status="created",
+    return perform(
+        provision_attempt(
+            actor=actor,
+            team=team,
+            config=config,
+            body=body,
+            auth_scope=auth_scope,
+            correlation_id=correlation_id,
+            origin=origin,
+        )
     )
 
 
 def deprovision_device(*, actor, team, config, device_id, keep_credentials=False, keep_policy=False):
     """Delete one device (and its credentials, thing, policy unless kept), with audit rows."""
     params = {"keepCredentials": keep_credentials, "keepPolicy": keep_policy}
-    return _perform(
-        "device.deprovision",
-        lambda cid: client.delete_device(
-            config, device_id, keep_credentials=keep_credentials, keep_policy=keep_policy, correlation_id=cid
-        ),
-        actor=actor,
-        team=team,
-        config=config,
-        target=device_id,
-        request=request_record(config, "DELETE", f"{client.devices_url(config)}/{device_id}", params, None),
-        correlation_id=None,
-        success_status="deleted",
+    return perform(
+        Attempt(
+            action="device.deprovision",
+            call=lambda cid: client.delete_device(
+                config,
+                device_id,
+                keep_credentials=keep_credentials,
+                keep_policy=keep_policy,
+                correlation_id=cid,
+            ),
+            actor=actor,
+            team=team,
+            config=config,
+            target=device_id,
+            request=request_record(
+                config, "DELETE", f"{client.devices_url(config)}/{device_id}", params, None
+            ),
+            success_status="deleted",
+        )
     )
 
 

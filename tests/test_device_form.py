@@ -202,10 +202,11 @@ keys = (
     .map(str.strip)
     .filter(lambda k: k and k != "*" and not (k.startswith("{{") and k.endswith("}}")))
 )
+no_nul = st.characters(blacklist_characters="\x00")  # NUL is refused (PostgreSQL cannot store it)
 attribute_values = st.one_of(
-    st.text(max_size=30),
+    st.text(alphabet=no_nul, max_size=30),
     st.integers().map(str),
-    st.builds(json.dumps, st.dictionaries(st.text(max_size=5), st.integers(), max_size=3)),
+    st.builds(json.dumps, st.dictionaries(st.text(alphabet=no_nul, max_size=5), st.integers(), max_size=3)),
 )
 passwords = st.one_of(
     st.just(""),

@@ -112,7 +112,7 @@ def test_a_full_flow_leaves_no_secret_behind(
     namespace = Namespace.objects.create(team=team_a, name=NAMESPACE)
     pages.append(admin.get(f"/t/team-a/clients/{config.pk}/"))
     tested = admin.post(f"/t/team-a/clients/{config.pk}/test/")
-    assert "Token granted" in text(tested) or tested.status_code == 200
+    assert "Connected." in text(tested)  # the token was granted (the audit row says "Token granted")
     pages.append(tested)
 
     # An operator previews, sends, sends again (409), and provisions a psk device.

@@ -1,6 +1,7 @@
 """The service layer: audit rows around every outbound call, against a scripted provider."""
 
 import json
+import uuid
 
 import pytest
 from django.db import connection
@@ -150,6 +151,38 @@ def test_it_sends_nothing_when_the_intent_cannot_be_written(httpserver, config, 
         provision(config, admin_a)
 
     assert api_requests(httpserver) == []
+    assert not OpenAttempt.objects.exists()
+
+
+def test_an_attempt_is_begun_once_per_correlation_id(httpserver, config, admin_a):
+    """A form's one-time token is its attempt's correlation id: sent twice, it is sent once."""
+    httpserver.expect_request(DEVICES, method="POST").respond_with_json(body(), status=201)
+    cid = uuid.uuid4()
+
+    first = provision(config, admin_a, correlation_id=cid)
+    with pytest.raises(services.AlreadyBegun) as again:
+        provision(config, admin_a, correlation_id=cid)
+
+    assert first.status == "created" and again.value.correlation_id == cid
+    assert len(api_requests(httpserver)) == 1
+    assert [(r.phase, r.correlation_id) for r in rows()] == [("intent", cid), ("outcome", cid)]
+
+
+def test_a_batch_with_one_begun_attempt_begins_none(httpserver, config, admin_a):
+    httpserver.expect_request(DEVICES, method="POST").respond_with_json(body(), status=201)
+    begun = provision(config, admin_a).correlation_id
+    batch = [
+        services.provision_attempt(
+            actor=admin_a, team=config.team, config=config, body=body(f"com.acme:b-{n}")
+        )
+        for n in range(3)
+    ]
+    batch[1].correlation_id = begun
+
+    with pytest.raises(services.AlreadyBegun):
+        services.begin(batch)
+
+    assert AuditEvent.objects.filter(phase="intent").count() == 1
     assert not OpenAttempt.objects.exists()
 
 

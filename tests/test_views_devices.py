@@ -748,3 +748,43 @@ def test_an_invalid_form_is_not_sent(as_user, cast, scripted, httpserver):
     page = text(response)
     assert "cannot contain '/'" in page and "at least 8" in page
     assert len(httpserver.log) == 0 and not AuditEvent.objects.exists()
+
+
+# --- NUL characters ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"name": "boiler\x00"},
+        {"password": "pass\x00word-long"},
+        {"definition": "com.acme:boiler\x00:1.0"},
+        {"attr_key": ["site\x00"], "attr_value": ["north"]},
+        {"attr_key": ["site"], "attr_value": ["nor\x00th"]},
+        {"attr_key": ["site"], "attr_value": ['"nor\\u0000th"']},  # a JSON value that decodes to NUL
+        {"attr_key": ["site"], "attr_value": ['{"a\\u0000": 1}']},
+        {"features": '{"f": {"properties": {"p": "\\u0000"}}}'},
+    ],
+    ids=[
+        "name",
+        "password",
+        "definition",
+        "attr-key",
+        "attr-value",
+        "attr-json",
+        "attr-json-key",
+        "features",
+    ],
+)
+def test_a_nul_character_is_a_field_error_not_a_failure(as_user, cast, scripted, httpserver, fields):
+    """PostgreSQL cannot store NUL in text or JSON: refused in the form, with the field named."""
+    config, namespace = scripted
+    httpserver.expect_request(DEVICES, method="POST").respond_with_handler(echo_201)
+    client = as_user(cast["operator"])
+
+    for action in ("preview", "send"):
+        data = device_data(config, namespace, action=action, form_token=form_token(client), **fields)
+        response = client.post(DEVICE_URL, data)
+        assert response.status_code in (200, 400), (action, response.status_code)
+        assert "character" in text(response).lower()
+    assert api_requests(httpserver) == [] and not AuditEvent.objects.exists()

@@ -95,3 +95,24 @@ def test_the_page_for_a_wrong_role_is_a_plain_403(as_user, cast):
     response = as_user(cast["auditor"]).get("/t/team-a/members/")
     assert response.status_code == 403
     assert b"Auditor" in response.content  # says which role cannot do this
+
+
+def test_browsing_a_team_writes_the_session_only_when_something_changed(as_user, cast, team_b, admin_a):
+    """A session write is a committed transaction on every page: it is skipped when nothing changed."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    Membership.objects.create(user=admin_a, team=team_b, role=Role.OPERATOR)
+    browser = as_user(admin_a)
+    browser.get("/t/team-a/history/")  # remembers team A (and the time last seen)
+
+    def session_writes(url):
+        with CaptureQueriesContext(connection) as queries:
+            assert browser.get(url).status_code == 200
+        sql = [q["sql"] for q in queries if "django_session" in q["sql"]]
+        return [statement for statement in sql if not statement.startswith("SELECT")]
+
+    assert session_writes("/t/team-a/history/") == []
+    assert session_writes("/t/team-a/") == []
+    assert len(session_writes("/t/team-b/")) == 1  # the team switch is remembered
+    assert browser.get("/").headers["Location"] == "/t/team-b/"

@@ -1,6 +1,7 @@
 """The device builder: one page, an HTMX live preview, Send, and the show-once result."""
 
 import base64
+import dataclasses
 import json
 import re
 import shlex
@@ -8,7 +9,6 @@ import uuid
 
 from django.contrib.auth.decorators import login_required
 from django.core import signing
-from django.core.cache import cache
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
@@ -23,28 +23,43 @@ FORM_TOKEN_SALT = "provisioning.device-form"
 FORM_TOKEN_TTL = 24 * 3600
 
 
+class ShownOnce(str):
+    """A secret handed to a template: rendered as itself, masked in any repr.
+
+    Django logs a failed variable lookup (logger "django.template", DEBUG) with a repr of
+    the whole template context; a plain str secret in the context would be written to the
+    log whenever that logger is at DEBUG.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return "'[shown once]'"
+
+
+def _shown(value):
+    return ShownOnce(value) if value else value
+
+
 def new_form_token(user):
     return signing.dumps({"u": user.pk, "n": uuid.uuid4().hex}, salt=FORM_TOKEN_SALT)
 
 
-def claim_form_token(user, token, correlation_id):
-    """Claim a one-time form token for the attempt ``correlation_id``.
+def form_token_attempt(user, token):
+    """The correlation id that the one-time form token ``token`` stands for, or None.
 
-    Returns (True, cache key) to the first claim, else (False, the correlation id of
-    the attempt that claimed it, or None). ``cache.add`` is atomic in every process,
-    so of two submits of the same form (a double click, back and resubmit) exactly one
-    proceeds, and the other can point at the first one's history at once.
+    Each form carries a fresh signed token; the attempt a Send of it begins takes the
+    token's nonce as its correlation id. The audit log holds one intent per correlation
+    id (a database constraint), so of two submits of the same form (a double click, back
+    and resubmit) exactly one is sent, in every process, and the other can point at the
+    first one's history at once. None for a token that is forged, expired or another user's.
     """
     try:
         payload = signing.loads(token or "", salt=FORM_TOKEN_SALT, max_age=FORM_TOKEN_TTL)
-    except signing.BadSignature:
-        return False, None
-    if payload.get("u") != user.pk:
-        return False, None
-    key = f"form-token:{payload['n']}"
-    if cache.add(key, str(correlation_id), FORM_TOKEN_TTL):
-        return True, key
-    return False, cache.get(key) or None
+        nonce = uuid.UUID(hex=payload["n"])
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
+        return None
+    return nonce if payload.get("u") == user.pk else None
 
 
 def masked(body):
@@ -286,22 +301,14 @@ def device_new(request, team_slug):
         status = 200 if action != "send" else 400
         return render(request, "provisioning/device_new.html", ctx, status=status)
 
-    correlation_id = uuid.uuid4()
-    claimed, previous = claim_form_token(request.user, request.POST.get("form_token"), correlation_id)
-    if not claimed:
-        ctx.update(
-            form_token=new_form_token(request.user),
-            preview=request_preview(form),
-            duplicate=True,
-            previous=previous,
-        )
-        return render(request, "provisioning/device_new.html", ctx, status=409)
-
+    correlation_id = form_token_attempt(request.user, request.POST.get("form_token"))
     config = form.cleaned_data["client"]
     secret_kind = form.cleaned_data["credentials_type"]
     generated = form.new_secret() if form.needs_generated_secret() else None
     body = form.to_body(generated_secret=generated)
     try:
+        if correlation_id is None:
+            raise services.AlreadyBegun(None)
         outcome = services.provision_device(
             actor=request.user,
             team=team,
@@ -310,18 +317,27 @@ def device_new(request, team_slug):
             auth_scope=form.effective_auth_scope(),
             correlation_id=correlation_id,
         )
+    except services.AlreadyBegun as already:
+        ctx.update(
+            form_token=new_form_token(request.user),
+            preview=request_preview(form),
+            duplicate=True,
+            previous=already.correlation_id,
+        )
+        return render(request, "provisioning/device_new.html", ctx, status=409)
     except services.AuditUnavailable as exc:
-        cache.delete(previous)  # nothing was sent: the same form may be sent again
+        # Nothing was written or sent: the same form may be sent again.
         ctx.update(preview=request_preview(form), failure=str(exc))
         return render(request, "provisioning/device_new.html", ctx, status=503)
 
     device_id = body["id"]
-    ctx.update(outcome=outcome, device_id=device_id, config=config)
+    # The page needs no provider body; the 201 body echoes the device secret.
+    ctx.update(outcome=dataclasses.replace(outcome, body=None), device_id=device_id, config=config)
     secret = None
     if secret_kind == "hashed-password":
-        secret = body["hub"]["credentials"]["secrets"][0]["password"]
+        secret = _shown(body["hub"]["credentials"]["secrets"][0]["password"])
     elif secret_kind == "psk":
-        secret = body["hub"]["credentials"]["secrets"][0]["key"]
+        secret = _shown(body["hub"]["credentials"]["secrets"][0]["key"])
     if outcome.ok:
         settings = connection_settings(outcome, device_id, secret_kind, secret)
         download = base64.b64encode(json.dumps(settings, indent=2).encode()).decode()
@@ -330,7 +346,7 @@ def device_new(request, team_slug):
             secret=secret,
             secret_kind=secret_kind,
             generated=generated is not None,
-            download_href=f"data:application/json;base64,{download}",
+            download_href=ShownOnce(f"data:application/json;base64,{download}"),
             download_name=f"{device_id.replace(':', '_')}.json",
         )
         response = render(request, "provisioning/device_result.html", ctx, status=201)
@@ -344,7 +360,7 @@ def device_new(request, team_slug):
         ctx["attributes_error"] = _show_provider_error(form, outcome)
     if outcome.status == "unknown" and generated is not None:
         # The device may exist now, with this secret: it is shown once, as after a 201.
-        ctx.update(maybe_secret=generated, secret_kind=secret_kind)
+        ctx.update(maybe_secret=_shown(generated), secret_kind=secret_kind)
     response = render(request, "provisioning/device_new.html", ctx, status=200)
     response["Cache-Control"] = "no-store"
     return response
