@@ -10,10 +10,13 @@ that finds its lease taken stops sending.
 
 Claiming. Rows are sent in line order. The main thread claims a few rows at a
 time (``pending`` -> ``sending``) and stores each one's correlation id, and for a
-blank password the generated one (sealed), before handing them to a sender
-thread. services.provision_device writes the audit intent row before the request
-and refuses to send when it cannot, so after a crash the audit log tells, for
-each ``sending`` row, what happened (``recover``):
+blank password the generated one (sealed). Each row goes through the same
+service call as a single Send (services.Attempt), in its three steps: when
+sender threads are free, the main thread validates the rows it hands out and
+writes their audit intent rows in one transaction (services.begin: if that
+fails, nothing is sent); a sender makes the call; the writer thread writes the
+outcome rows (services.finish). So after a crash the audit log tells, for each
+``sending`` row, what happened (``recover``):
 
 - an outcome row exists: the row adopts it (created, conflict, failed, unknown);
 - only the intent row exists: the request may have reached the provider, so the
@@ -22,14 +25,16 @@ each ``sending`` row, what happened (``recover``):
 
 A row that reached ``created`` is never sent again.
 
-Senders. ``job.concurrency`` threads (default 4), each with its own database
-connection (closed when it ends), call services.provision_device: at most that
-many requests are at the provider at once. A writer thread records the outcomes
-on the rows every FLUSH seconds, in one UPDATE whose values apply only while a
-row still has that attempt's correlation id (a late answer cannot overwrite a
-newer attempt). Nothing is lost if the process dies first: the outcomes are in
-the audit log, and ``recover`` adopts them. The main thread only claims, hands
-out and keeps the lease; no database wait of a sender holds up the others.
+Senders. ``job.concurrency`` threads (default 4) only make the calls, so at most
+that many requests are at the provider at once and a sender is free again the
+moment its answer is in: no database write stands between two of its requests.
+The writer thread, every FLUSH seconds, writes the outcome rows of the calls
+that came back (one transaction), then their results on the job's rows (one
+UPDATE whose values apply only while a row still has that attempt's correlation
+id, so a late answer cannot overwrite a newer attempt). A process killed in
+between loses no device: rows whose outcome rows were not written yet are
+"unknown" after recovery, as rows in flight are (at most FLUSH seconds' worth),
+and a resend of such a row that the provider answers with 409 is "already exists".
 
 Back-pressure. provisioning.client already waits out a short Retry-After and
 sends once more. When the provider still refuses before acting (Unavailable:
@@ -82,7 +87,7 @@ logger = logging.getLogger(__name__)
 LEASE = 30  # seconds a lease lives without a heartbeat
 HEARTBEAT = 2  # seconds between heartbeats
 CONTROL = 0.5  # seconds between looks at the job's status (cancel)
-FLUSH = 0.2  # seconds a finished row's outcome may wait before it is written on the row
+FLUSH = 0.1  # seconds a finished call's outcome may wait before it is written (audit row, then job row)
 MAX_BUSY_RETRIES = 5
 BREAKER_FAILURES = 20
 MAX_PAUSE = 300  # seconds; a longer Retry-After is cut to this, and the row is tried again then
@@ -247,6 +252,41 @@ class Result:
     wait: float = 0
     message: str = ""
     update: dict | None = None  # what to write on the row (see Executor._flush)
+    attempt: services.Attempt | None = None  # a call that was made: its outcome row is still to write
+
+
+class GroupCommit:
+    """Senders that need their audit intent written at about the same time share one transaction.
+
+    ``write(item)`` returns once ``item`` is committed (or raises what the commit raised). The
+    first sender in line commits for everyone queued behind it while the others wait for the
+    lock; when they get it, theirs is usually done already. One sender alone commits alone.
+    """
+
+    def __init__(self, commit):
+        self.commit = commit  # a list of items -> None, raising on failure
+        self.queue = []
+        self.queue_lock = threading.Lock()
+        self.commit_lock = threading.Lock()
+        self.results = {}  # item (hashed by identity) -> None or the exception its commit raised
+
+    def write(self, item):
+        with self.queue_lock:
+            self.queue.append(item)
+        with self.commit_lock:
+            if item not in self.results:
+                with self.queue_lock:
+                    batch, self.queue = self.queue, []
+                try:
+                    self.commit(batch)
+                    error = None
+                except Exception as exc:  # noqa: BLE001 - every sender of the batch must get it
+                    error = exc
+                for queued in batch:
+                    self.results[queued] = error
+            error = self.results.pop(item)
+        if error is not None:
+            raise error
 
 
 class Executor:
@@ -272,7 +312,9 @@ class Executor:
         self.stop_reason = None  # cancel, shutdown, lost, paused
         self.paused_reason = ""
         self.updates = []  # (Claimed, fields) waiting for the writer thread, see _flush
+        self.finished = []  # services.Attempt whose outcome rows wait for the writer thread
         self.updates_lock = threading.Lock()
+        self.intents = GroupCommit(services.begin)
         self.writer_stop = threading.Event()
 
     # --- the main thread ----------------------------------------------------------------------
@@ -366,31 +408,38 @@ class Executor:
     def _drain_results(self, *, block, timeout=None):
         while True:
             try:
-                result = (
-                    self.results.get(block=block, timeout=timeout) if block else self.results.get_nowait()
-                )
+                result = self.results.get(timeout=timeout) if block else self.results.get_nowait()
             except queue.Empty:
                 break
             self.in_flight -= 1
-            if result.update is not None:
-                if result.kind == "done":
-                    with self.updates_lock:
-                        self.updates.append((result.row, result.update))
-                else:  # handed back: it must be pending again before the next claim looks
-                    self._hand_back(result.row, result.update)
-            self._handle(result)
+            self._accept(result)
             block = False  # after the first result, take only what is already there
 
-    def _flush(self):
-        """Write the finished rows' outcomes: one UPDATE for all of them.
+    def _accept(self, result):
+        """Take a row's result: queue its writes for the writer thread, then act on it."""
+        if result.attempt is not None or (result.update is not None and result.kind == "done"):
+            with self.updates_lock:
+                if result.attempt is not None:
+                    self.finished.append(result.attempt)
+                if result.update is not None and result.kind == "done":
+                    self.updates.append((result.row, result.update))
+        if result.update is not None and result.kind != "done":
+            self._hand_back(result.row, result.update)  # pending again before the next claim looks
+        self._handle(result)
 
-        Each row's audit outcome row is already committed by the service, so a crash
-        before this write loses nothing: recovery adopts the outcome from the audit log.
-        Each value applies only while the row still has the attempt's correlation id,
-        so a late answer cannot overwrite a newer attempt.
+    def _flush(self):
+        """Write the outcome rows of the calls that came back, then the finished rows: a
+        transaction each, for all of them.
+
+        The audit rows go first, so a crash between the two loses nothing: recovery adopts
+        the outcome from the audit log. Each row's values apply only while it still has the
+        attempt's correlation id, so a late answer cannot overwrite a newer attempt.
         """
         with self.updates_lock:
             updates, self.updates = self.updates, []
+            finished, self.finished = self.finished, []
+        if finished:
+            services.finish(finished)  # the audit outcome rows first: recovery reads them
         if updates:
             self._write(updates)
 
@@ -524,19 +573,35 @@ class Executor:
     def _sender(self):
         try:
             while True:
-                row = self.work.get()
-                if row is None:
+                item = self.work.get()
+                if item is None:
                     return
                 try:
-                    result = self._send(row)
+                    result = self._send(item)
                 except Exception as exc:
-                    logger.exception("bulk job %s line %s: unexpected error", self.job.pk, row.line)
-                    result = Result(row, "error", message=type(exc).__name__)
+                    # Without an outcome row the attempt stays open: recovery calls the row unknown.
+                    logger.exception("bulk job %s line %s: unexpected error", self.job.pk, item.line)
+                    result = Result(item, "error", message=type(exc).__name__)
                 self.results.put(result)
         finally:
-            connections.close_all()  # this thread's connections only
+            connections.close_all()  # this thread's connections only (a token fetch may use one)
 
     def _send(self, row):
+        """The row through services.Attempt: intent (shared transaction), call; the writer
+        thread writes the outcome row."""
+        attempt = self._prepare(row)
+        if isinstance(attempt, Result):
+            return attempt  # settled without a call
+        try:
+            self.intents.write(attempt)
+        except services.AuditUnavailable as exc:
+            return Result(row, "busy", wait=AUDIT_PAUSE, message=str(exc), update=self._back_to_pending())
+        result = self._verdict(row, attempt.run())
+        result.attempt = attempt
+        return result
+
+    def _prepare(self, row):
+        """The row's services.Attempt, or the Result of a row that cannot be sent."""
         from provisioning.bulk.intake import form_problems, row_form
 
         job = self.job
@@ -565,19 +630,18 @@ class Executor:
             text = " ".join(problems)
             return self._settle(row, RowState.FAILED, message=f"Not sent: the row is no longer valid. {text}")
         generated = secret if row.secret_origin == SecretOrigin.GENERATED else None
-        body = form.to_body(generated_secret=generated)
-        try:
-            outcome = services.provision_device(
-                actor=self.actor,
-                team=job.team,
-                config=job.client,
-                body=body,
-                auth_scope=form.effective_auth_scope(),
-                correlation_id=row.correlation_id,
-                origin={"bulkJob": self.origin, "line": row.line},
-            )
-        except services.AuditUnavailable as exc:
-            return Result(row, "busy", wait=AUDIT_PAUSE, message=str(exc), update=self._back_to_pending())
+        return services.provision_attempt(
+            actor=self.actor,
+            team=job.team,
+            config=job.client,
+            body=form.to_body(generated_secret=generated),
+            auth_scope=form.effective_auth_scope(),
+            correlation_id=row.correlation_id,
+            origin={"bulkJob": self.origin, "line": row.line},
+        )
+
+    def _verdict(self, row, outcome):
+        """What the call's outcome means for the row and the job (no database work here)."""
         error = outcome.error
         if outcome.status == "created":
             return self._settle(row, RowState.CREATED, outcome, message="")
