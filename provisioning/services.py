@@ -15,7 +15,7 @@ from datetime import timedelta
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
-from provisioning import audit, client, tokens
+from provisioning import audit, client, rows, tokens
 from provisioning.errors import Conflict, OutcomeUnknown, ProviderError, Refused
 from provisioning.models import AuditEvent, OAuthClient, OpenAttempt
 
@@ -176,8 +176,8 @@ def begin(attempts):
     """
     try:
         with transaction.atomic():
-            AuditEvent.objects.bulk_create([a._row(AuditEvent.Phase.INTENT) for a in attempts])
-            OpenAttempt.objects.bulk_create(
+            rows.insert([a._row(AuditEvent.Phase.INTENT) for a in attempts])
+            rows.insert(
                 [
                     OpenAttempt(correlation_id=a.correlation_id, team_id=a.team.pk, target=a.target[:300])
                     for a in attempts
@@ -204,7 +204,7 @@ def finish(attempts):
     history shows those attempts as "outcome unknown"."""
     try:
         with transaction.atomic():
-            AuditEvent.objects.bulk_create([a._row(AuditEvent.Phase.OUTCOME) for a in attempts])
+            rows.insert([a._row(AuditEvent.Phase.OUTCOME) for a in attempts])
             OpenAttempt.objects.filter(correlation_id__in=[a.correlation_id for a in attempts]).delete()
     except DatabaseError:
         logger.exception("audit outcome for %s could not be written", _named(attempts))

@@ -11,12 +11,12 @@ that finds its lease taken stops sending.
 Claiming. Rows are sent in line order. The main thread claims a few rows at a
 time (``pending`` -> ``sending``) and stores each one's correlation id, and for a
 blank password the generated one (sealed). Each row goes through the same
-service call as a single Send (services.Attempt), in its three steps: when
-sender threads are free, the main thread validates the rows it hands out and
-writes their audit intent rows in one transaction (services.begin: if that
-fails, nothing is sent); a sender makes the call; the writer thread writes the
-outcome rows (services.finish). So after a crash the audit log tells, for each
-``sending`` row, what happened (``recover``):
+service call as a single Send (services.Attempt), in its three steps: the main
+thread validates the rows it hands out and writes their audit intent rows, all
+of them in one transaction (services.begin: if that fails, none is sent); a
+sender thread makes the call; the writer thread writes the outcome rows
+(services.finish). So after a crash the audit log tells, for each ``sending``
+row, what happened (``recover``):
 
 - an outcome row exists: the row adopts it (created, conflict, failed, unknown);
 - only the intent row exists: the request may have reached the provider, so the
@@ -26,15 +26,17 @@ outcome rows (services.finish). So after a crash the audit log tells, for each
 A row that reached ``created`` is never sent again.
 
 Senders. ``job.concurrency`` threads (default 4) only make the calls, so at most
-that many requests are at the provider at once and a sender is free again the
-moment its answer is in: no database write stands between two of its requests.
-The writer thread, every FLUSH seconds, writes the outcome rows of the calls
-that came back (one transaction), then their results on the job's rows (one
-UPDATE whose values apply only while a row still has that attempt's correlation
-id, so a late answer cannot overwrite a newer attempt). A process killed in
-between loses no device: rows whose outcome rows were not written yet are
-"unknown" after recovery, as rows in flight are (at most FLUSH seconds' worth),
-and a resend of such a row that the provider answers with 409 is "already exists".
+that many requests are at the provider at once. No database write stands
+between two requests of a sender: the main thread begins up to ``ahead`` (half
+the concurrency) rows more than the senders hold, so a sender takes its next
+row the moment its answer is in. The writer thread, every FLUSH seconds, writes
+the outcome rows of the calls that came back (one transaction), then their
+results on the job's rows (one UPDATE whose values apply only while a row still
+has that attempt's correlation id, so a late answer cannot overwrite a newer
+attempt). What a kill -9 leaves "unknown" is therefore: the rows at the
+provider, the rows begun and waiting for a sender (at most ``ahead``), and the
+rows answered in the last FLUSH seconds. None of them is lost or sent twice:
+the operator chooses to send them again, and a 409 then is "already exists".
 
 Back-pressure. provisioning.client already waits out a short Retry-After and
 sends once more. When the provider still refuses before acting (Unavailable:
@@ -46,8 +48,9 @@ row alike, so they pause the job for the operator instead (the row goes back to
 ``pending``: nothing was created), as do BREAKER_FAILURES failures in a row.
 
 Stopping. Cancel (status ``cancelling``) and a worker shutdown (request_stop())
-stop the hand-out; rows in flight finish; claimed rows not yet sent go back to
-``pending``. A shut-down executor re-queues its job for the next worker.
+stop the hand-out; rows in flight (begun: at the provider or next in line)
+finish; claimed rows not yet begun go back to ``pending``. A shut-down executor
+re-queues its job for the next worker.
 """
 
 import logging
@@ -255,40 +258,6 @@ class Result:
     attempt: services.Attempt | None = None  # a call that was made: its outcome row is still to write
 
 
-class GroupCommit:
-    """Senders that need their audit intent written at about the same time share one transaction.
-
-    ``write(item)`` returns once ``item`` is committed (or raises what the commit raised). The
-    first sender in line commits for everyone queued behind it while the others wait for the
-    lock; when they get it, theirs is usually done already. One sender alone commits alone.
-    """
-
-    def __init__(self, commit):
-        self.commit = commit  # a list of items -> None, raising on failure
-        self.queue = []
-        self.queue_lock = threading.Lock()
-        self.commit_lock = threading.Lock()
-        self.results = {}  # item (hashed by identity) -> None or the exception its commit raised
-
-    def write(self, item):
-        with self.queue_lock:
-            self.queue.append(item)
-        with self.commit_lock:
-            if item not in self.results:
-                with self.queue_lock:
-                    batch, self.queue = self.queue, []
-                try:
-                    self.commit(batch)
-                    error = None
-                except Exception as exc:  # noqa: BLE001 - every sender of the batch must get it
-                    error = exc
-                for queued in batch:
-                    self.results[queued] = error
-            error = self.results.pop(item)
-        if error is not None:
-            raise error
-
-
 class Executor:
     def __init__(self, job, owner, *, on_progress=None, stop_event=None):
         from provisioning.bulk.intake import Layout
@@ -314,7 +283,9 @@ class Executor:
         self.updates = []  # (Claimed, fields) waiting for the writer thread, see _flush
         self.finished = []  # services.Attempt whose outcome rows wait for the writer thread
         self.updates_lock = threading.Lock()
-        self.intents = GroupCommit(services.begin)
+        # Rows whose intent is written ahead, waiting for a free sender, so that a sender's
+        # next request never waits for the database (see _hand_out).
+        self.ahead = max(1, self.concurrency // 2)
         self.writer_stop = threading.Event()
 
     # --- the main thread ----------------------------------------------------------------------
@@ -363,16 +334,41 @@ class Executor:
             self._drain_results(block=True, timeout=max(0.01, timeout))
 
     def _hand_out(self):
-        # Claim a few rows at a time (not one transaction per row), and no more than half the
-        # concurrency ahead, so the rows shown as "sending" are nearly all on their way.
-        if not self.buffer and not self.exhausted:
-            free = max(self.concurrency - self.in_flight, 0)
-            claimed = self._claim(free + max(1, self.concurrency // 2))
+        """Keep every sender busy: validate the next rows, write their intents (one transaction
+        for all of them), queue them for the senders.
+
+        Up to ``ahead`` rows beyond the senders' number are begun before a sender is free, so a
+        sender takes its next row the moment its answer is in; the provider still never has
+        more than ``concurrency`` requests at once. Rows are claimed a few at a time.
+        """
+        free = self.concurrency + self.ahead - self.in_flight
+        if free <= 0:
+            return
+        if len(self.buffer) < free and not self.exhausted:
+            claimed = self._claim(free - len(self.buffer) + self.ahead)
             if not claimed:
                 self.exhausted = True
             self.buffer.extend(claimed)
-        while self.buffer and self.in_flight < self.concurrency:
-            self.work.put(self.buffer.popleft())
+        ready = []
+        while self.buffer and len(ready) < free:
+            row = self.buffer.popleft()
+            prepared = self._prepare(row)
+            if isinstance(prepared, Result):  # settled without a call
+                self._accept(prepared)
+            else:
+                ready.append((row, prepared))
+        if not ready:
+            return
+        try:
+            services.begin([attempt for _, attempt in ready])
+        except services.AuditUnavailable as exc:
+            for row, _ in ready:
+                self._accept(
+                    Result(row, "busy", wait=AUDIT_PAUSE, message=str(exc), update=self._back_to_pending())
+                )
+            return
+        for item in ready:
+            self.work.put(item)
             self.in_flight += 1
 
     def _claim(self, count):
@@ -576,29 +572,17 @@ class Executor:
                 item = self.work.get()
                 if item is None:
                     return
+                row, attempt = item
                 try:
-                    result = self._send(item)
+                    result = self._verdict(row, attempt.run())
+                    result.attempt = attempt  # its outcome row is for the writer thread
                 except Exception as exc:
                     # Without an outcome row the attempt stays open: recovery calls the row unknown.
-                    logger.exception("bulk job %s line %s: unexpected error", self.job.pk, item.line)
-                    result = Result(item, "error", message=type(exc).__name__)
+                    logger.exception("bulk job %s line %s: unexpected error", self.job.pk, row.line)
+                    result = Result(row, "error", message=type(exc).__name__)
                 self.results.put(result)
         finally:
             connections.close_all()  # this thread's connections only (a token fetch may use one)
-
-    def _send(self, row):
-        """The row through services.Attempt: intent (shared transaction), call; the writer
-        thread writes the outcome row."""
-        attempt = self._prepare(row)
-        if isinstance(attempt, Result):
-            return attempt  # settled without a call
-        try:
-            self.intents.write(attempt)
-        except services.AuditUnavailable as exc:
-            return Result(row, "busy", wait=AUDIT_PAUSE, message=str(exc), update=self._back_to_pending())
-        result = self._verdict(row, attempt.run())
-        result.attempt = attempt
-        return result
 
     def _prepare(self, row):
         """The row's services.Attempt, or the Result of a row that cannot be sent."""

@@ -33,6 +33,7 @@ import io
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -100,6 +101,24 @@ def peak_rss_mb(pid):
     """VmHWM (the peak resident set size) of a live process, in MB."""
     text = Path(f"/proc/{pid}/status").read_text()
     return int(re.search(r"VmHWM:\s+(\d+) kB", text).group(1)) / 1024
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids):
+    """User plus system CPU time used so far by the processes ``pids`` (from /proc)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICK
+
+
+def self_cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def gunicorn_workers(port):
@@ -220,6 +239,8 @@ def run_job(config, namespace, team, user, rows, concurrency, sandbox):
     try:
         time.sleep(3)  # the worker is up and idle before the clock starts
         sandbox.reset_counters()
+        servers = gunicorn_workers(int(os.environ["BENCH_PORT"]))
+        cpu_before = cpu_seconds([worker.pid]), cpu_seconds(servers)
         started = time.perf_counter()
         jobs.start(job, user)
         while True:
@@ -231,6 +252,8 @@ def run_job(config, namespace, team, user, rows, concurrency, sandbox):
             time.sleep(0.05)
         elapsed = time.perf_counter() - started
         worker_rss = peak_rss_mb(worker.pid)
+        worker_cpu = cpu_seconds([worker.pid]) - cpu_before[0]
+        server_cpu = cpu_seconds(servers) - cpu_before[1]
     finally:
         worker.terminate()
         worker.wait(timeout=60)
@@ -244,6 +267,8 @@ def run_job(config, namespace, team, user, rows, concurrency, sandbox):
         "token_requests": sandbox.token_count(),
         "worker_peak_rss_mb": worker_rss,
         "throttled": job.throttled,
+        "client_cpu_ms_per_row": worker_cpu / rows * 1000,
+        "server_cpu_ms_per_row": server_cpu / rows * 1000,
     }
 
 
@@ -323,7 +348,10 @@ def main():
         url = f"{tenant['api_base_url']}/{tenant['service_instance_id']}/devices"
         sandbox.set_latency(args.latency)
         bare_token = tokens.fetch_token(config).access_token
+        servers_pids = gunicorn_workers(int(os.environ["BENCH_PORT"]))
+        cpu_before = self_cpu_seconds(), cpu_seconds(servers_pids)
         bare_s = bare_loop(url, bare_token, args.rows, args.concurrency)
+        bare_cpu = self_cpu_seconds() - cpu_before[0], cpu_seconds(servers_pids) - cpu_before[1]
         ours = run_job(config, namespace, team, user, args.rows, args.concurrency, sandbox)
     ours_rate = args.rows / ours["elapsed_s"]
     figures.update(
@@ -339,6 +367,14 @@ def main():
         token_lifetime_s=3599,
         worker_peak_rss_mb=round(ours["worker_peak_rss_mb"], 1),
         throttled=ours["throttled"],
+        # Where the machine's CPU went, per row: the sending side (the bare loop's threads, or
+        # the worker process) and the sandbox's gunicorn workers (the provider, on the same box).
+        bare_loop_client_cpu_ms_per_row=round(bare_cpu[0] / args.rows * 1000, 2),
+        bare_loop_server_cpu_ms_per_row=round(bare_cpu[1] / args.rows * 1000, 2),
+        worker_cpu_ms_per_row=round(ours["client_cpu_ms_per_row"], 2),
+        worker_run_server_cpu_ms_per_row=round(ours["server_cpu_ms_per_row"], 2),
+        load_average_at_end=os.getloadavg(),
+        cpus=os.cpu_count(),
     )
 
     if not args.skip_upload:
@@ -366,6 +402,11 @@ def main():
         f"{figures['ideal_devices_per_s']}/s (target >= 90%); {figures['product_time_vs_bare']}x the bare "
         f"loop's time (target <= 1.1x); token requests {figures['token_requests']} (target 1); "
         f"worker peak RSS {figures['worker_peak_rss_mb']} MB (target <= 200)"
+    )
+    print(
+        f"CPU per row: bare loop {figures['bare_loop_client_cpu_ms_per_row']} ms + sandbox "
+        f"{figures['bare_loop_server_cpu_ms_per_row']} ms; worker {figures['worker_cpu_ms_per_row']} ms + "
+        f"sandbox {figures['worker_run_server_cpu_ms_per_row']} ms (on {figures['cpus']} CPUs)"
     )
     if not args.skip_upload:
         print(
