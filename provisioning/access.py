@@ -17,10 +17,12 @@ ADMINS = (Role.ADMIN,)
 
 def get_membership(request, team_slug, roles=ALL_ROLES):
     """The request user's membership of the team ``team_slug``, checked against ``roles``."""
-    try:
-        membership = Membership.objects.select_related("team").get(user=request.user, team__slug=team_slug)
-    except Membership.DoesNotExist:
-        raise Http404("No such team.") from None
+    # All of the user's teams in one query: the header's team switcher lists them too.
+    memberships = list(request.user.memberships.select_related("team"))
+    request.memberships = memberships
+    membership = next((m for m in memberships if m.team.slug == team_slug), None)
+    if membership is None:
+        raise Http404("No such team.")
     if membership.role not in roles:
         raise PermissionDenied(f"Your role ({membership.get_role_display()}) cannot do this.")
     if request.session.get("team") != membership.team.slug:  # a write only when it changes

@@ -8,7 +8,8 @@ def teams(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    return {"my_memberships": user.memberships.select_related("team")}
+    found = getattr(request, "memberships", None)  # read by get_membership on a team page
+    return {"my_memberships": found if found is not None else user.memberships.select_related("team")}
 
 
 def theme(request):

@@ -14,6 +14,7 @@ import string
 from django import forms
 
 from provisioning import ids
+from provisioning.choices import PlainSelect, TeamChoiceField
 from provisioning.models import AuthScope, Namespace, OAuthClient
 
 MAX_ATTRIBUTES = 50
@@ -109,8 +110,8 @@ def holds_nul(value):
 
 
 class DeviceForm(forms.Form):
-    client = forms.ModelChoiceField(queryset=OAuthClient.objects.none(), label="Client configuration")
-    namespace = forms.ModelChoiceField(queryset=Namespace.objects.none())
+    client = TeamChoiceField(queryset=OAuthClient.objects.none(), label="Client configuration")
+    namespace = TeamChoiceField(queryset=Namespace.objects.none())
     name = forms.CharField(
         max_length=256,
         strip=False,
@@ -125,7 +126,7 @@ class DeviceForm(forms.Form):
         help_text="Optional: the id of a gateway device allowed to send for this device.",
     )
     credentials_type = forms.ChoiceField(
-        choices=CREDENTIAL_CHOICES, initial="hashed-password", label="Credentials"
+        choices=CREDENTIAL_CHOICES, initial="hashed-password", label="Credentials", widget=PlainSelect
     )
     auth_id = forms.CharField(
         required=False,
@@ -163,7 +164,7 @@ class DeviceForm(forms.Form):
         choices=POLICY_CHOICES, initial="generated", widget=forms.RadioSelect, label="Policy"
     )
     policy_id = forms.CharField(required=False, max_length=256, label="Existing policy id")
-    auth_scope = forms.ChoiceField(label="authScope", required=False)
+    auth_scope = forms.ChoiceField(label="authScope", required=False, widget=PlainSelect)
 
     def __init__(self, *args, team, client=None, namespace=None, **kwargs):
         """``client`` and ``namespace``, when given (a bulk job: the same for every row),

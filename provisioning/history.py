@@ -17,6 +17,7 @@ from django.db.models import Q, TextField
 from django.db.models.functions import Cast, Substr
 from django.utils import timezone
 
+from provisioning.choices import PlainSelect, TeamChoiceField
 from provisioning.models import AuditEvent, Namespace, OAuthClient, OpenAttempt
 
 PAGE_SIZE = 50
@@ -63,11 +64,11 @@ def unknown_after():
 
 
 class HistoryFilter(forms.Form):
-    status = forms.ChoiceField(choices=STATUS_CHOICES, required=False)
-    action = forms.ChoiceField(choices=ACTION_CHOICES, required=False)
+    status = forms.ChoiceField(choices=STATUS_CHOICES, required=False, widget=PlainSelect)
+    action = forms.ChoiceField(choices=ACTION_CHOICES, required=False, widget=PlainSelect)
     actor = forms.CharField(required=False, max_length=150, label="Who")
-    client = forms.ModelChoiceField(queryset=OAuthClient.objects.none(), required=False, label="Client")
-    namespace = forms.ModelChoiceField(queryset=Namespace.objects.none(), required=False)
+    client = TeamChoiceField(queryset=OAuthClient.objects.none(), required=False, label="Client")
+    namespace = TeamChoiceField(queryset=Namespace.objects.none(), required=False)
     since = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
     q = forms.CharField(

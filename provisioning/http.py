@@ -24,6 +24,47 @@ def timeouts():
     return (settings.OUTBOUND_CONNECT_TIMEOUT, settings.OUTBOUND_READ_TIMEOUT)
 
 
+IDLE_REUSE = 1.0  # seconds a kept-alive connection may sit idle and still be used again
+
+
+class _FreshConnections:
+    """For urllib3's pools: a connection idle for more than IDLE_REUSE seconds is closed,
+    not reused.
+
+    A server closes idle connections on its own schedule (gunicorn after 2 s, load
+    balancers after about a minute). A POST written into a connection at the moment the
+    server closes it fails with no way to tell whether it arrived, and a provisioning call
+    would end "outcome unknown" (seen once in 794 Sends under load). A fresh connection
+    costs a handshake; a busy job never idles long enough to pay it.
+    """
+
+    def _get_conn(self, timeout=None):
+        conn = super()._get_conn(timeout=timeout)
+        idle_since = getattr(conn, "provisioner_idle_since", None)
+        if idle_since is not None and time.monotonic() - idle_since > IDLE_REUSE:
+            conn.close()  # the next request on it connects again
+        return conn
+
+    def _put_conn(self, conn):
+        if conn is not None:
+            conn.provisioner_idle_since = time.monotonic()
+        super()._put_conn(conn)
+
+
+class _HTTPPool(_FreshConnections, urllib3.HTTPConnectionPool):
+    pass
+
+
+class _HTTPSPool(_FreshConnections, urllib3.HTTPSConnectionPool):
+    pass
+
+
+class _Adapter(requests.adapters.HTTPAdapter):
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
 def session():
     """A keep-alive session per thread (requests sessions are not thread-safe)."""
     s = getattr(_local, "session", None)
@@ -31,6 +72,8 @@ def session():
         s = requests.Session()
         s.trust_env = False  # no proxies or .netrc credentials from the environment
         s.headers["User-Agent"] = USER_AGENT
+        for prefix in ("http://", "https://"):
+            s.mount(prefix, _Adapter())
         _local.session = s
     return s
 

@@ -3,6 +3,7 @@
 from django import forms
 from django.conf import settings
 
+from provisioning.choices import PlainSelect, TeamChoiceField
 from provisioning.device_form import AUTH_SCOPE_DEFAULT
 from provisioning.models import AuthScope, Namespace, OAuthClient
 
@@ -16,16 +17,16 @@ CREDENTIAL_CHOICES = [
 
 
 class UploadForm(forms.Form):
-    client = forms.ModelChoiceField(queryset=OAuthClient.objects.none(), label="Client configuration")
-    namespace = forms.ModelChoiceField(queryset=Namespace.objects.none())
+    client = TeamChoiceField(queryset=OAuthClient.objects.none(), label="Client configuration")
+    namespace = TeamChoiceField(queryset=Namespace.objects.none())
     file = forms.FileField(
         label="CSV file",
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
     )
     credentials_type = forms.ChoiceField(
-        choices=CREDENTIAL_CHOICES, initial="hashed-password", label="Credentials"
+        choices=CREDENTIAL_CHOICES, initial="hashed-password", label="Credentials", widget=PlainSelect
     )
-    auth_scope = forms.ChoiceField(label="authScope", required=False)
+    auth_scope = forms.ChoiceField(label="authScope", required=False, widget=PlainSelect)
     concurrency = forms.IntegerField(
         min_value=1,
         max_value=MAX_CONCURRENCY,
