@@ -26,6 +26,7 @@ from axes.models import AccessAttempt
 
 from provisioning.crypto import new_key_entry
 from tests.conftest import PASSWORD
+from tests.gunicorn import running as run_gunicorn
 
 ROOT = Path(__file__).resolve().parent.parent
 HSTS = "max-age=31536000; includeSubDomains; preload"
@@ -141,48 +142,8 @@ def gunicorn(tmp_path_factory, collected_static):
         )
         assert done.returncode == 0, done.stderr
     # The flags of `make serve`.
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("gunicorn")),
-            "config.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--threads",
-            "8",
-            "--no-control-socket",
-            "--access-logfile",
-            "-",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(server.stderr.read().decode(errors="replace")[-3000:])
-            time.sleep(0.2)
+    with run_gunicorn(port, env, extra=["--access-logfile", "-"]) as url:
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        server.stderr.close()
 
 
 def get(url, path, **kwargs):

@@ -6,18 +6,15 @@ default, or PostgreSQL with BENCH_DATABASE_URL), and the DatabaseCache (or Redis
 with BENCH_REDIS_URL). Nothing here is a test; the scripts print figures.
 """
 
-import contextlib
 import os
 import resource
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import requests
+from tests import gunicorn
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,43 +63,11 @@ def prepare_database():
     call_command("collectstatic", verbosity=0, interactive=False)  # pages use the manifest storage
 
 
-@contextlib.contextmanager
 def server(workers=2, threads=8):
-    """Start gunicorn on BENCH_PORT; yield its base URL; stop it afterwards."""
-    port = os.environ["BENCH_PORT"]
-    process = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "config.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
-            "--threads",
-            str(threads),
-            "--no-control-socket",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=os.environ.copy(),
+    """Start gunicorn on BENCH_PORT; a context manager yielding its base URL."""
+    return gunicorn.running(
+        os.environ["BENCH_PORT"], os.environ.copy(), workers=workers, threads=threads, quiet=False
     )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("gunicorn did not start")
-            time.sleep(0.2)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def make_team_client(tenant, *, name="Bench"):

@@ -7,9 +7,6 @@ adds up, and the "reset" fault finds gunicorn's socket.
 
 import os
 import socket
-import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
@@ -20,6 +17,7 @@ from django.conf import settings
 from django.db import connection
 
 from provisioning.sandbox import knobs, seed
+from tests import gunicorn
 
 from .conftest import NAMESPACE, Api, device_body, token_for
 
@@ -53,40 +51,8 @@ def gunicorn_url(transactional_db):
         "SECURE_SSL_REDIRECT": "false",
         "LOG_LEVEL": "WARNING",
     }
-    command = [
-        str(Path(sys.executable).with_name("gunicorn")),
-        "config.wsgi",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        "2",
-        "--threads",
-        "4",
-        "--no-control-socket",
-        "--log-level",
-        "warning",
-    ]
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(f"{url}/sandbox/api/", timeout=5)
-                break
-            except requests.RequestException:  # not listening yet, or a worker still booting
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(server.stderr.read().decode(errors="replace")) from None
-                time.sleep(0.2)
+    with gunicorn.running(port, env, threads=4, probe="/sandbox/api/") as url:
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        server.stderr.close()
 
 
 @pytest.fixture
