@@ -14,14 +14,26 @@ from django.db import connections
 _statements = {}
 
 
+def quoted(model, *names, using="default"):
+    """The model's table and the named fields' columns, quoted for the database (for
+    statements written by hand; only these names are formatted in, values are parameters)."""
+    quote = connections[using].ops.quote_name
+    meta = model._meta
+    return quote(meta.db_table), [quote(meta.get_field(name).column) for name in names]
+
+
+def db_value(model, name, value, using="default"):
+    """``value`` as the field ``name`` of ``model`` sends it to the database."""
+    return model._meta.get_field(name).get_db_prep_save(value, connections[using])
+
+
 def _statement(model, connection):
     key = (model, connection.vendor)
     if key not in _statements:
-        quote = connection.ops.quote_name
         fields = [f for f in model._meta.concrete_fields if not (f.primary_key and f.auto_created)]
-        columns = ", ".join(quote(field.column) for field in fields)
+        table, columns = quoted(model, *(field.name for field in fields), using=connection.alias)
         placeholders = ", ".join(["%s"] * len(fields))
-        sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})"  # noqa: S608
         _statements[key] = sql, fields
     return _statements[key]
 

@@ -84,6 +84,7 @@ from provisioning.bulk.models import (
 from provisioning.device_form import generate_password
 from provisioning.errors import ConfigurationError, TokenError, Unauthorized, Unavailable
 from provisioning.models import AuditEvent
+from provisioning.rows import db_value, quoted
 
 logger = logging.getLogger(__name__)
 
@@ -668,20 +669,10 @@ class Executor:
         return update
 
 
-def _columns(*names):
-    meta = BulkRow._meta
-    quote = connections["default"].ops.quote_name
-    return quote(meta.db_table), [quote(meta.get_field(name).column) for name in names]
-
-
-def _db_value(name, value):
-    return BulkRow._meta.get_field(name).get_db_prep_save(value, connections["default"])
-
-
 def _claim_sql():
     """UPDATE for a claim; only model names are formatted in, the values are parameters."""
-    table, (pk, state, cid, attempts, sealed, origin) = _columns(
-        "id", "state", "correlation_id", "attempts", "secret_sealed", "secret_origin"
+    table, (pk, state, cid, attempts, sealed, origin) = quoted(
+        BulkRow, "id", "state", "correlation_id", "attempts", "secret_sealed", "secret_origin"
     )
     sql = (
         f"UPDATE {table} SET {state} = %s, {cid} = %s, {attempts} = {attempts} + 1, "  # noqa: S608
@@ -691,7 +682,7 @@ def _claim_sql():
     def prepare(row):
         return (
             RowState.SENDING.value,
-            _db_value("correlation_id", row["correlation_id"]),
+            db_value(BulkRow, "correlation_id", row["correlation_id"]),
             row["secret_sealed"],
             row["secret_origin"],
             row["pk"],
@@ -703,8 +694,8 @@ def _claim_sql():
 
 def _settle_sql():
     """UPDATE for a finished row, applied only while it has that attempt's correlation id."""
-    table, (pk, cid, state, done_at, message, http_status, sealed) = _columns(
-        "id", "correlation_id", "state", "done_at", "message", "http_status", "secret_sealed"
+    table, (pk, cid, state, done_at, message, http_status, sealed) = quoted(
+        BulkRow, "id", "correlation_id", "state", "done_at", "message", "http_status", "secret_sealed"
     )
     sql = (
         f"UPDATE {table} SET {state} = %s, {done_at} = %s, {message} = %s, {http_status} = %s, "  # noqa: S608
@@ -714,12 +705,12 @@ def _settle_sql():
     def prepare(row, fields):
         return (
             str(fields["state"]),
-            _db_value("done_at", fields["done_at"]),
+            db_value(BulkRow, "done_at", fields["done_at"]),
             fields["message"],
             fields["http_status"],
             fields["secret_sealed"],
             row.pk,
-            _db_value("correlation_id", row.correlation_id),
+            db_value(BulkRow, "correlation_id", row.correlation_id),
         )
 
     return sql, prepare

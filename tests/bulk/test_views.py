@@ -248,3 +248,18 @@ def test_odd_row_queries_are_harmless(as_user, cast, offline_client, offline_ns,
     job = make_draft(offline_ns.team, cast["operator"], offline_client, offline_ns, csv_bytes(device_rows(2)))
 
     assert as_user(cast["operator"]).get(url(job), query).status_code == 200
+
+
+def test_the_upload_page_says_what_the_team_still_needs(as_user, cast, team_a, request):
+    browser = as_user(cast["admin"])
+
+    page = browser.get("/t/team-a/bulk/new/").content.decode()
+    assert "no client configuration yet" in page and 'href="/t/team-a/clients/new/"' in page
+
+    request.getfixturevalue("client_a")
+    page = browser.get("/t/team-a/bulk/new/").content.decode()
+    assert "no namespace yet" in page and "no client configuration yet" not in page
+
+    request.getfixturevalue("namespace_a")
+    page = browser.get("/t/team-a/bulk/new/").content.decode()
+    assert "no namespace yet" not in page and 'name="file"' in page
