@@ -181,7 +181,7 @@ TASKS = {
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "provisioning.auth.UserBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -205,6 +205,7 @@ AXES_SENSITIVE_PARAMETERS = ["password", "client_secret", "secret"]
 SESSION_COOKIE_AGE = env_int("SESSION_IDLE_MINUTES", 30, minimum=1) * 60
 # The idle timeout: IdleTimeoutMiddleware renews the session (and its cookie) once a minute.
 SESSION_SAVE_EVERY_REQUEST = False
+SESSION_ENGINE = "provisioning.sessions"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = False

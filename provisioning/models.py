@@ -321,5 +321,8 @@ class Preference(models.Model):
         """The user's theme ("system", "light" or "dark"); "system" when they never chose one."""
         if not getattr(user, "is_authenticated", False):
             return Theme.SYSTEM
-        theme = cls.objects.filter(user=user).values_list("theme", flat=True).first()
+        try:
+            theme = user.preference.theme  # read with the user by auth.UserBackend
+        except cls.DoesNotExist:
+            return Theme.SYSTEM
         return theme if theme in Theme.values else Theme.SYSTEM

@@ -9,7 +9,9 @@ database vendor. It does not set primary keys on the instances, and sends no
 signals; use it only for models that need neither.
 """
 
-from django.db import connections
+from contextlib import nullcontext
+
+from django.db import connections, transaction
 
 _statements = {}
 
@@ -49,3 +51,47 @@ def insert(objects, using="default"):
     ]
     with connection.cursor() as cursor:
         cursor.executemany(sql, params)
+
+
+def write(groups, delete=None, using="default"):
+    """INSERT every list of ``groups`` and, when given, DELETE the rows of ``delete``
+    (``(model, field name, values)``: those whose field is one of the values), all or nothing.
+
+    On PostgreSQL this is one statement, the inserts and the delete as data-modifying
+    ``WITH`` parts: a single statement is atomic by itself, so it needs no BEGIN and
+    COMMIT, one round trip where a transaction needs four. Inside a caller's
+    transaction it runs in a savepoint. Elsewhere (SQLite, where round trips cost nothing) it is a
+    transaction with one executemany per list.
+    """
+    groups = [objects for objects in groups if objects]
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        with transaction.atomic(using=using):
+            for objects in groups:
+                insert(objects, using=using)
+            if delete is not None:
+                model, name, values = delete
+                model._default_manager.using(using).filter(**{f"{name}__in": values}).delete()
+        return
+    parts, params = [], []
+    for objects in groups:
+        sql, fields = _statement(type(objects[0]), connection)
+        row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        parts.append(sql.replace(f"VALUES {row}", "VALUES " + ", ".join([row] * len(objects))))
+        for obj in objects:
+            params.extend(field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields)
+    if delete is not None:
+        model, name, values = delete
+        table, (column,) = quoted(model, name, using=using)
+        parts.append(f"DELETE FROM {table} WHERE {column} = ANY(%s)")  # noqa: S608
+        params.append([db_value(model, name, value, using=using) for value in values])
+    if not parts:
+        return
+    *first, last = parts
+    sql = (
+        "WITH " + ", ".join(f"w{n} AS ({part})" for n, part in enumerate(first)) + " " if first else ""
+    ) + last
+    # Inside a caller's transaction, a savepoint keeps a failed write from aborting it.
+    with transaction.atomic(using=using) if connection.in_atomic_block else nullcontext():
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)

@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError
 from django.utils import timezone
 
 from provisioning import audit, client, rows, tokens
@@ -169,20 +169,21 @@ def _named(attempts):
 
 
 def begin(attempts):
-    """Write the intent rows of ``attempts`` (and their open-attempt markers) in one transaction.
+    """Write the intent rows of ``attempts`` (and their open-attempt markers), all or nothing.
 
     Raises AuditUnavailable when they cannot be written, and AlreadyBegun when one of them
     was begun before (its correlation id has an intent row): then none of them may be sent.
     """
     try:
-        with transaction.atomic():
-            rows.insert([a._row(AuditEvent.Phase.INTENT) for a in attempts])
-            rows.insert(
+        rows.write(
+            [
+                [a._row(AuditEvent.Phase.INTENT) for a in attempts],
                 [
                     OpenAttempt(correlation_id=a.correlation_id, team_id=a.team.pk, target=a.target[:300])
                     for a in attempts
-                ]
-            )
+                ],
+            ]
+        )
     except IntegrityError as exc:
         # The one-intent-per-attempt constraint, or a database refusing the insert for another reason.
         begun = AuditEvent.objects.filter(
@@ -199,13 +200,14 @@ def begin(attempts):
 
 
 def finish(attempts):
-    """Write the outcome rows of ``attempts`` (which have run) in one transaction, and note each
+    """Write the outcome rows of ``attempts`` (which have run), all or nothing, and note each
     client configuration's last result. If they cannot be written, the intent rows stand and
     history shows those attempts as "outcome unknown"."""
     try:
-        with transaction.atomic():
-            rows.insert([a._row(AuditEvent.Phase.OUTCOME) for a in attempts])
-            OpenAttempt.objects.filter(correlation_id__in=[a.correlation_id for a in attempts]).delete()
+        rows.write(
+            [[a._row(AuditEvent.Phase.OUTCOME) for a in attempts]],
+            delete=(OpenAttempt, "correlation_id", [a.correlation_id for a in attempts]),
+        )
     except DatabaseError:
         logger.exception("audit outcome for %s could not be written", _named(attempts))
     last = {a.config.pk: a for a in attempts}  # the latest result per configuration is the one that counts

@@ -3,9 +3,10 @@
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.db import connection
 from django.test.utils import override_settings
 
-from provisioning.models import Membership, Namespace, OAuthClient, Role, Team
+from provisioning.models import AuditEvent, Membership, Namespace, OAuthClient, Role, Team
 
 PASSWORD = "a-long-test-password-1"
 
@@ -71,7 +72,7 @@ def cast(admin_a, operator_a, auditor_a, admin_b):
 
 
 def login_client(client, user):
-    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    client.force_login(user, backend="provisioning.auth.UserBackend")
     return client
 
 
@@ -119,3 +120,43 @@ def _empty_shared_cache(settings):
         from django.core.cache import cache
 
         cache.clear()
+
+
+class AuditRefusal:
+    """A real database refusal of audit inserts: a trigger that aborts them (all, or one phase)."""
+
+    def refuse(self, phase=None):
+        table = AuditEvent._meta.db_table
+        with connection.cursor() as cursor:
+            if connection.vendor == "sqlite":
+                when = f"WHEN NEW.phase = '{phase}'" if phase else ""
+                cursor.execute(
+                    f"CREATE TRIGGER refuse_audit BEFORE INSERT ON {table} {when} "
+                    "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+                )
+            else:
+                when = f"WHEN (NEW.phase = '{phase}')" if phase else ""
+                cursor.execute(
+                    "CREATE OR REPLACE FUNCTION refuse_audit() RETURNS trigger "
+                    "AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$ LANGUAGE plpgsql"
+                )
+                cursor.execute(
+                    f"CREATE TRIGGER refuse_audit BEFORE INSERT ON {table} FOR EACH ROW {when} "
+                    "EXECUTE FUNCTION refuse_audit()"
+                )
+
+    def allow(self):
+        on = "" if connection.vendor == "sqlite" else f" ON {AuditEvent._meta.db_table}"
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER IF EXISTS refuse_audit" + on)
+            if connection.vendor != "sqlite":
+                cursor.execute("DROP FUNCTION IF EXISTS refuse_audit()")
+
+
+@pytest.fixture
+def audit_refusal(db):
+    """Makes audit inserts fail; the trigger is gone after the test (also when the test
+    commits, as a transactional one does)."""
+    refusal = AuditRefusal()
+    yield refusal
+    refusal.allow()

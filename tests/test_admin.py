@@ -10,7 +10,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def superuser_client(client, django_user_model):
     user = django_user_model.objects.create_superuser("root", "root@example.com", "root-password-123")
-    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    client.force_login(user, backend="provisioning.auth.UserBackend")
     return client
 
 

@@ -376,7 +376,7 @@ def world(cast, team_a, caplog, browsers):
     for role, browser in browsers.items():
         browser.cookies.clear()
         if role != "anon":
-            browser.force_login(cast[role], backend="django.contrib.auth.backends.ModelBackend")
+            browser.force_login(cast[role], backend="provisioning.auth.UserBackend")
     return {
         "browsers": browsers,
         "ids": {

@@ -4,6 +4,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from django.db import IntegrityError
 
 from provisioning import audit, rows
 from provisioning.models import AuditEvent, OpenAttempt
@@ -61,3 +62,62 @@ def test_it_inserts_many_and_a_model_whose_key_is_not_automatic(team_a):
         "com.acme:1",
         "com.acme:2",
     }
+
+
+BOTH_WAYS = pytest.mark.parametrize(
+    "way",
+    [
+        pytest.param("in-a-transaction"),
+        pytest.param("autocommit", marks=pytest.mark.django_db(transaction=True)),
+    ],
+)
+
+
+def intent(team, cid, target="com.acme:dev-1"):
+    return audit.build(
+        "device.provision",
+        team=team,
+        phase=AuditEvent.Phase.INTENT,
+        status="pending",
+        target=target,
+        correlation_id=cid,
+    )
+
+
+@BOTH_WAYS
+def test_write_inserts_every_group_and_deletes(team_a, way):
+    gone, kept, new = uuid.uuid4(), uuid.uuid4(), [uuid.uuid4(), uuid.uuid4()]
+    rows.insert([OpenAttempt(correlation_id=i, team_id=team_a.pk, target="com.acme:x") for i in (gone, kept)])
+
+    rows.write(
+        [
+            [intent(team_a, i, f"com.acme:{n}") for n, i in enumerate(new)],
+            [OpenAttempt(correlation_id=i, team_id=team_a.pk, target="com.acme:y") for i in new],
+            [],
+        ],
+        delete=(OpenAttempt, "correlation_id", [gone]),
+    )
+
+    assert sorted(AuditEvent.objects.values_list("target", flat=True)) == ["com.acme:0", "com.acme:1"]
+    assert set(OpenAttempt.objects.values_list("correlation_id", flat=True)) == {kept, *new}
+
+
+@BOTH_WAYS
+def test_write_is_all_or_nothing(team_a, way):
+    """The second group breaks the one-intent-per-attempt constraint: the first is not kept,
+    the delete does not happen, and the connection goes on working."""
+    begun, fresh, marker = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    rows.insert([intent(team_a, begun)])
+    rows.insert([OpenAttempt(correlation_id=marker, team_id=team_a.pk, target="com.acme:x")])
+
+    with pytest.raises(IntegrityError):
+        rows.write(
+            [
+                [OpenAttempt(correlation_id=fresh, team_id=team_a.pk, target="com.acme:y")],
+                [intent(team_a, begun)],
+            ],
+            delete=(OpenAttempt, "correlation_id", [marker]),
+        )
+
+    assert AuditEvent.objects.count() == 1
+    assert list(OpenAttempt.objects.values_list("correlation_id", flat=True)) == [marker]

@@ -4,7 +4,6 @@ import json
 import uuid
 
 import pytest
-from django.db import connection
 
 from provisioning import services
 from provisioning.models import AuditEvent, OAuthClient, OpenAttempt
@@ -121,31 +120,21 @@ def test_a_success_clears_the_last_error(httpserver, config, admin_a):
     assert config.last_success_at is not None
 
 
-def _refuse_audit_inserts(phase=None):
-    """A real database refusal: a trigger that aborts inserts (of one phase, or all)."""
-    table = AuditEvent._meta.db_table
-    with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            when = f"WHEN NEW.phase = '{phase}'" if phase else ""
-            cursor.execute(
-                f"CREATE TRIGGER refuse_audit BEFORE INSERT ON {table} {when} "
-                "BEGIN SELECT RAISE(ABORT, 'refused'); END"
-            )
-        else:
-            when = f"WHEN (NEW.phase = '{phase}')" if phase else ""
-            cursor.execute(
-                "CREATE FUNCTION refuse_audit() RETURNS trigger "
-                "AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$ LANGUAGE plpgsql"
-            )
-            cursor.execute(
-                f"CREATE TRIGGER refuse_audit BEFORE INSERT ON {table} FOR EACH ROW {when} "
-                "EXECUTE FUNCTION refuse_audit()"
-            )
+# begin and finish run on their own in a view (autocommit) and inside a caller's transaction
+# in the tests that use ``db``: both ways must be all or nothing.
+BOTH_WAYS = pytest.mark.parametrize(
+    "way",
+    [
+        pytest.param("in-a-transaction"),
+        pytest.param("autocommit", marks=pytest.mark.django_db(transaction=True)),
+    ],
+)
 
 
-def test_it_sends_nothing_when_the_intent_cannot_be_written(httpserver, config, admin_a):
+@BOTH_WAYS
+def test_it_sends_nothing_when_the_intent_cannot_be_written(httpserver, config, admin_a, audit_refusal, way):
     httpserver.expect_request(DEVICES, method="POST").respond_with_json(body(), status=201)
-    _refuse_audit_inserts()
+    audit_refusal.refuse()
 
     with pytest.raises(services.AuditUnavailable):
         provision(config, admin_a)
@@ -154,7 +143,8 @@ def test_it_sends_nothing_when_the_intent_cannot_be_written(httpserver, config, 
     assert not OpenAttempt.objects.exists()
 
 
-def test_an_attempt_is_begun_once_per_correlation_id(httpserver, config, admin_a):
+@BOTH_WAYS
+def test_an_attempt_is_begun_once_per_correlation_id(httpserver, config, admin_a, way):
     """A form's one-time token is its attempt's correlation id: sent twice, it is sent once."""
     httpserver.expect_request(DEVICES, method="POST").respond_with_json(body(), status=201)
     cid = uuid.uuid4()
@@ -168,7 +158,8 @@ def test_an_attempt_is_begun_once_per_correlation_id(httpserver, config, admin_a
     assert [(r.phase, r.correlation_id) for r in rows()] == [("intent", cid), ("outcome", cid)]
 
 
-def test_a_batch_with_one_begun_attempt_begins_none(httpserver, config, admin_a):
+@BOTH_WAYS
+def test_a_batch_with_one_begun_attempt_begins_none(httpserver, config, admin_a, way):
     httpserver.expect_request(DEVICES, method="POST").respond_with_json(body(), status=201)
     begun = provision(config, admin_a).correlation_id
     batch = [
@@ -186,10 +177,13 @@ def test_a_batch_with_one_begun_attempt_begins_none(httpserver, config, admin_a)
     assert not OpenAttempt.objects.exists()
 
 
-def test_an_unwritten_outcome_leaves_the_attempt_open(httpserver, config, admin_a, caplog):
+@BOTH_WAYS
+def test_an_unwritten_outcome_leaves_the_attempt_open(
+    httpserver, config, admin_a, caplog, audit_refusal, way
+):
     """As after a crash between intent and outcome: history will show it as unknown."""
     httpserver.expect_request(DEVICES, method="POST").respond_with_json(body(), status=201)
-    _refuse_audit_inserts(phase="outcome")
+    audit_refusal.refuse(phase="outcome")
 
     outcome = provision(config, admin_a)
 

@@ -244,3 +244,20 @@ def test_htmx_partials_do_not_read_the_preference(as_user, cast, django_assert_n
         Template("{{ 1 }}").render(context)
     with django_assert_num_queries(1):
         assert Template("{{ theme }}").render(context) == "system"
+
+
+@pytest.mark.parametrize("chosen", [None, "dark"])
+def test_a_page_reads_the_theme_with_the_user(as_user, cast, chosen):
+    """One query for the user and their preference (auth.UserBackend), not one each."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = as_user(cast["admin"])
+    if chosen:
+        client.post(URL, {"theme": chosen})
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get("/t/team-a/")
+
+    assert pressed(page) == [chosen or "system"]
+    touching = [q["sql"] for q in queries if '"provisioning_preference"' in q["sql"]]
+    assert len(touching) == 1 and touching[0].startswith('SELECT "auth_user"."id"'), touching

@@ -15,13 +15,11 @@ from urllib.parse import quote, unquote
 
 import pytest
 import requests
-from django.db import connection
 
 from provisioning.models import AuditEvent, Namespace, OAuthClient, OpenAttempt
 from provisioning.sandbox import knobs, seed, store
 from tests.openapi import errors as schema_errors
 from tests.provider import SID, TokenIssuer, api_requests, make_config
-from tests.test_services import _refuse_audit_inserts
 from tests.views import assert_is_partial
 from tests.workflow import (  # noqa: F401 - fixtures
     DEVICE_URL,
@@ -401,7 +399,7 @@ def test_a_double_click_creates_one_attempt(
     from django.test import Client
 
     django_client = Client()
-    django_client.force_login(operator_a, backend="django.contrib.auth.backends.ModelBackend")
+    django_client.force_login(operator_a, backend="provisioning.auth.UserBackend")
     session = requests.Session()
     session.cookies.set("sessionid", django_client.cookies["sessionid"].value)
     page = session.get(f"{live_server.url}{DEVICE_URL}", timeout=10)
@@ -719,12 +717,14 @@ def test_after_an_error_the_form_can_be_fixed_and_sent(as_user, cast, scripted, 
 # --- fail closed ------------------------------------------------------------------------
 
 
-def test_nothing_is_sent_when_the_intent_cannot_be_written(as_user, cast, scripted, httpserver):
+def test_nothing_is_sent_when_the_intent_cannot_be_written(
+    as_user, cast, scripted, httpserver, audit_refusal
+):
     config, namespace = scripted
     httpserver.expect_request(DEVICES, method="POST").respond_with_handler(echo_201)
     client = as_user(cast["operator"])
     token = form_token(client)
-    _refuse_audit_inserts()
+    audit_refusal.refuse()
 
     response = send(client, config, namespace, token=token)
 
@@ -733,11 +733,7 @@ def test_nothing_is_sent_when_the_intent_cannot_be_written(as_user, cast, script
     assert len(httpserver.log) == 0  # not even a token request
     assert not AuditEvent.objects.exists() and not OpenAttempt.objects.exists()
     # Once the log can be written again, the same form goes through.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "DROP TRIGGER refuse_audit"
-            + ("" if connection.vendor == "sqlite" else " ON provisioning_auditevent")
-        )
+    audit_refusal.allow()
     assert send(client, config, namespace, token=token).status_code == 201
 
 

@@ -158,6 +158,6 @@ def accept_invitation(request, token):
             # The user name was taken between validation and saving.
             form.add_error("username", "This user name is taken.")
         else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            login(request, user, backend="provisioning.auth.UserBackend")
             return redirect("team", invitation.team.slug)
     return render(request, "registration/accept_invitation.html", {"form": form, "invitation": invitation})

@@ -326,7 +326,7 @@ def login_cookie(user):
     from django.test import Client
 
     client = Client()
-    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    client.force_login(user, backend="provisioning.auth.UserBackend")
     return client.cookies["sessionid"].value
 
 
