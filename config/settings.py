@@ -96,6 +96,8 @@ MIDDLEWARE = [
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 
+# Django's form renderer, with the common widgets written in Python (provisioning/rendering.py).
+FORM_RENDERER = "provisioning.rendering.FormRenderer"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",

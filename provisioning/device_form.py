@@ -14,7 +14,7 @@ import string
 from django import forms
 
 from provisioning import ids
-from provisioning.choices import PlainSelect, TeamChoiceField
+from provisioning.choices import TeamChoiceField
 from provisioning.models import AuthScope, Namespace, OAuthClient
 
 MAX_ATTRIBUTES = 50
@@ -126,7 +126,7 @@ class DeviceForm(forms.Form):
         help_text="Optional: the id of a gateway device allowed to send for this device.",
     )
     credentials_type = forms.ChoiceField(
-        choices=CREDENTIAL_CHOICES, initial="hashed-password", label="Credentials", widget=PlainSelect
+        choices=CREDENTIAL_CHOICES, initial="hashed-password", label="Credentials"
     )
     auth_id = forms.CharField(
         required=False,
@@ -164,7 +164,7 @@ class DeviceForm(forms.Form):
         choices=POLICY_CHOICES, initial="generated", widget=forms.RadioSelect, label="Policy"
     )
     policy_id = forms.CharField(required=False, max_length=256, label="Existing policy id")
-    auth_scope = forms.ChoiceField(label="authScope", required=False, widget=PlainSelect)
+    auth_scope = forms.ChoiceField(label="authScope", required=False)
 
     def __init__(self, *args, team, client=None, namespace=None, **kwargs):
         """``client`` and ``namespace``, when given (a bulk job: the same for every row),

@@ -10,14 +10,16 @@ import base64
 import csv
 import json
 from datetime import UTC, datetime, time, timedelta
+from html import escape
 
 from django import forms
 from django.conf import settings
 from django.db.models import Q, TextField
 from django.db.models.functions import Cast, Substr
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 
-from provisioning.choices import PlainSelect, TeamChoiceField
+from provisioning.choices import TeamChoiceField
 from provisioning.models import AuditEvent, Namespace, OAuthClient, OpenAttempt
 
 PAGE_SIZE = 50
@@ -64,8 +66,8 @@ def unknown_after():
 
 
 class HistoryFilter(forms.Form):
-    status = forms.ChoiceField(choices=STATUS_CHOICES, required=False, widget=PlainSelect)
-    action = forms.ChoiceField(choices=ACTION_CHOICES, required=False, widget=PlainSelect)
+    status = forms.ChoiceField(choices=STATUS_CHOICES, required=False)
+    action = forms.ChoiceField(choices=ACTION_CHOICES, required=False)
     actor = forms.CharField(required=False, max_length=150, label="Who")
     client = TeamChoiceField(queryset=OAuthClient.objects.none(), required=False, label="Client")
     namespace = TeamChoiceField(queryset=Namespace.objects.none(), required=False)
@@ -226,12 +228,27 @@ def badge(status):
     return status.replace(" ", "-"), label
 
 
-def for_list(items):
-    """Set what the list shows of each row, so the template needs no tag or include per row."""
+def table_rows(items, history_url):
+    """The list's <tr>s: when (a link to the entry), what, target, result, who, client.
+
+    Written here rather than in the template: 50 rows of six cells as template variables
+    were a quarter of the history page's CPU, the page every role opens most. Every value
+    is escaped (``html.escape``, what Django's ``escape`` calls, without its lazy-string
+    wrapper, which was most of the cost again).
+    """
+    url = escape(str(history_url))
+    lines = []
     for row in items:
-        row.badge_class, row.badge_label = badge(getattr(row, "display_status", "") or row.status)
-        row.when = row.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-    return items
+        css, label = badge(getattr(row, "display_status", "") or row.status)
+        when = row.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        http = f' <span class="muted">{row.http_status}</span>' if row.http_status else ""  # an int
+        lines.append(
+            f'<tr><td><a href="{url}{row.pk}/">{when}</a></td><td>{escape(row.action)}</td>'
+            f"<td><code>{escape(row.target)}</code></td>"
+            f'<td><span class="badge status-{escape(css)}">{escape(label)}</span>{http}</td>'
+            f"<td>{escape(row.actor_name)}</td><td>{escape(row.client_name)}</td></tr>\n"
+        )
+    return mark_safe("".join(lines))  # noqa: S308 - every value above is escaped
 
 
 def open_status(started_at, limit):

@@ -124,6 +124,34 @@ def test_the_list_shows_only_the_teams_rows(as_user, cast, team_a, team_b):
     assert "com.acme:mine" in html and "com.other:theirs" not in html
 
 
+def test_a_listed_row_shows_its_cells_escaped(as_user, cast, team_a, client_a):
+    client_a.name = "Suite <b>&</b>"
+    client_a.save()
+    attempt(
+        team_a,
+        'com.acme:<img src=x onerror="1">',
+        "conflict",
+        at=T0,
+        actor="o'<script>",
+        client=client_a,
+        http_status=409,
+    )
+    event(team_a, at=T0 + timedelta(seconds=1), action="client.update", status="changed", target="Suite A")
+
+    html = as_user(cast["auditor"]).get(URL).content.decode()
+    rows = re.findall(r"<tr><td>.*?</tr>", html)
+
+    (outcome,) = AuditEvent.objects.filter(phase="outcome", action="device.provision")
+    assert rows[1] == (
+        f'<tr><td><a href="{URL}{outcome.pk}/">2026-03-01 12:00:00</a></td><td>device.provision</td>'
+        "<td><code>com.acme:&lt;img src=x onerror=&quot;1&quot;&gt;</code></td>"
+        '<td><span class="badge status-conflict">conflict</span> <span class="muted">409</span></td>'
+        "<td>o&#x27;&lt;script&gt;</td><td>Suite &lt;b&gt;&amp;&lt;/b&gt;</td></tr>"
+    )
+    assert '<span class="badge status-changed">changed</span></td>' in rows[0]  # no HTTP status
+    assert "<script>" not in html and "<b>&" not in html
+
+
 def test_the_list_is_newest_first_and_hides_closed_intents(as_user, cast, team_a):
     _, old = attempt(team_a, "com.acme:old", "created", at=T0)
     _, new = attempt(team_a, "com.acme:new", "conflict", at=T0 + timedelta(minutes=1))

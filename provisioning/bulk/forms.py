@@ -3,7 +3,7 @@
 from django import forms
 from django.conf import settings
 
-from provisioning.choices import PlainSelect, TeamChoiceField
+from provisioning.choices import TeamChoiceField
 from provisioning.device_form import AUTH_SCOPE_DEFAULT
 from provisioning.models import AuthScope, Namespace, OAuthClient
 
@@ -24,9 +24,9 @@ class UploadForm(forms.Form):
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
     )
     credentials_type = forms.ChoiceField(
-        choices=CREDENTIAL_CHOICES, initial="hashed-password", label="Credentials", widget=PlainSelect
+        choices=CREDENTIAL_CHOICES, initial="hashed-password", label="Credentials"
     )
-    auth_scope = forms.ChoiceField(label="authScope", required=False, widget=PlainSelect)
+    auth_scope = forms.ChoiceField(label="authScope", required=False)
     concurrency = forms.IntegerField(
         min_value=1,
         max_value=MAX_CONCURRENCY,

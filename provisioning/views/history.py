@@ -6,6 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.http import Http404, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_safe
 from django.views.decorators.vary import vary_on_headers
@@ -30,13 +31,14 @@ def history(request, team_slug):
     # The list shows no bodies: leave them in the database (they are most of a row's bytes).
     rows = log.events(team, filters if filters.is_bound else None).defer("request", "response")
     items, next_cursor = log.page(rows, request.GET.get("after"))
-    log.for_list(log.label_open_intents(items, team))
+    log.label_open_intents(items, team)
     query = request.GET.copy()
     query.pop("after", None)
     ctx = {
         "membership": membership,
         "filters": filters,
         "items": items,
+        "rows": log.table_rows(items, reverse("history", args=[team.slug])),
         "next_cursor": next_cursor,
         "query": query.urlencode(),
         "first_page": not request.GET.get("after"),
