@@ -5,13 +5,15 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 HOST ?= 127.0.0.1
+# The sandbox's API gets a server of its own, as a provider is elsewhere (see serve).
+SANDBOX_PORT ?= $(shell echo $$(( $(PORT) + 1 )))
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt 2>/dev/null | cksum | cut -d' ' -f1)
 
 # Local-only settings for `make run`: DEBUG on, the sandbox on, keys generated once in var/.
 RUN_ENV := DEBUG=true SANDBOX_ENABLED=true \
 	SECRET_KEY_FILE=var/secret_key ENCRYPTION_KEYS_FILE=var/encryption_keys \
 	OUTBOUND_ALLOWED_HOSTS=127.0.0.1,localhost \
-	SANDBOX_BASE_URL=http://$(HOST):$(PORT)/sandbox \
+	SANDBOX_BASE_URL=http://$(HOST):$(SANDBOX_PORT)/sandbox \
 	ALLOWED_HOSTS=127.0.0.1,localhost
 
 .PHONY: install run serve test test-fast lint format check-docker bench clean
@@ -38,11 +40,16 @@ run: $(STAMP) var/secret_key var/encryption_keys
 	@$(RUN_ENV) $(PY) manage.py bootstrap --url http://$(HOST):$(PORT)/
 	@$(MAKE) --no-print-directory serve
 
+# The web server, the job worker, and a second server for the sandbox's API: served by the
+# web server itself, a Send would hold one of its threads while its call to the sandbox
+# waits for another, and enough Sends at once would leave none free.
 serve:
 	@trap 'kill 0' INT TERM EXIT; \
 	$(RUN_ENV) $(PY) manage.py worker --interval 0.5 & \
 	$(RUN_ENV) $(VENV)/bin/gunicorn config.wsgi --bind $(HOST):$(PORT) --workers 2 --threads 8 \
 		--no-control-socket --access-logfile - --log-level warning & \
+	$(RUN_ENV) $(VENV)/bin/gunicorn config.wsgi --bind $(HOST):$(SANDBOX_PORT) --workers 1 --threads 8 \
+		--no-control-socket --log-level warning & \
 	wait
 
 ## test: install what the tests need and run every test
