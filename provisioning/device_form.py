@@ -187,7 +187,8 @@ class DeviceForm(forms.Form):
             self.fixed = {"client": client, "namespace": namespace}
         else:
             self.fields["client"].queryset = OAuthClient.objects.filter(team=team)
-            self.fields["namespace"].queryset = Namespace.objects.filter(team=team).select_related("client")
+            # No join of the client: only the rare "reserved for another client" message names it.
+            self.fields["namespace"].queryset = Namespace.objects.filter(team=team)
             _set_auth_scope_choices(self.fields["auth_scope"])
         self.attribute_rows = self._attribute_rows()
         self.attribute_errors = []

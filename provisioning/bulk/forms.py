@@ -39,7 +39,7 @@ class UploadForm(forms.Form):
     def __init__(self, *args, team, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["client"].queryset = OAuthClient.objects.filter(team=team)
-        self.fields["namespace"].queryset = Namespace.objects.filter(team=team).select_related("client")
+        self.fields["namespace"].queryset = Namespace.objects.filter(team=team)  # client: for an error only
         self.fields["auth_scope"].choices = [(AUTH_SCOPE_DEFAULT, "The configuration's default")] + [
             (value or "none", label) for value, label in AuthScope.choices
         ]

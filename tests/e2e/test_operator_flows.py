@@ -10,6 +10,7 @@ import re
 import pytest
 
 from provisioning import services
+from provisioning.bulk.models import BulkJob, JobStatus
 from provisioning.models import Namespace
 from provisioning.sandbox import knobs, seed, store
 from tests.e2e.conftest import ERROR_STATUS, expect, format_violations
@@ -284,6 +285,29 @@ def test_the_operator_pages_have_no_accessibility_violations(
     expect(page.get_by_role("heading", name="Not available")).to_be_visible()
     check("bulk credentials, taken")
 
+    # A second job, cancelled while it sends; then shown paused, as a deleted client
+    # configuration or a refused credential leaves a job (the worker does not take it up).
+    source.write_text(
+        "name,password\n" + "".join(f"axe-cancel-{n:02d},\n" for n in range(8)), encoding="utf-8"
+    )
+    page.goto("/t/team-a/bulk/new/")
+    page.get_by_label("CSV file").set_input_files(source)
+    page.get_by_label("Rows sent at the same time").fill("1")
+    page.get_by_role("button", name="Check the file").click()
+    knobs.set(latency_ms=1000)
+    page.get_by_role("button", name="Send 8 devices").click()
+    expect(page.get_by_role("heading", name="Sending")).to_be_visible(timeout=15_000)
+    page.get_by_role("button", name="Cancel the job").click()
+    expect(page.get_by_role("heading", name="Cancelled")).to_be_visible(timeout=30_000)
+    knobs.set(latency_ms=0)
+    check("bulk cancelled")
+    BulkJob.objects.filter(pk=int(page.url.rstrip("/").rsplit("/", 1)[1])).update(
+        status=JobStatus.PAUSED, paused_reason="The provider refused the client's credentials (401)."
+    )
+    page.reload()
+    expect(page.get_by_role("heading", name="Paused")).to_be_visible()
+    check("bulk paused")
+
     print(f"axe checked {len(checked)} pages ({scheme}): {'; '.join(checked)}")
-    assert len(checked) == 23
+    assert len(checked) == 25
     assert [e for e in browser_errors if not ERROR_STATUS.match(e)] == []
