@@ -18,6 +18,7 @@ import requests
 
 from provisioning.models import AuditEvent, Namespace, OAuthClient, OpenAttempt
 from provisioning.sandbox import knobs, seed, store
+from provisioning.views import devices
 from tests.openapi import errors as schema_errors
 from tests.provider import SID, TokenIssuer, api_requests, make_config
 from tests.views import assert_is_partial
@@ -388,7 +389,27 @@ def test_a_forged_or_foreign_form_token_sends_nothing(as_user, cast, scripted, h
 
     for token in ("forged", foreign):
         response = send(client, config, namespace, token=token)
-        assert response.status_code == 409, token
+        assert response.status_code == 400, token
+        assert "This form can no longer be sent" in text(response) and "already sent" not in text(response)
+    assert api_requests(httpserver) == [] and not AuditEvent.objects.exists()
+
+    # The page carries a fresh token: Send again goes through, once.
+    fresh = re.search(r'name="form_token" value="([^"]+)"', response.content.decode()).group(1)
+    assert send(client, config, namespace, token=fresh).status_code == 201
+    assert len(api_requests(httpserver)) == 1
+
+
+def test_a_form_older_than_a_day_is_not_sent_and_says_why(as_user, cast, scripted, httpserver, monkeypatch):
+    config, namespace = scripted
+    httpserver.expect_request(DEVICES, method="POST").respond_with_handler(echo_201)
+    client = as_user(cast["operator"])
+    token = form_token(client)
+    monkeypatch.setattr(devices, "FORM_TOKEN_TTL", -1)  # every token is now older than its lifetime
+
+    response = send(client, config, namespace, token=token)
+
+    assert response.status_code == 400
+    assert "opened more than a day ago" in text(response)
     assert api_requests(httpserver) == [] and not AuditEvent.objects.exists()
 
 

@@ -302,13 +302,16 @@ def device_new(request, team_slug):
         return render(request, "provisioning/device_new.html", ctx, status=status)
 
     correlation_id = form_token_attempt(request.user, request.POST.get("form_token"))
+    if correlation_id is None:
+        # Not a second submit (that has a valid token whose intent exists): a form opened too
+        # long ago, or not issued to this user. Nothing is sent; the page gets a fresh token.
+        ctx.update(form_token=new_form_token(request.user), preview=request_preview(form), stale_form=True)
+        return render(request, "provisioning/device_new.html", ctx, status=400)
     config = form.cleaned_data["client"]
     secret_kind = form.cleaned_data["credentials_type"]
     generated = form.new_secret() if form.needs_generated_secret() else None
     body = form.to_body(generated_secret=generated)
     try:
-        if correlation_id is None:
-            raise services.AlreadyBegun(None)
         outcome = services.provision_device(
             actor=request.user,
             team=team,
