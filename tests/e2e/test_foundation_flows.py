@@ -9,7 +9,7 @@ from provisioning import crypto
 from provisioning.forms import NEXEED_TOKEN_URL
 from provisioning.models import Invitation, Membership, Namespace, OAuthClient, Team
 from tests.conftest import PASSWORD
-from tests.e2e.conftest import ERROR_STATUS, expect, format_violations
+from tests.e2e.conftest import ERROR_STATUS, ROOT, expect, format_violations
 
 pytestmark = pytest.mark.e2e
 
@@ -312,8 +312,17 @@ def test_axe_finds_no_violations(
     expect(page.get_by_role("heading", level=1)).to_have_text("You are not in a team yet")
     check("no-team")
 
+    # The 500 page is static HTML (Django serves it when a view fails): served here at a URL of
+    # the live server, so it loads the same stylesheet.
+    server_error = (ROOT / "templates" / "500.html").read_text(encoding="utf-8")
+    page.route(
+        "**/__e2e__/server-error", lambda route: route.fulfill(body=server_error, content_type="text/html")
+    )
+    page.goto("/__e2e__/server-error")
+    check("server-error")
+
     print(f"axe checked {len(found)} pages ({scheme}): {'; '.join(found)}")
     report = "\n".join(f"{name}:\n{format_violations(v)}" for name, v in found.items() if v)
     assert not report, f"axe found violations ({scheme} mode):\n{report}"
-    assert len(found) == 23
+    assert len(found) == 24
     assert [e for e in browser_errors if not ERROR_STATUS.match(e)] == []
