@@ -180,10 +180,10 @@ def _safe_name(name):
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "page"
 
 
-def _save_png(page, name, *, full_page=True):
+def _save_png(page, name, *, full_page=True, mask=()):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{_safe_name(name)}.png"
-    page.screenshot(path=path, full_page=full_page)
+    page.screenshot(path=path, full_page=full_page, mask=list(mask), mask_color="#5b6472")
     extra = os.environ.get("SCREENSHOTS_DIR")
     if extra:
         Path(extra).mkdir(parents=True, exist_ok=True)
@@ -195,7 +195,8 @@ def _save_png(page, name, *, full_page=True):
 def shot():
     """shot(page, name) -> Path of a full-page PNG in tests/e2e/artifacts/ (and $SCREENSHOTS_DIR).
 
-    ``shot(page, name, full_page=False)`` takes only what the window shows (1280x900).
+    ``shot(page, name, full_page=False)`` takes only what the window shows (1280x900);
+    ``mask=[locator, ...]`` paints over what they match (a secret: pictures are kept).
     """
     return _save_png
 

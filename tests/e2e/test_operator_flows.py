@@ -61,7 +61,7 @@ def test_an_operator_builds_sends_and_finds_a_device(
     assert 8 <= len(password) <= 72
     page.get_by_role("button", name="Copy").first.click()
     assert page.evaluate("navigator.clipboard.readText()") == password
-    shot(page, "device-created")
+    shot(page, "device-created", mask=[secret_box])
 
     sid = sandbox_config.service_instance_id
     assert store.device_secret_matches(sid, "com.acme.sensors_e2e-boiler-1", password)
