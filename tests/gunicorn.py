@@ -12,9 +12,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @contextlib.contextmanager
-def running(port, env, *, workers=2, threads=8, probe="/healthz", extra=(), quiet=True):
+def running(port, env, *, workers=2, threads=8, probe="/healthz", extra=(), quiet=True, cwd=ROOT):
     """Serve config.wsgi on 127.0.0.1:``port`` with ``env``; yield the base URL once ``probe``
     answers at all; stop the server afterwards.
+
+    ``cwd``: the checkout whose code it serves (another worktree, for an A/B comparison).
 
     ``quiet``: its stderr is kept for the error raised when it does not start (for a short
     test); otherwise it goes to this process's stderr (a benchmark, whose server may log
@@ -35,7 +37,7 @@ def running(port, env, *, workers=2, threads=8, probe="/healthz", extra=(), quie
         *extra,
     ]
     stderr = subprocess.PIPE if quiet else None
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+    server = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
