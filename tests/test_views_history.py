@@ -364,6 +364,25 @@ def test_an_htmx_request_gets_the_results_partial(as_user, cast, mixed):
     assert "export/?status=conflict&amp;format=csv" in html
 
 
+def test_the_address_keeps_only_the_filters_that_are_set(as_user, cast, mixed):
+    """The form sends every field; the address to share (and go back to) names only the set ones."""
+    rows, _, _ = mixed
+    client = as_user(cast["auditor"])
+    sent = "q=&status=conflict&action=&client=&namespace=&actor=&since=&until=&correlation="
+
+    partial = htmx_get(client, f"{URL}?{sent}")
+    assert partial["HX-Push-Url"] == f"{URL}?status=conflict"
+    assert listed_ids(partial) == [rows["conflict"].pk]
+    assert "export/?status=conflict&amp;format=csv" in partial.content.decode()
+
+    plain = client.get(f"{URL}?{sent}")  # the form without JavaScript
+    assert plain.status_code == 302 and plain["Location"] == f"{URL}?status=conflict"
+    assert client.get(f"{URL}?q=&status=").headers["Location"] == URL  # nothing set: the plain list
+
+    assert client.get(f"{URL}?status=conflict").status_code == 200  # already clean: no detour
+    assert htmx_get(client, URL)["HX-Push-Url"] == URL
+
+
 def test_a_history_restore_gets_the_whole_page(as_user, cast, mixed):
     response = as_user(cast["auditor"]).get(
         f"{URL}?status=conflict", HTTP_HX_REQUEST="true", HTTP_HX_HISTORY_RESTORE_REQUEST="true"

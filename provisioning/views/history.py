@@ -4,12 +4,13 @@ import json
 
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
-from django.http import Http404, HttpResponseBadRequest, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.http import Http404, HttpResponseBadRequest, QueryDict, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_safe
 from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import push_url
 
 from provisioning import history as log
 from provisioning import services
@@ -27,12 +28,22 @@ def _pretty(value):
 def history(request, team_slug):
     membership = get_membership(request, team_slug)
     team = membership.team
+    # The filter form sends every field, empty or not; the address to share keeps only the set
+    # ones: a plain form submit is sent there, an htmx one gets it pushed into the address bar.
+    shown = QueryDict(mutable=True)
+    for key, values in request.GET.lists():
+        if any(values):
+            shown.setlist(key, [value for value in values if value])
+    address = f"{request.path}?{shown.urlencode()}" if shown else request.path
+    has_blanks = any(not value for _, values in request.GET.lists() for value in values)
+    if has_blanks and not request.htmx:
+        return redirect(address)
     filters = log.HistoryFilter(request.GET or None, team=team)
     # The list shows no bodies: leave them in the database (they are most of a row's bytes).
     rows = log.events(team, filters if filters.is_bound else None).defer("request", "response")
     items, next_cursor = log.page(rows, request.GET.get("after"))
     log.label_open_intents(items, team)
-    query = request.GET.copy()
+    query = shown.copy()
     query.pop("after", None)
     ctx = {
         "membership": membership,
@@ -44,7 +55,7 @@ def history(request, team_slug):
         "first_page": not request.GET.get("after"),
     }
     if request.htmx and not request.htmx.history_restore_request:
-        return render(request, "provisioning/history.html#history-results", ctx)
+        return push_url(render(request, "provisioning/history.html#history-results", ctx), address)
     return render(request, "provisioning/history.html", ctx)
 
 
