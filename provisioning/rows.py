@@ -30,14 +30,19 @@ def db_value(model, name, value, using="default"):
 
 
 def _statement(model, connection):
+    """``(head, row, fields)``: ``head + row`` inserts one row, ``head`` and several rows many."""
     key = (model, connection.vendor)
     if key not in _statements:
         fields = [f for f in model._meta.concrete_fields if not (f.primary_key and f.auto_created)]
         table, columns = quoted(model, *(field.name for field in fields), using=connection.alias)
-        placeholders = ", ".join(["%s"] * len(fields))
-        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})"  # noqa: S608
-        _statements[key] = sql, fields
+        head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "  # noqa: S608
+        _statements[key] = head, "(" + ", ".join(["%s"] * len(fields)) + ")", fields
     return _statements[key]
+
+
+def _values(obj, fields, connection):
+    """What the ORM would send for ``obj``'s fields: each one's ``pre_save``, then its db value."""
+    return [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields]
 
 
 def insert(objects, using="default"):
@@ -45,12 +50,9 @@ def insert(objects, using="default"):
     if not objects:
         return
     connection = connections[using]
-    sql, fields = _statement(type(objects[0]), connection)
-    params = [
-        [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields] for obj in objects
-    ]
+    head, row, fields = _statement(type(objects[0]), connection)
     with connection.cursor() as cursor:
-        cursor.executemany(sql, params)
+        cursor.executemany(head + row, [_values(obj, fields, connection) for obj in objects])
 
 
 def write(groups, delete=None, using="default"):
@@ -75,11 +77,10 @@ def write(groups, delete=None, using="default"):
         return
     parts, params = [], []
     for objects in groups:
-        sql, fields = _statement(type(objects[0]), connection)
-        row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-        parts.append(sql.replace(f"VALUES {row}", "VALUES " + ", ".join([row] * len(objects))))
+        head, row, fields = _statement(type(objects[0]), connection)
+        parts.append(head + ", ".join([row] * len(objects)))
         for obj in objects:
-            params.extend(field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields)
+            params.extend(_values(obj, fields, connection))
     if delete is not None:
         model, name, values = delete
         table, (column,) = quoted(model, name, using=using)

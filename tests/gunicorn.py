@@ -1,4 +1,4 @@
-"""The real gunicorn, started as `make serve` starts it, for tests and benchmarks."""
+"""The real processes, for tests and benchmarks: gunicorn as `make serve` starts it, and manage.py."""
 
 import contextlib
 import subprocess
@@ -60,3 +60,16 @@ def running(port, env, *, workers=2, threads=8, probe="/healthz", extra=(), quie
             server.wait()
         if server.stderr:
             server.stderr.close()
+
+
+def manage(env, *args, cwd=ROOT):
+    """``python manage.py *args`` with ``env``; the finished process (output captured as text)."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )

@@ -8,20 +8,11 @@ import re
 import uuid
 
 import pytest
-from django.urls import URLPattern, URLResolver, get_resolver
 
 from provisioning.models import AuditEvent, Membership, Namespace, OAuthClient
-from tests.views import assert_redirects_to_login
+from tests.views import assert_redirects_to_login, routes
 
 pytestmark = pytest.mark.django_db
-
-
-def routes(patterns=None, prefix=""):
-    for entry in get_resolver().url_patterns if patterns is None else patterns:
-        if isinstance(entry, URLResolver):
-            yield from routes(entry.url_patterns, prefix + str(entry.pattern))
-        elif isinstance(entry, URLPattern):
-            yield prefix + str(entry.pattern)
 
 
 TEAM_ROUTES = sorted(route for route in routes() if "<slug:team_slug>" in route)

@@ -2,15 +2,11 @@
 
 import os
 import secrets
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from provisioning.crypto import new_key_entry
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.gunicorn import manage
 
 
 def production_env(tmp_path, **overrides):
@@ -26,18 +22,6 @@ def production_env(tmp_path, **overrides):
     }
     env.update(overrides)
     return {k: v for k, v in env.items() if v is not None}
-
-
-def manage(env, *args):
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def deploy_check(env):

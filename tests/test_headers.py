@@ -15,8 +15,6 @@ import os
 import re
 import secrets
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from axes.models import AccessAttempt
 
 from provisioning.crypto import new_key_entry
 from tests.conftest import PASSWORD
+from tests.gunicorn import manage
 from tests.gunicorn import running as run_gunicorn
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,15 +130,7 @@ def gunicorn(tmp_path_factory, collected_static):
         "LOG_LEVEL": "WARNING",
     }
     for command in (["migrate", "--noinput", "-v", "0"], ["createcachetable"]):
-        done = subprocess.run(
-            [sys.executable, "manage.py", *command],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        done = manage(env, *command)
         assert done.returncode == 0, done.stderr
     # The flags of `make serve`.
     with run_gunicorn(port, env, extra=["--access-logfile", "-"]) as url:

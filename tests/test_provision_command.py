@@ -4,9 +4,6 @@
 import io
 import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -14,11 +11,11 @@ from django.db import connection
 
 from provisioning.models import AuditEvent, Namespace, OpenAttempt
 from provisioning.sandbox import knobs, store
+from tests.gunicorn import manage
 from tests.workflow import NAMESPACE, outcomes, sandbox_config, sandbox_namespace, tenant  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
-ROOT = Path(__file__).resolve().parents[1]
 DEVICE_ID = f"{NAMESPACE}:cli-1"
 TYPED = "Cli-Typed-Pa55-0192"
 
@@ -205,23 +202,12 @@ def database_url():
 def test_the_real_command_line_exit_codes(cast, sandbox_config, sandbox_namespace, tenant):
     """Through manage.py in a process of its own, on the test database."""
     env = {**os.environ, "DATABASE_URL": database_url(), "LOG_LEVEL": "WARNING"}
-    argv = [sys.executable, "manage.py", "provision", "--team", "team-a", "--client", "Sandbox"]
-    argv += ["--namespace", NAMESPACE, "--name", "cli-1", "--password-generate"]
+    args = ["provision", "--team", "team-a", "--client", "Sandbox"]
+    args += ["--namespace", NAMESPACE, "--name", "cli-1", "--password-generate"]
 
-    def manage(user):
-        return subprocess.run(
-            [*argv, "--user", user],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-
-    refused = manage("audrey")
-    created = manage("oscar")
-    conflict = manage("oscar")
+    refused = manage(env, *args, "--user", "audrey")
+    created = manage(env, *args, "--user", "oscar")
+    conflict = manage(env, *args, "--user", "oscar")
 
     assert (refused.returncode, created.returncode, conflict.returncode) == (1, 0, 3)
     assert "is an auditor and cannot provision" in refused.stderr

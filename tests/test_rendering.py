@@ -111,10 +111,7 @@ def test_whole_forms_come_out_the_same(team_a, client_a, namespace_a):
         HistoryFilter({"q": "com.<x>", "status": "conflict", "since": "2026-01-02"}, team=team_a),
     ):
         for field in form:
-            django_html = field.field.widget.render(
-                field.html_name, field.value(), attrs=field.build_widget_attrs({}), renderer=TEMPLATES
-            )
-            ours = field.field.widget.render(
-                field.html_name, field.value(), attrs=field.build_widget_attrs({}), renderer=OURS
+            django_html, ours = both(
+                field.field.widget, field.html_name, field.value(), field.build_widget_attrs({})
             )
             assert ours == django_html, field.name

@@ -27,7 +27,6 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver
 
 from provisioning import audit
 from provisioning.bulk.models import BulkJob, JobStatus
@@ -44,6 +43,7 @@ from provisioning.models import (
 from provisioning.sandbox.models import Fault
 from tests.bulk.conftest import csv_bytes, device_rows, make_draft
 from tests.provider import SID
+from tests.views import routes
 
 pytestmark = pytest.mark.django_db
 
@@ -51,14 +51,6 @@ ROLES = ("anon", "admin", "operator", "auditor", "other")
 METHODS = ("GET", "POST")
 LOGIN = "login"
 ADMIN_LOGIN = "admin-login"
-
-
-def routes(patterns=None, prefix=""):
-    for entry in get_resolver().url_patterns if patterns is None else patterns:
-        if isinstance(entry, URLResolver):
-            yield from routes(entry.url_patterns, prefix + str(entry.pattern))
-        elif isinstance(entry, URLPattern):
-            yield prefix + str(entry.pattern)
 
 
 def cells(anon, admin, operator, auditor, other):

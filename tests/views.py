@@ -2,6 +2,8 @@
 
 from urllib.parse import quote
 
+from django.urls import URLPattern, URLResolver, get_resolver
+
 LOGIN = "/accounts/login/"
 
 
@@ -33,3 +35,12 @@ def assert_is_partial(response, element_id):
     assert f'id="{element_id}"' in html
     assert "<html" not in html and "<body" not in html and "site-header" not in html
     return html
+
+
+def routes(patterns=None, prefix=""):
+    """Every URL pattern of the project, as its route text (``t/<slug:team_slug>/...``)."""
+    for entry in get_resolver().url_patterns if patterns is None else patterns:
+        if isinstance(entry, URLResolver):
+            yield from routes(entry.url_patterns, prefix + str(entry.pattern))
+        elif isinstance(entry, URLPattern):
+            yield prefix + str(entry.pattern)

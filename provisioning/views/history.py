@@ -6,7 +6,6 @@ from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.http import Http404, HttpResponseBadRequest, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_safe
 from django.views.decorators.vary import vary_on_headers
@@ -35,8 +34,7 @@ def history(request, team_slug):
         if any(values):
             shown.setlist(key, [value for value in values if value])
     address = f"{request.path}?{shown.urlencode()}" if shown else request.path
-    has_blanks = any(not value for _, values in request.GET.lists() for value in values)
-    if has_blanks and not request.htmx:
+    if dict(shown.lists()) != dict(request.GET.lists()) and not request.htmx:
         return redirect(address)
     filters = log.HistoryFilter(request.GET or None, team=team)
     # The list shows no bodies: leave them in the database (they are most of a row's bytes).
@@ -49,7 +47,8 @@ def history(request, team_slug):
         "membership": membership,
         "filters": filters,
         "items": items,
-        "rows": log.table_rows(items, reverse("history", args=[team.slug])),
+        "history_url": request.path,
+        "rows": log.table_rows(items, request.path),
         "next_cursor": next_cursor,
         "query": query.urlencode(),
         "first_page": not request.GET.get("after"),

@@ -23,7 +23,6 @@ clean checkout) shows the noise of the method: 0.3 ms on the day it was written.
 import argparse
 import contextlib
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -37,8 +36,6 @@ from tests import gunicorn
 from tests.bench import harness
 
 PASSWORD = "ab-bench-password-1"
-CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
-FORM_TOKEN_RE = re.compile(r'name="form_token" value="([^"]+)"')
 
 
 @contextlib.contextmanager
@@ -58,42 +55,10 @@ def worktree(ref):
         subprocess.run(["git", "worktree", "remove", "--force", path], cwd=harness.ROOT, check=False)
 
 
-def logged_in(base, username):
-    session = requests.Session()
-    page = session.get(f"{base}/accounts/login/", timeout=30)
-    response = session.post(
-        f"{base}/accounts/login/",
-        data={
-            "username": username,
-            "password": PASSWORD,
-            "csrfmiddlewaretoken": CSRF_RE.search(page.text)[1],
-        },
-        headers={"Referer": f"{base}/accounts/login/"},
-        allow_redirects=False,
-        timeout=30,
-    )
-    if response.status_code != 302:
-        raise RuntimeError(f"could not log in to {base}: {response.status_code}")
-    return session
-
-
 def timed_send(session, base, config, namespace, label):
     url = f"{base}/t/bench/devices/new/"
     page = session.get(url, timeout=30)
-    data = {
-        "csrfmiddlewaretoken": CSRF_RE.search(page.text)[1],
-        "form_token": FORM_TOKEN_RE.search(page.text)[1],
-        "client": str(config.pk),
-        "namespace": str(namespace.pk),
-        "name": f"{label}-{uuid.uuid4().hex[:12]}",
-        "enabled": "on",
-        "credentials_type": "hashed-password",
-        "policy_mode": "generated",
-        "auth_scope": "__default__",
-        "attr_key": "site",
-        "attr_value": "north",
-        "action": "send",
-    }
+    data = harness.send_form(page.text, config.pk, namespace.pk, f"{label}-{uuid.uuid4().hex[:12]}")
     started = time.perf_counter()
     response = session.post(url, data=data, timeout=30)
     elapsed = (time.perf_counter() - started) * 1000
@@ -147,7 +112,10 @@ def main():
             "B": stack.enter_context(gunicorn.running(ports["B"], environ, quiet=False)),
         }
         stack.enter_context(gunicorn.running(ports["sandbox"], environ, quiet=False))
-        sessions = {side: logged_in(base, user.username) for side, base in bases.items()}
+        sessions = {
+            side: harness.log_in(requests.Session(), base, user.username, PASSWORD)
+            for side, base in bases.items()
+        }
         times = {"A": [], "B": []}
         for n in range(args.requests + 5):
             for side in ("A", "B") if n % 2 else ("B", "A"):

@@ -40,7 +40,6 @@ import argparse
 import json
 import os
 import random
-import re
 import statistics
 import time
 import uuid
@@ -80,8 +79,6 @@ OUTCOMES = [  # status, weight, http status, message
     ("failed", 4, 429, "The provisioning API is busy (HTTP 429); nothing was created."),
     ("unknown", 3, None, "The provisioning API did not answer in time."),
 ]
-CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
-FORM_TOKEN_RE = re.compile(r'name="form_token" value="([^"]+)"')
 
 
 # --- seeding ------------------------------------------------------------------------------
@@ -405,20 +402,7 @@ def provision_overhead(base, session, config, namespace, tenant, count):
     page_times, direct_times, own_times = [], [], []
     for n in range(count + 3):
         page = session.get(f"{base}/t/bench/devices/new/", timeout=30)
-        data = {
-            "csrfmiddlewaretoken": CSRF_RE.search(page.text).group(1),
-            "form_token": FORM_TOKEN_RE.search(page.text).group(1),
-            "client": str(config.pk),
-            "namespace": str(namespace.pk),
-            "name": f"page-{uuid.uuid4().hex[:12]}",
-            "enabled": "on",
-            "credentials_type": "hashed-password",
-            "policy_mode": "generated",
-            "auth_scope": "__default__",
-            "attr_key": "site",
-            "attr_value": "north",
-            "action": "send",
-        }
+        data = harness.send_form(page.text, config.pk, namespace.pk, f"page-{uuid.uuid4().hex[:12]}")
         started = time.perf_counter()
         response = session.post(f"{base}/t/bench/devices/new/", data=data, timeout=30)
         elapsed = (time.perf_counter() - started) * 1000

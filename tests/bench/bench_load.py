@@ -20,7 +20,6 @@ import contextlib
 import json
 import os
 import random
-import re
 import statistics
 import subprocess
 import sys
@@ -33,8 +32,6 @@ from tests.bench import harness
 
 PASSWORD = "load-test-password-1"
 MAX_REQUESTS = 100_000  # a hard bound, whatever the timing
-TOKEN_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
-FORM_TOKEN_RE = re.compile(r'name="form_token" value="([^"]+)"')
 
 
 def percentile(values, fraction):
@@ -73,37 +70,16 @@ class User(threading.Thread):
         return response
 
     def login(self):
-        page = self.session.get(f"{self.base}/accounts/login/", timeout=30)
-        token = TOKEN_RE.search(page.text).group(1)
-        response = self.session.post(
-            f"{self.base}/accounts/login/",
-            data={"username": f"user{self.number}", "password": PASSWORD, "csrfmiddlewaretoken": token},
-            headers={"Referer": f"{self.base}/accounts/login/"},
-            allow_redirects=False,
-            timeout=30,
-        )
-        if response.status_code != 302:
-            raise RuntimeError(f"user{self.number} could not log in: {response.status_code}")
+        harness.log_in(self.session, self.base, f"user{self.number}", PASSWORD)
 
     def provision(self):
         page = self.timed("device page", "GET", f"/t/{self.team}/devices/new/")
         if page is None or page.status_code != 200:
             return
         self.devices += 1
-        data = {
-            "csrfmiddlewaretoken": TOKEN_RE.search(page.text).group(1),
-            "form_token": FORM_TOKEN_RE.search(page.text).group(1),
-            "client": self.config_pk,
-            "namespace": self.namespace_pk,
-            "name": f"load-u{self.number}-{self.devices}",
-            "enabled": "on",
-            "credentials_type": "hashed-password",
-            "policy_mode": "generated",
-            "auth_scope": "__default__",
-            "attr_key": "site",
-            "attr_value": "load",
-            "action": "send",
-        }
+        data = harness.send_form(
+            page.text, self.config_pk, self.namespace_pk, f"load-u{self.number}-{self.devices}", site="load"
+        )
         self.timed(
             "provision (send)",
             "POST",

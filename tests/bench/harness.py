@@ -7,6 +7,7 @@ with BENCH_REDIS_URL). Nothing here is a test; the scripts print figures.
 """
 
 import os
+import re
 import resource
 import socket
 import statistics
@@ -17,6 +18,8 @@ from pathlib import Path
 from tests import gunicorn
 
 ROOT = Path(__file__).resolve().parents[2]
+CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+FORM_TOKEN_RE = re.compile(r'name="form_token" value="([^"]+)"')
 
 
 def free_port():
@@ -94,3 +97,38 @@ def summary(values):
     ordered = sorted(values)
     p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
     return f"median {statistics.median(ordered):.1f}  p95 {p95:.1f}"
+
+
+def log_in(session, base, username, password):
+    """Log ``session`` in through the login form of the server at ``base``."""
+    page = session.get(f"{base}/accounts/login/", timeout=30)
+    token = CSRF_RE.search(page.text)[1]
+    response = session.post(
+        f"{base}/accounts/login/",
+        data={"username": username, "password": password, "csrfmiddlewaretoken": token},
+        headers={"Referer": f"{base}/accounts/login/"},
+        allow_redirects=False,
+        timeout=30,
+    )
+    if response.status_code != 302:
+        raise RuntimeError(f"{username} could not log in to {base}: {response.status_code}")
+    return session
+
+
+def send_form(page_html, config_pk, namespace_pk, name, site="north"):
+    """The device page's Send as a browser posts it, with the page's CSRF and one-time form
+    tokens: a hashed-password device (password generated), the generated policy, one attribute."""
+    return {
+        "csrfmiddlewaretoken": CSRF_RE.search(page_html)[1],
+        "form_token": FORM_TOKEN_RE.search(page_html)[1],
+        "client": str(config_pk),
+        "namespace": str(namespace_pk),
+        "name": name,
+        "enabled": "on",
+        "credentials_type": "hashed-password",
+        "policy_mode": "generated",
+        "auth_scope": "__default__",
+        "attr_key": "site",
+        "attr_value": site,
+        "action": "send",
+    }

@@ -201,22 +201,21 @@ def shot():
     return _save_png
 
 
+def log_in(page, user, password=PASSWORD):
+    """Submit the real login form on ``page``; return it once the browser has left the login
+    page (a wrong password times out there)."""
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(user.username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+    return page
+
+
 @pytest.fixture
 def login():
-    """login(page, user, password=PASSWORD) -> page, after submitting the real login form.
-
-    Waits until the browser has left the login page (a wrong password times out there).
-    """
-
-    def _login(page, user, password=PASSWORD):
-        page.goto("/accounts/login/")
-        page.get_by_label("Username").fill(user.username)
-        page.get_by_label("Password").fill(password)
-        page.get_by_role("button", name="Log in").click()
-        page.wait_for_url(lambda url: "/accounts/login/" not in url)
-        return page
-
-    return _login
+    """login(page, user, password=PASSWORD) -> page: ``log_in``, for tests that take fixtures."""
+    return log_in
 
 
 @pytest.fixture(scope="session")

@@ -15,8 +15,7 @@ from provisioning import services
 from provisioning.models import Preference
 from provisioning.sandbox import knobs, store
 from tests import workflow
-from tests.conftest import PASSWORD
-from tests.e2e.conftest import expect
+from tests.e2e.conftest import expect, log_in
 from tests.workflow import NAMESPACE
 
 pytestmark = pytest.mark.e2e
@@ -49,15 +48,6 @@ def new_page(browser, server, **options):
     )
     context.set_default_timeout(10_000)
     return context.new_page()
-
-
-def login_in(page, user):
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill(user.username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
-    return page
 
 
 # --- the theme --------------------------------------------------------------------------------
@@ -93,7 +83,7 @@ def test_dark_mode_is_remembered_per_user(
     # Another user, in another browser, is not affected: the system's (here light) setting.
     other = new_page(browser, server, color_scheme="light")
     try:
-        login_in(other, operator_a)
+        log_in(other, operator_a)
         assert theme_attr(other) is None
         assert background(other) == LIGHT_BG
         expect(theme_button(other, "System")).to_have_attribute("aria-pressed", "true")
@@ -160,7 +150,7 @@ def test_the_theme_control_works_from_the_keyboard_with_visible_focus(page, logi
 def test_the_theme_control_works_without_javascript(browser, server, admin_a):
     page = new_page(browser, server, java_script_enabled=False)
     try:
-        login_in(page, admin_a)
+        log_in(page, admin_a)
         page.goto("/t/team-a/history/?q=com.acme")
         theme_button(page, "Dark").click()  # a plain form POST, then the redirect back
         expect(page).to_have_url(re.compile(r"/t/team-a/history/\?q=com\.acme$"))
