@@ -96,8 +96,6 @@ MIDDLEWARE = [
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 
-# Django's form renderer, with the common widgets written in Python (provisioning/rendering.py).
-FORM_RENDERER = "provisioning.rendering.FormRenderer"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
@@ -186,7 +184,7 @@ TASKS = {
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "provisioning.auth.UserBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -210,7 +208,10 @@ AXES_SENSITIVE_PARAMETERS = ["password", "client_secret", "secret"]
 SESSION_COOKIE_AGE = env_int("SESSION_IDLE_MINUTES", 30, minimum=1) * 60
 # The idle timeout: IdleTimeoutMiddleware renews the session (and its cookie) once a minute.
 SESSION_SAVE_EVERY_REQUEST = False
-SESSION_ENGINE = "provisioning.sessions"
+# Django's database sessions; with Redis configured, read through the shared cache first.
+SESSION_ENGINE = (
+    "django.contrib.sessions.backends.cached_db" if REDIS_URL else "django.contrib.sessions.backends.db"
+)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = False

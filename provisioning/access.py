@@ -30,10 +30,10 @@ def get_membership(request, team_slug, roles=ALL_ROLES):
     return membership
 
 
-def get_client(request, team_slug, pk, roles=ALL_ROLES):
+def get_config(request, team_slug, pk, roles=ALL_ROLES):
     membership = get_membership(request, team_slug, roles)
-    client = get_object_or_404(OAuthClient, pk=pk, team=membership.team)
-    return membership, client
+    config = get_object_or_404(OAuthClient, pk=pk, team=membership.team)
+    return membership, config
 
 
 def get_namespace(request, team_slug, pk, roles=ALL_ROLES):

@@ -1,4 +1,8 @@
-"""The audit writer and the redactor. Services call ``record``; views never do."""
+"""The audit writer and the one redactor. Services call ``record``; views never do.
+
+The keys below are secrets in every provider of the Hono/Ditto family (Bosch's body
+carries Hono's credential format) and in OAuth2 token answers, so one list serves all.
+"""
 
 import uuid
 
@@ -26,15 +30,20 @@ SECRET_KEYS = frozenset(
 )
 
 
-def redact(value):
-    """A deep copy of ``value`` with every secret-bearing key's value replaced."""
+def redact(value, *, mask=REDACTED, keep=frozenset()):
+    """A deep copy of ``value`` with every secret-bearing key's value replaced by ``mask``
+    (values in ``keep``, placeholders that are not secrets, stay)."""
     if isinstance(value, dict):
         return {
-            k: (REDACTED if str(k).lower() in SECRET_KEYS and v not in (None, "") else redact(v))
+            k: (
+                mask
+                if str(k).lower() in SECRET_KEYS and v not in (None, "") and v not in keep
+                else redact(v, mask=mask, keep=keep)
+            )
             for k, v in value.items()
         }
     if isinstance(value, list):
-        return [redact(v) for v in value]
+        return [redact(v, mask=mask, keep=keep) for v in value]
     return value
 
 
@@ -85,7 +94,7 @@ def build(
     *,
     actor=None,
     team=None,
-    client=None,
+    config=None,
     phase=AuditEvent.Phase.EVENT,
     status="",
     target="",
@@ -98,8 +107,8 @@ def build(
     secrets=(),
     at=None,
 ):
-    """One audit row, redacted and ready to insert (``record`` inserts it; services insert
-    several in one statement). Bodies are redacted here, so no caller can forget to.
+    """One audit row, redacted and ready to insert (``record`` inserts it; services append
+    several at once). Bodies are redacted here, so no caller can forget to.
 
     ``secrets``: further values to scrub from every text of the row (the outcome row
     of a call passes the secrets of its request, which the response may echo).
@@ -116,8 +125,8 @@ def build(
         actor_name=getattr(actor, "username", "") or "",
         team_id=getattr(team, "pk", None),
         team_name=getattr(team, "name", "") or "",
-        client_ref=getattr(client, "pk", None),
-        client_name=getattr(client, "name", "") or "",
+        client_ref=getattr(config, "pk", None),
+        client_name=getattr(config, "name", "") or "",
         target=target[:300],
         http_status=http_status,
         latency_ms=latency_ms,
@@ -125,12 +134,10 @@ def build(
         request=scrub(redact(request), secrets) if request is not None else None,
         response=scrub(redact(response), secrets) if response is not None else None,
     )
-    event.fill_namespace()
     return event
 
 
 def record(action, **fields):
     """Insert one audit row (see ``build`` for the fields)."""
-    event = build(action, **fields)
-    event.save()
+    (event,) = AuditEvent.objects.append([build(action, **fields)])
     return event

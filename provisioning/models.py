@@ -112,7 +112,7 @@ class OAuthClient(models.Model):
     """A team's OAuth2 client configuration and the provisioning API it calls."""
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="clients")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="configs")
     name = models.CharField(max_length=100)
     preset = models.CharField(max_length=16, choices=Preset.choices, default=Preset.SUITE_AUTH)
     token_url = models.URLField(max_length=500)
@@ -188,6 +188,12 @@ class Namespace(models.Model):
     def __str__(self):
         return self.name
 
+    def reserved_against(self, config):
+        """Why ``config`` may not use this namespace ("" when it may): it is reserved for another."""
+        if self.client_id is None or self.client_id == config.pk:
+            return ""
+        return f"The namespace {self.name} is reserved for “{self.client.name}”."
+
     def clean(self):
         """The Ditto rule and the team boundary, for every form that edits a namespace (admin too)."""
         errors = {}
@@ -199,6 +205,22 @@ class Namespace(models.Model):
             errors["client"] = "This client configuration belongs to another team."
         if errors:
             raise ValidationError(errors)
+
+
+class AuditQuerySet(models.QuerySet):
+    """Audit rows are appended (``append``) and read; changing or removing them raises."""
+
+    def append(self, events):
+        """Insert ``events`` (unsaved AuditEvents) in one statement; returns them."""
+        for event in events:
+            event.fill_namespace()
+        return self.bulk_create(events)
+
+    def update(self, **kwargs):
+        raise RuntimeError("Audit events are append-only.")
+
+    def delete(self):
+        raise RuntimeError("Audit events are append-only.")
 
 
 # Append-only in PostgreSQL too. Run migrations as the role that owns the tables and serve
@@ -213,7 +235,7 @@ class AuditEvent(models.Model):
     """An append-only record. Rows are inserted, never updated or deleted by the app.
 
     Names of actor, team and client are copied in, so history survives deletions.
-    Request and response bodies are stored redacted (see provisioning.redact).
+    Request and response bodies are stored redacted (see provisioning.audit).
     """
 
     class Phase(models.TextChoices):
@@ -241,6 +263,8 @@ class AuditEvent(models.Model):
     message = models.CharField(max_length=1000, blank=True)
     request = models.JSONField(null=True, blank=True)
     response = models.JSONField(null=True, blank=True)
+
+    objects = AuditQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -276,7 +300,7 @@ class AuditEvent(models.Model):
         super().save(*args, **kwargs)
 
     def fill_namespace(self):
-        """Set ``namespace`` from a device action's target; a bulk insert calls this itself."""
+        """Set ``namespace`` from a device action's target (``save`` and ``append`` call this)."""
         if not self.namespace and self.action.startswith("device.") and ":" in self.target:
             self.namespace = self.target.partition(":")[0][:254]
 
@@ -322,7 +346,7 @@ class Preference(models.Model):
         if not getattr(user, "is_authenticated", False):
             return Theme.SYSTEM
         try:
-            theme = user.preference.theme  # read with the user by auth.UserBackend
+            theme = user.preference.theme  # one query, then cached on the user for the request
         except cls.DoesNotExist:
             return Theme.SYSTEM
         return theme if theme in Theme.values else Theme.SYSTEM

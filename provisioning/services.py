@@ -12,12 +12,13 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db import DatabaseError, IntegrityError
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
-from provisioning import audit, client, rows, tokens
+from provisioning import audit, tokens
 from provisioning.errors import Conflict, OutcomeUnknown, ProviderError, Refused
 from provisioning.models import AuditEvent, OAuthClient, OpenAttempt
+from provisioning.providers import bosch
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +145,8 @@ class Attempt:
             self.response = result.body
         return self.outcome
 
-    def _row(self, phase):
+    def row(self, phase):
+        """The attempt's intent or outcome audit row, unsaved."""
         fields = {"phase": phase, "target": self.target, "correlation_id": self.correlation_id}
         if phase == AuditEvent.Phase.INTENT:
             fields.update(status="pending", request=self.request)
@@ -159,7 +161,7 @@ class Attempt:
                 secrets=self.secrets,
                 at=self.answered_at,
             )
-        return audit.build(self.action, actor=self.actor, team=self.team, client=self.config, **fields)
+        return audit.build(self.action, actor=self.actor, team=self.team, config=self.config, **fields)
 
 
 def _named(attempts):
@@ -175,15 +177,14 @@ def begin(attempts):
     was begun before (its correlation id has an intent row): then none of them may be sent.
     """
     try:
-        rows.write(
-            [
-                [a._row(AuditEvent.Phase.INTENT) for a in attempts],
+        with transaction.atomic():
+            AuditEvent.objects.append([a.row(AuditEvent.Phase.INTENT) for a in attempts])
+            OpenAttempt.objects.bulk_create(
                 [
                     OpenAttempt(correlation_id=a.correlation_id, team_id=a.team.pk, target=a.target[:300])
                     for a in attempts
-                ],
-            ]
-        )
+                ]
+            )
     except IntegrityError as exc:
         # The one-intent-per-attempt constraint, or a database refusing the insert for another reason.
         begun = AuditEvent.objects.filter(
@@ -204,10 +205,9 @@ def finish(attempts):
     client configuration's last result. If they cannot be written, the intent rows stand and
     history shows those attempts as "outcome unknown"."""
     try:
-        rows.write(
-            [[a._row(AuditEvent.Phase.OUTCOME) for a in attempts]],
-            delete=(OpenAttempt, "correlation_id", [a.correlation_id for a in attempts]),
-        )
+        with transaction.atomic():
+            AuditEvent.objects.append([a.row(AuditEvent.Phase.OUTCOME) for a in attempts])
+            OpenAttempt.objects.filter(correlation_id__in=[a.correlation_id for a in attempts]).delete()
     except DatabaseError:
         logger.exception("audit outcome for %s could not be written", _named(attempts))
     last = {a.config.pk: a for a in attempts}  # the latest result per configuration is the one that counts
@@ -223,28 +223,14 @@ def perform(attempt):
     return attempt.outcome
 
 
-def request_record(config, method, url, params, body):
-    """The request as stored in the audit row (redacted by audit.record)."""
-    record = {
-        "method": method,
-        "url": url,
-        "params": params,
-        "headers": {"Authorization": "Bearer [redacted]"},
-    }
-    if body is not None:
-        record["body"] = body
-    return record
-
-
 def provision_attempt(*, actor, team, config, body, auth_scope=None, correlation_id=None, origin=None):
     """The Attempt that creates one device at the provider (see ``provision_device``)."""
-    params = {"authScope": auth_scope} if auth_scope else {}
-    request = request_record(config, "POST", client.devices_url(config), params, body)
+    request = bosch.request_record("POST", bosch.devices_url(config), bosch.create_params(auth_scope), body)
     if origin:
         request["origin"] = origin
     return Attempt(
         action="device.provision",
-        call=lambda cid: client.create_device(config, body, auth_scope=auth_scope, correlation_id=cid),
+        call=lambda cid: bosch.create_device(config, body, auth_scope=auth_scope, correlation_id=cid),
         actor=actor,
         team=team,
         config=config,
@@ -276,11 +262,10 @@ def provision_device(*, actor, team, config, body, auth_scope=None, correlation_
 
 def deprovision_device(*, actor, team, config, device_id, keep_credentials=False, keep_policy=False):
     """Delete one device (and its credentials, thing, policy unless kept), with audit rows."""
-    params = {"keepCredentials": keep_credentials, "keepPolicy": keep_policy}
     return perform(
         Attempt(
             action="device.deprovision",
-            call=lambda cid: client.delete_device(
+            call=lambda cid: bosch.delete_device(
                 config,
                 device_id,
                 keep_credentials=keep_credentials,
@@ -291,8 +276,10 @@ def deprovision_device(*, actor, team, config, device_id, keep_credentials=False
             team=team,
             config=config,
             target=device_id,
-            request=request_record(
-                config, "DELETE", f"{client.devices_url(config)}/{device_id}", params, None
+            request=bosch.request_record(
+                "DELETE",
+                bosch.device_url(config, device_id),
+                {"keepCredentials": keep_credentials, "keepPolicy": keep_policy},
             ),
             success_status="deleted",
         )
@@ -322,7 +309,7 @@ def check_connection(*, actor, team, config):
             "client.test",
             actor=actor,
             team=team,
-            client=config,
+            config=config,
             status="failed",
             target=config.name,
             http_status=error.http_status,
@@ -337,7 +324,7 @@ def check_connection(*, actor, team, config):
         "client.test",
         actor=actor,
         team=team,
-        client=config,
+        config=config,
         status="ok",
         target=config.name,
         latency_ms=latency,

@@ -181,6 +181,21 @@ def _basic_form_encoded(client, method, uri, headers, body):
     return uri, headers, body
 
 
+@dataclass(frozen=True)
+class TokenAnswer:
+    """What the compliance hook below hands on to authlib in place of the response: the
+    status and the JSON object read from the capped body (authlib reads ``json()``)."""
+
+    status_code: int
+    body: dict
+
+    def json(self):
+        return self.body
+
+    def raise_for_status(self):
+        """Nothing to raise: the hook lets only JSON objects below 500 through."""
+
+
 def _check_token_response(response):
     """authlib compliance hook: read a capped body and turn non-OAuth answers into TokenError."""
     data, truncated = read_capped(response)
@@ -203,12 +218,12 @@ def _check_token_response(response):
             http_status=status,
         )
     if "error" in body:
-        return response  # authlib raises OAuthError with the RFC 6749 error code
+        return TokenAnswer(status, body)  # authlib raises OAuthError with the RFC 6749 error code
     if status != 200:
         raise TokenError(f"The token endpoint refused the request (HTTP {status}).", http_status=status)
     if not isinstance(body.get("access_token"), str) or not body["access_token"]:
         raise TokenError("The token endpoint answered without an access token.", http_status=status)
-    return response
+    return TokenAnswer(status, body)
 
 
 def _lifetime(body, access_token):

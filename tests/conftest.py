@@ -6,7 +6,8 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import override_settings
 
-from provisioning.models import AuditEvent, Membership, Namespace, OAuthClient, Role, Team
+from provisioning.models import AuditEvent, Membership, Namespace, Role, Team
+from tests.factories import make_config
 
 PASSWORD = "a-long-test-password-1"
 
@@ -72,7 +73,7 @@ def cast(admin_a, operator_a, auditor_a, admin_b):
 
 
 def login_client(client, user):
-    client.force_login(user, backend="provisioning.auth.UserBackend")
+    client.force_login(user)
     return client
 
 
@@ -88,25 +89,14 @@ def as_user(client):
 
 
 @pytest.fixture
-def client_a(team_a):
+def config_a(team_a):
     """An OAuth2 client configuration of team A (pointing nowhere real)."""
-    client = OAuthClient(
-        team=team_a,
-        name="Suite A",
-        preset="suite_auth",
-        token_url="https://access.bosch-iot-suite.com/token",
-        client_id="client-a",
-        api_base_url="https://deviceprovisioning.eu-1.bosch-iot-suite.com/api/1",
-        service_instance_id="0081db5c-9765-4ffa-8a54-a3a71021dc67",
-    )
-    client.set_secret("client-a-secret-value")
-    client.save()
-    return client
+    return make_config(team_a, client_id="client-a")
 
 
 @pytest.fixture
-def namespace_a(team_a, client_a):
-    return Namespace.objects.create(team=team_a, name="com.acme.sensors", client=client_a)
+def namespace_a(team_a, config_a):
+    return Namespace.objects.create(team=team_a, name="com.acme.sensors", client=config_a)
 
 
 @pytest.fixture(autouse=True)

@@ -8,28 +8,24 @@ import time
 
 from werkzeug import Response
 
-from provisioning.models import OAuthClient
+from tests import factories
 
-SID = "0081db5c-9765-4ffa-8a54-a3a71021dc67"
+SID = factories.SID
 
 
 def make_config(team, httpserver, **overrides):
+    """A configuration whose token endpoint and API are the scripted server."""
     fields = {
-        "team": team,
         "name": "Scripted",
         "preset": "custom",
         "token_url": httpserver.url_for("/token"),
         "client_id": "scripted-client",
         "scope": "service:iot-hub-prod:t0081_hub/full-access",
         "api_base_url": httpserver.url_for("/api/1"),
-        "service_instance_id": SID,
+        "secret": "scripted-secret-value",
+        **overrides,
     }
-    secret = overrides.pop("secret", "scripted-secret-value")
-    fields.update(overrides)
-    config = OAuthClient(**fields)
-    config.set_secret(secret)
-    config.save()
-    return config
+    return factories.make_config(team, **fields)
 
 
 def token_body(access_token="tok-1", expires_in=3599, **extra):

@@ -43,8 +43,8 @@ def test_the_team_routes_are_found():
 
 @pytest.mark.parametrize("route", TEAM_ROUTES)
 @pytest.mark.parametrize("method", ["GET", "POST"])
-def test_every_team_url_requires_login(client, cast, client_a, route, method):
-    url = concrete(route, client_a.pk)
+def test_every_team_url_requires_login(client, cast, config_a, route, method):
+    url = concrete(route, config_a.pk)
     response = client.get(url) if method == "GET" else client.post(url, {"name": "x"})
     if response.status_code == 405:
         return  # the method is not served at all
@@ -53,10 +53,10 @@ def test_every_team_url_requires_login(client, cast, client_a, route, method):
 
 @pytest.mark.parametrize("route", TEAM_ROUTES)
 @pytest.mark.parametrize("method", ["GET", "POST"])
-def test_every_team_url_refuses_other_team(as_user, cast, client_a, namespace_a, route, method):
+def test_every_team_url_refuses_other_team(as_user, cast, config_a, namespace_a, route, method):
     before = snapshot()
     client = as_user(cast["other"])
-    url = concrete(route, client_a.pk)
+    url = concrete(route, config_a.pk)
     response = client.get(url) if method == "GET" else client.post(url, {"name": "x"})
     assert response.status_code in (404, 405), f"{method} {url} -> {response.status_code}"
     assert snapshot() == before
@@ -85,7 +85,7 @@ def test_every_account_url_requires_login(client, cast, route, method):
 
 @pytest.mark.parametrize("route", ACCOUNT_ROUTES)
 @pytest.mark.parametrize("method", ["GET", "POST"])
-def test_account_urls_touch_nothing_of_another_team(as_user, cast, client_a, namespace_a, route, method):
+def test_account_urls_touch_nothing_of_another_team(as_user, cast, config_a, namespace_a, route, method):
     before = snapshot()
     client = as_user(cast["other"])
     url = "/" + route

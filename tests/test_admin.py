@@ -10,7 +10,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def superuser_client(client, django_user_model):
     user = django_user_model.objects.create_superuser("root", "root@example.com", "root-password-123")
-    client.force_login(user, backend="provisioning.auth.UserBackend")
+    client.force_login(user)
     return client
 
 
@@ -39,18 +39,18 @@ def test_team_admins_are_not_let_into_the_admin_site(as_user, cast):
     assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
 
 
-def test_client_configurations_are_read_only_in_the_admin(superuser_client, client_a):
-    page = superuser_client.get(f"/admin/provisioning/oauthclient/{client_a.pk}/change/")
+def test_client_configurations_are_read_only_in_the_admin(superuser_client, config_a):
+    page = superuser_client.get(f"/admin/provisioning/oauthclient/{config_a.pk}/change/")
     html = page.content.decode()
     assert page.status_code == 200
-    assert "client-a-secret-value" not in html and client_a.secret_sealed not in html
+    assert "client-a-secret-value" not in html and config_a.secret_sealed not in html
     assert 'name="_save"' not in html
     response = superuser_client.post(
-        f"/admin/provisioning/oauthclient/{client_a.pk}/change/", {"token_url": "http://evil.example/"}
+        f"/admin/provisioning/oauthclient/{config_a.pk}/change/", {"token_url": "http://evil.example/"}
     )
     assert response.status_code == 403
-    client_a.refresh_from_db()
-    assert client_a.token_url.startswith("https://") and client_a.config_version == 1
+    config_a.refresh_from_db()
+    assert config_a.token_url.startswith("https://") and config_a.config_version == 1
     assert superuser_client.get("/admin/provisioning/oauthclient/add/").status_code == 403
 
 
@@ -64,10 +64,10 @@ def test_the_admin_checks_the_namespace_rule(superuser_client, team_a):
 
 
 def test_the_admin_refuses_a_namespace_tied_to_another_teams_configuration(
-    superuser_client, team_b, client_a
+    superuser_client, team_b, config_a
 ):
     response = superuser_client.post(
-        "/admin/provisioning/namespace/add/", {"team": team_b.pk, "name": "com.acme", "client": client_a.pk}
+        "/admin/provisioning/namespace/add/", {"team": team_b.pk, "name": "com.acme", "client": config_a.pk}
     )
     assert response.status_code == 200
     assert "belongs to another team" in response.content.decode()

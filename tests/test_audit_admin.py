@@ -21,7 +21,7 @@ MODELS = Path(__file__).resolve().parents[1] / "provisioning" / "models.py"
 @pytest.fixture
 def superuser_client(client, django_user_model):
     user = django_user_model.objects.create_superuser("root", "root@example.com", "root-password-123")
-    client.force_login(user, backend="provisioning.auth.UserBackend")
+    client.force_login(user)
     return client
 
 

@@ -194,7 +194,7 @@ def test_no_canary_leaves_the_show_once_panel(
         ["broken-2", BULK_PASSWORDS[1], "", "true", "", "", "", ""],  # 500 echoing it
     ]
     upload = {
-        "client": config.pk,
+        "config": config.pk,
         "namespace": namespace.pk,
         "credentials_type": "hashed-password",
         "auth_scope": "__default__",

@@ -6,6 +6,7 @@ import pytest
 
 from provisioning import crypto
 from provisioning.models import OAuthClient
+from tests.factories import make_config
 
 SECRET = "Client-Secret-With-Ünïcode-€-4711"
 AAD = "oauthclient:1234:client_secret"
@@ -129,26 +130,23 @@ def test_the_fingerprint_is_short_stable_and_not_the_secret(settings):
 # --- bound to the row -------------------------------------------------------------------
 
 
-def test_a_client_secret_round_trips_through_the_database(client_a):
-    stored = OAuthClient.objects.get(pk=client_a.pk)
+def test_a_client_secret_round_trips_through_the_database(config_a):
+    stored = OAuthClient.objects.get(pk=config_a.pk)
     assert stored.get_secret() == "client-a-secret-value"
     assert "client-a-secret-value" not in stored.secret_sealed
     assert stored.secret_fingerprint == crypto.fingerprint("client-a-secret-value")
 
 
-def test_a_sealed_secret_copied_to_another_row_does_not_open(client_a, team_b):
-    other = OAuthClient.objects.create(
-        team=team_b,
+def test_a_sealed_secret_copied_to_another_row_does_not_open(config_a, team_b):
+    other = make_config(
+        team_b,
         name="Other",
-        token_url="https://access.bosch-iot-suite.com/token",
-        client_id="other",
-        api_base_url="https://deviceprovisioning.eu-1.bosch-iot-suite.com/api/1",
-        service_instance_id="sid",
-        secret_sealed=client_a.secret_sealed,
+        secret=None,
+        secret_sealed=config_a.secret_sealed,
     )
     with pytest.raises(crypto.SecretBoxError):
         OAuthClient.objects.get(pk=other.pk).get_secret()
-    assert OAuthClient.objects.get(pk=client_a.pk).get_secret() == "client-a-secret-value"
+    assert OAuthClient.objects.get(pk=config_a.pk).get_secret() == "client-a-secret-value"
 
 
 def test_a_configuration_without_a_secret_says_so(team_a):

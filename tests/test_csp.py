@@ -77,8 +77,8 @@ def test_responses_forbid_framing_and_sniffing(client):
     assert response["Referrer-Policy"] == "same-origin"
 
 
-def test_signed_in_pages_carry_the_policy_too(as_user, cast, client_a):
-    response = as_user(cast["admin"]).get(f"/t/team-a/clients/{client_a.pk}/")
+def test_signed_in_pages_carry_the_policy_too(as_user, cast, config_a):
+    response = as_user(cast["admin"]).get(f"/t/team-a/clients/{config_a.pk}/")
     assert "'unsafe-inline'" not in response["Content-Security-Policy"]
     assert response["X-Frame-Options"] == "DENY"
 

@@ -7,8 +7,9 @@ from django.http import QueryDict
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from provisioning.device_form import GENERATED, DeviceForm, generate_password, generate_psk, is_base64
+from provisioning.device_form import DeviceForm, generate_password, generate_psk, is_base64
 from provisioning.models import Namespace
+from provisioning.providers.bosch import GENERATED
 from tests.openapi import errors
 
 pytestmark = pytest.mark.django_db
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 def data(client, namespace, **fields):
     base = {
-        "client": str(client.pk),
+        "config": str(client.pk),
         "namespace": str(namespace.pk),
         "name": "boiler-0042",
         "enabled": "on",
@@ -40,8 +41,8 @@ def valid_form(team, client, namespace, **fields):
     return form
 
 
-def test_the_minimal_body_matches_the_docs(team_a, client_a, namespace_a):
-    form = valid_form(team_a, client_a, namespace_a, password="S3cure-Pa55-4711")
+def test_the_minimal_body_matches_the_docs(team_a, config_a, namespace_a):
+    form = valid_form(team_a, config_a, namespace_a, password="S3cure-Pa55-4711")
 
     assert form.to_body() == {
         "id": "com.acme.sensors:boiler-0042",
@@ -53,8 +54,8 @@ def test_the_minimal_body_matches_the_docs(team_a, client_a, namespace_a):
     }
 
 
-def test_a_blank_password_is_a_placeholder_until_send(team_a, client_a, namespace_a):
-    form = valid_form(team_a, client_a, namespace_a)
+def test_a_blank_password_is_a_placeholder_until_send(team_a, config_a, namespace_a):
+    form = valid_form(team_a, config_a, namespace_a)
 
     assert form.needs_generated_secret()
     assert form.to_body()["hub"]["credentials"]["secrets"] == [{"password": GENERATED}]
@@ -63,10 +64,10 @@ def test_a_blank_password_is_a_placeholder_until_send(team_a, client_a, namespac
     ]
 
 
-def test_everything_optional_lands_where_the_api_wants_it(team_a, client_a, namespace_a):
+def test_everything_optional_lands_where_the_api_wants_it(team_a, config_a, namespace_a):
     form = valid_form(
         team_a,
-        client_a,
+        config_a,
         namespace_a,
         enabled="",
         via="com.acme.sensors:gateway-1",
@@ -93,15 +94,15 @@ def test_everything_optional_lands_where_the_api_wants_it(team_a, client_a, name
     assert errors("ProvisioningRequestPayload", body) == []
 
 
-def test_the_default_auth_id_is_not_sent(team_a, client_a, namespace_a):
-    form = valid_form(team_a, client_a, namespace_a, auth_id="com.acme.sensors_boiler-0042", password="x" * 8)
+def test_the_default_auth_id_is_not_sent(team_a, config_a, namespace_a):
+    form = valid_form(team_a, config_a, namespace_a, auth_id="com.acme.sensors_boiler-0042", password="x" * 8)
 
     assert "authId" not in form.to_body()["hub"]["credentials"]
 
 
-def test_psk_and_no_credentials(team_a, client_a, namespace_a):
-    psk = valid_form(team_a, client_a, namespace_a, credentials_type="psk", psk_key="c2VjcmV0LWtleQ==")
-    none = valid_form(team_a, client_a, namespace_a, credentials_type="none", password="ignored-pass")
+def test_psk_and_no_credentials(team_a, config_a, namespace_a):
+    psk = valid_form(team_a, config_a, namespace_a, credentials_type="psk", psk_key="c2VjcmV0LWtleQ==")
+    none = valid_form(team_a, config_a, namespace_a, credentials_type="none", password="ignored-pass")
 
     assert psk.to_body()["hub"]["credentials"] == {"type": "psk", "secrets": [{"key": "c2VjcmV0LWtleQ=="}]}
     assert "credentials" not in none.to_body()["hub"]
@@ -128,16 +129,16 @@ def test_psk_and_no_credentials(team_a, client_a, namespace_a):
         ({"auth_id": "me@tenant"}, "auth_id", "'@'"),
     ],
 )
-def test_bad_input_gets_a_clear_message_on_its_field(team_a, client_a, namespace_a, fields, field, message):
-    form = DeviceForm(data(client_a, namespace_a, **fields), team=team_a)
+def test_bad_input_gets_a_clear_message_on_its_field(team_a, config_a, namespace_a, fields, field, message):
+    form = DeviceForm(data(config_a, namespace_a, **fields), team=team_a)
 
     assert not form.is_valid()
     assert message in " ".join(form.errors[field])
 
 
-def test_attribute_rows_are_checked_by_line(team_a, client_a, namespace_a):
+def test_attribute_rows_are_checked_by_line(team_a, config_a, namespace_a):
     form = DeviceForm(
-        data(client_a, namespace_a, attr_key=["a", "", "a", "x/y"], attr_value=["1", "orphan", "2", "3"]),
+        data(config_a, namespace_a, attr_key=["a", "", "a", "x/y"], attr_value=["1", "orphan", "2", "3"]),
         team=team_a,
     )
 
@@ -148,36 +149,36 @@ def test_attribute_rows_are_checked_by_line(team_a, client_a, namespace_a):
     assert "row 4: The attribute key cannot contain '/'" in text
 
 
-def test_it_refuses_another_teams_client_and_namespace(team_a, team_b, client_a, namespace_a):
-    form = DeviceForm(data(client_a, namespace_a), team=team_b)
+def test_it_refuses_another_teams_config_and_namespace(team_a, team_b, config_a, namespace_a):
+    form = DeviceForm(data(config_a, namespace_a), team=team_b)
 
     assert not form.is_valid()
-    assert "client" in form.errors and "namespace" in form.errors
+    assert "config" in form.errors and "namespace" in form.errors
 
 
-def test_a_namespace_reserved_for_another_client_is_refused(team_a, client_a, namespace_a):
+def test_a_namespace_reserved_for_another_client_is_refused(team_a, config_a, namespace_a):
     other = Namespace.objects.create(team=team_a, name="com.other", client=None)
-    client_b = type(client_a).objects.get(pk=client_a.pk)
-    client_b.pk = None
-    client_b.name = "Second"
-    client_b.public_id = __import__("uuid").uuid4()
-    client_b.save()
+    config_b = type(config_a).objects.get(pk=config_a.pk)
+    config_b.pk = None
+    config_b.name = "Second"
+    config_b.public_id = __import__("uuid").uuid4()
+    config_b.save()
 
-    form = DeviceForm(data(client_b, namespace_a), team=team_a)
+    form = DeviceForm(data(config_b, namespace_a), team=team_a)
     assert not form.is_valid()
     assert "reserved for" in " ".join(form.errors["namespace"])
-    assert DeviceForm(data(client_b, other, password="x" * 8), team=team_a).is_valid()
+    assert DeviceForm(data(config_b, other, password="x" * 8), team=team_a).is_valid()
 
 
-def test_auth_scope_follows_the_configuration_unless_overridden(team_a, client_a, namespace_a):
-    client_a.default_auth_scope = "subscription"
-    client_a.save()
+def test_auth_scope_follows_the_configuration_unless_overridden(team_a, config_a, namespace_a):
+    config_a.default_auth_scope = "subscription"
+    config_a.save()
 
-    assert valid_form(team_a, client_a, namespace_a).effective_auth_scope() == "subscription"
-    assert valid_form(team_a, client_a, namespace_a, auth_scope="none").effective_auth_scope() is None
+    assert valid_form(team_a, config_a, namespace_a).effective_auth_scope() == "subscription"
+    assert valid_form(team_a, config_a, namespace_a, auth_scope="none").effective_auth_scope() is None
     assert (
         valid_form(
-            team_a, client_a, namespace_a, auth_scope="deviceManagementSubscription"
+            team_a, config_a, namespace_a, auth_scope="deviceManagementSubscription"
         ).effective_auth_scope()
         == "deviceManagementSubscription"
     )
@@ -225,11 +226,11 @@ passwords = st.one_of(
     policy=st.sampled_from(["generated", "existing"]),
 )
 def test_every_valid_form_builds_a_body_the_openapi_accepts(
-    team_a, client_a, namespace_a, name, enabled, kind, password, attrs, definition, policy
+    team_a, config_a, namespace_a, name, enabled, kind, password, attrs, definition, policy
 ):
     form = DeviceForm(
         data(
-            client_a,
+            config_a,
             namespace_a,
             name=name,
             enabled="on" if enabled else "",
@@ -253,20 +254,20 @@ def test_every_valid_form_builds_a_body_the_openapi_accepts(
 
 
 def test_a_fixed_client_and_namespace_validate_without_queries(
-    team_a, client_a, namespace_a, django_assert_num_queries
+    team_a, config_a, namespace_a, django_assert_num_queries
 ):
-    query = data(client_a, namespace_a, password="S3cure-Pa55-4711")
-    del query["client"], query["namespace"]
+    query = data(config_a, namespace_a, password="S3cure-Pa55-4711")
+    del query["config"], query["namespace"]
 
     with django_assert_num_queries(0):
-        form = DeviceForm(query, team=team_a, client=client_a, namespace=namespace_a)
+        form = DeviceForm(query, team=team_a, config=config_a, namespace=namespace_a)
         assert form.is_valid(), form.errors
         body = form.to_body()
 
     assert body["id"] == "com.acme.sensors:boiler-0042"
-    assert "client" not in form.fields
+    assert "config" not in form.fields
 
 
-def test_a_fixed_client_of_another_team_is_refused(team_a, team_b, client_a, namespace_a):
+def test_a_fixed_client_of_another_team_is_refused(team_a, team_b, config_a, namespace_a):
     with pytest.raises(ValueError):
-        DeviceForm({}, team=team_b, client=client_a, namespace=namespace_a)
+        DeviceForm({}, team=team_b, config=config_a, namespace=namespace_a)

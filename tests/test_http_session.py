@@ -41,15 +41,15 @@ def server():
 
 
 def post_from_a_new_thread(url, pause, monkeypatch):
-    """Two POSTs on one thread's session, ``pause`` seconds apart; the statuses."""
+    """Two POSTs from one thread, ``pause`` seconds apart, each on ``http.session()`` as every
+    outbound call gets it; the statuses."""
     monkeypatch.setattr(http, "IDLE_REUSE", 0.2)
     statuses = []
 
     def run():
-        session = http.session()
-        statuses.append(session.post(url, json={}, timeout=5).status_code)
+        statuses.append(http.session().post(url, json={}, timeout=5).status_code)
         threading.Event().wait(pause)
-        statuses.append(session.post(url, json={}, timeout=5).status_code)
+        statuses.append(http.session().post(url, json={}, timeout=5).status_code)
 
     thread = threading.Thread(target=run)  # a fresh thread: a fresh session
     thread.start()

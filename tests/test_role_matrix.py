@@ -42,6 +42,7 @@ from provisioning.models import (
 )
 from provisioning.sandbox.models import Fault
 from tests.bulk.conftest import csv_bytes, device_rows, make_draft
+from tests.factories import make_config
 from tests.provider import SID
 from tests.views import routes
 
@@ -269,9 +270,9 @@ MUTATES = {
 
 # Which of team A's objects a route's <pk> names.
 OBJECTS = {
-    "t/<slug:team_slug>/clients/<int:pk>/": "client",
-    "t/<slug:team_slug>/clients/<int:pk>/delete/": "spare_client",
-    "t/<slug:team_slug>/clients/<int:pk>/test/": "client",
+    "t/<slug:team_slug>/clients/<int:pk>/": "config",
+    "t/<slug:team_slug>/clients/<int:pk>/delete/": "spare_config",
+    "t/<slug:team_slug>/clients/<int:pk>/test/": "config",
     "t/<slug:team_slug>/history/<int:pk>/": "entry",
     "t/<slug:team_slug>/history/<int:pk>/deprovision/": "entry",
     "t/<slug:team_slug>/namespaces/<int:pk>/delete/": "spare_namespace",
@@ -317,26 +318,16 @@ def world(cast, team_a, caplog, browsers):
     caplog.set_level(logging.ERROR, logger="django.request")  # 1,500 requests: no 403/404 tracebacks
     operator = cast["operator"]
     # Test connection fails fast: nothing listens on the discard port.
-    client = OAuthClient(
-        team=team_a,
+    config = make_config(
+        team_a,
         name="Matrix",
         preset="custom",
         token_url="http://127.0.0.1:9/token",
-        client_id="matrix",
         api_base_url="http://127.0.0.1:9/api/1",
-        service_instance_id=SID,
+        secret="matrix-secret-value",
     )
-    client.set_secret("matrix-secret-value")
-    client.save()
-    spare_client = OAuthClient.objects.create(
-        team=team_a,
-        name="Spare",
-        token_url="https://access.bosch-iot-suite.com/token",
-        client_id="spare",
-        api_base_url="https://deviceprovisioning.eu-1.bosch-iot-suite.com/api/1",
-        service_instance_id=SID,
-    )
-    namespace = Namespace.objects.create(team=team_a, name="com.acme.matrix", client=client)
+    spare_config = make_config(team_a, name="Spare", secret=None)
+    namespace = Namespace.objects.create(team=team_a, name="com.acme.matrix", client=config)
     spare_namespace = Namespace.objects.create(team=team_a, name="com.acme.spare")
     spare_user = get_user_model().objects.create_user("sam", "sam@example.com", "a-long-password-for-sam")
     spare_member = Membership.objects.create(user=spare_user, team=team_a, role=Role.AUDITOR)
@@ -354,7 +345,7 @@ def world(cast, team_a, caplog, browsers):
             "device.provision",
             actor=operator,
             team=team_a,
-            client=client,
+            config=config,
             phase=phase,
             status=status,
             target=target,
@@ -362,18 +353,18 @@ def world(cast, team_a, caplog, browsers):
             correlation_id=correlation,
             request={"method": "POST", "body": {"id": target}},
         )
-    job = make_draft(team_a, operator, client, namespace, csv_bytes(device_rows(2)))
+    job = make_draft(team_a, operator, config, namespace, csv_bytes(device_rows(2)))
     BulkJob.objects.filter(pk=job.pk).update(status=JobStatus.DONE)
 
     for role, browser in browsers.items():
         browser.cookies.clear()
         if role != "anon":
-            browser.force_login(cast[role], backend="provisioning.auth.UserBackend")
+            browser.force_login(cast[role])
     return {
         "browsers": browsers,
         "ids": {
-            "client": client.pk,
-            "spare_client": spare_client.pk,
+            "config": config.pk,
+            "spare_config": spare_config.pk,
             "spare_namespace": spare_namespace.pk,
             "spare_member": spare_member.pk,
             "spare_invitation": spare_invitation.pk,

@@ -7,26 +7,13 @@ from django.core.management import CommandError, call_command
 
 from provisioning import crypto
 from provisioning.models import AuditEvent, OAuthClient
+from tests.factories import make_config
 
 pytestmark = pytest.mark.django_db
 
 OLD = crypto.new_key_entry("old")
 NEW = crypto.new_key_entry("new")
 LOST = crypto.new_key_entry("lost")
-
-
-def make_client(team, name, secret):
-    client = OAuthClient(
-        team=team,
-        name=name,
-        token_url="https://access.bosch-iot-suite.com/token",
-        client_id=f"{name}-id",
-        api_base_url="https://deviceprovisioning.eu-1.bosch-iot-suite.com/api/1",
-        service_instance_id="sid",
-    )
-    client.set_secret(secret)
-    client.save()
-    return client
 
 
 def rotate(*args):
@@ -42,7 +29,10 @@ def rotate(*args):
 @pytest.fixture
 def two_on_the_old_key(settings, team_a, team_b):
     settings.ENCRYPTION_KEYS = OLD
-    clients = [make_client(team_a, "Alpha", "alpha-secret-1"), make_client(team_b, "Beta", "beta-secret-2")]
+    clients = [
+        make_config(team_a, name="Alpha", secret="alpha-secret-1"),
+        make_config(team_b, name="Beta", secret="beta-secret-2"),
+    ]
     settings.ENCRYPTION_KEYS = f"{NEW},{OLD}"
     return clients
 
@@ -75,7 +65,7 @@ def test_a_second_run_changes_nothing(two_on_the_old_key):
 
 def test_it_reports_a_secret_it_cannot_open_and_leaves_that_row_alone(settings, team_a, two_on_the_old_key):
     settings.ENCRYPTION_KEYS = LOST
-    lost = make_client(team_a, "Orphan", "orphan-secret-3")
+    lost = make_config(team_a, name="Orphan", secret="orphan-secret-3")
     settings.ENCRYPTION_KEYS = f"{NEW},{OLD}"
 
     out, err, error = rotate()
@@ -95,8 +85,8 @@ def test_it_reports_a_secret_it_cannot_open_and_leaves_that_row_alone(settings, 
 
 def test_a_tampered_row_is_reported_even_on_the_newest_key(settings, team_a):
     settings.ENCRYPTION_KEYS = NEW
-    client = make_client(team_a, "Moved", "moved-secret")
-    other = make_client(team_a, "Target", "target-secret")
+    client = make_config(team_a, name="Moved", secret="moved-secret")
+    other = make_config(team_a, name="Target", secret="target-secret")
     OAuthClient.objects.filter(pk=other.pk).update(secret_sealed=client.secret_sealed)
 
     _, err, error = rotate()
@@ -127,14 +117,7 @@ def test_each_reencryption_is_audited_without_the_secret(two_on_the_old_key):
 
 def test_configurations_without_a_secret_are_skipped(settings, team_a):
     settings.ENCRYPTION_KEYS = NEW
-    OAuthClient.objects.create(
-        team=team_a,
-        name="No secret",
-        token_url="https://access.bosch-iot-suite.com/token",
-        client_id="x",
-        api_base_url="https://deviceprovisioning.eu-1.bosch-iot-suite.com/api/1",
-        service_instance_id="sid",
-    )
+    make_config(team_a, name="No secret", secret=None)
     out, _, error = rotate()
     assert error is None
     assert "re-encrypted 0, already on key new: 0, failed: 0" in out

@@ -1,48 +1,20 @@
-"""provisioning.sessions: Django's database sessions, read with one plain SELECT."""
+"""Sessions: Django's own store; signed-in users stay signed in, also across the upgrade that
+retired the project's own sign-in backend (migration 0007)."""
 
+import importlib
 from datetime import timedelta
 
 import pytest
-from django.contrib.sessions.backends import db
+from django.apps import apps
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-
-from provisioning.sessions import SessionStore
 
 pytestmark = pytest.mark.django_db
 
-
-def saved(data, expire_in=timedelta(minutes=5)):
-    store = SessionStore()
-    store.update(data)
-    store.save()
-    Session.objects.filter(session_key=store.session_key).update(expire_date=timezone.now() + expire_in)
-    return store.session_key
-
-
-def test_it_reads_what_djangos_store_reads():
-    key = saved({"team": "team-a", "n": [1, 2], "_auth_user_id": "7"})
-
-    with CaptureQueriesContext(connection) as queries:
-        ours = SessionStore(key).load()
-
-    assert ours == db.SessionStore(key).load() == {"team": "team-a", "n": [1, 2], "_auth_user_id": "7"}
-    (query,) = queries
-    assert query["sql"].startswith('SELECT "session_data" FROM "django_session" WHERE')
-
-
-@pytest.mark.parametrize("key", ["expired", "unknown"])
-def test_an_expired_or_unknown_session_is_empty_and_gets_a_new_key(key):
-    key = saved({"team": "team-a"}, expire_in=timedelta(seconds=-1)) if key == "expired" else "x" * 32
-    store = SessionStore(key)
-
-    assert store.load() == {} and store.session_key is None
-    store["team"] = "team-b"
-    store.save()
-    assert store.session_key not in (None, key)
-    assert SessionStore(store.session_key).load() == {"team": "team-b"}
+upgrade = importlib.import_module("provisioning.migrations.0007_sessions_use_model_backend")
 
 
 def test_a_signed_in_user_stays_signed_in_and_an_expired_session_signs_out(as_user, cast):
@@ -53,3 +25,42 @@ def test_a_signed_in_user_stays_signed_in_and_an_expired_session_signs_out(as_us
 
     response = client.get("/t/team-a/")
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+def session_of(user, backend):
+    """A session as sign-in writes it, naming ``backend``."""
+    store = SessionStore()
+    store.update(
+        {
+            SESSION_KEY: str(user.pk),
+            BACKEND_SESSION_KEY: backend,
+            HASH_SESSION_KEY: user.get_session_auth_hash(),
+            "team": "team-a",
+        }
+    )
+    store.create()
+    return store.session_key
+
+
+def test_the_upgrade_keeps_sessions_of_the_retired_backend_signed_in(client, cast):
+    key = session_of(cast["admin"], upgrade.OLD)
+    client.cookies[settings.SESSION_COOKIE_NAME] = key
+    assert client.get("/t/team-a/").status_code == 302  # unknown backend: Django signs it out
+
+    key = session_of(cast["admin"], upgrade.OLD)
+    upgrade.rename_backend(apps, None)
+
+    data = SessionStore(key).load()
+    assert data[BACKEND_SESSION_KEY] == "django.contrib.auth.backends.ModelBackend"
+    assert data["team"] == "team-a"
+    client.cookies[settings.SESSION_COOKIE_NAME] = key
+    assert client.get("/t/team-a/").status_code == 200
+
+
+def test_the_upgrade_leaves_other_sessions_alone(cast):
+    kept = session_of(cast["operator"], "django.contrib.auth.backends.ModelBackend")
+    before = Session.objects.get(session_key=kept).session_data
+
+    upgrade.rename_backend(apps, None)
+
+    assert Session.objects.get(session_key=kept).session_data == before

@@ -5,6 +5,7 @@ import pytest
 from provisioning import crypto
 from provisioning.forms import NEXEED_TOKEN_URL, SUITE_API_BASE_URL, SUITE_AUTH_TOKEN_URL
 from provisioning.models import AuditEvent, Namespace, OAuthClient
+from tests.factories import make_config
 from tests.views import assert_is_partial, assert_redirects_to_login, htmx_get, request
 
 pytestmark = pytest.mark.django_db
@@ -52,7 +53,7 @@ def edit_data(client, **overrides):
 
 # --- who may do what --------------------------------------------------------------------
 
-# (url name, method, roles allowed); {pk} is client_a's id.
+# (url name, method, roles allowed); {pk} is config_a's id.
 VIEWS = [
     ("/t/team-a/clients/", "GET", {"admin", "operator", "auditor"}),
     ("/t/team-a/clients/new/", "GET", {"admin"}),
@@ -66,22 +67,22 @@ IDS = [f"{method} {url}" for url, method, _ in VIEWS]
 
 
 @pytest.mark.parametrize(("url", "method", "roles"), VIEWS, ids=IDS)
-def test_it_requires_login(client, client_a, url, method, roles):
-    url = url.format(pk=client_a.pk)
+def test_it_requires_login(client, config_a, url, method, roles):
+    url = url.format(pk=config_a.pk)
     assert_redirects_to_login(request(client, method, url, form_data()), url)
     assert OAuthClient.objects.count() == 1
 
 
 @pytest.mark.parametrize(("url", "method", "roles"), VIEWS, ids=IDS)
-def test_it_refuses_other_team(as_user, cast, client_a, url, method, roles):
+def test_it_refuses_other_team(as_user, cast, config_a, url, method, roles):
     client = as_user(cast["other"])
-    assert request(client, method, url.format(pk=client_a.pk), form_data()).status_code == 404
+    assert request(client, method, url.format(pk=config_a.pk), form_data()).status_code == 404
     if "{pk}" in url:
         # Nor through the other admin's own team: the object is looked up within the team.
-        own_team_url = url.replace("/t/team-a/", "/t/team-b/").format(pk=client_a.pk)
+        own_team_url = url.replace("/t/team-a/", "/t/team-b/").format(pk=config_a.pk)
         assert request(client, method, own_team_url, form_data()).status_code == 404
-    client_a.refresh_from_db()
-    assert client_a.name == "Suite A" and client_a.config_version == 1
+    config_a.refresh_from_db()
+    assert config_a.name == "Suite A" and config_a.config_version == 1
     assert not OAuthClient.objects.filter(team__slug="team-b").exists()
 
 
@@ -96,51 +97,51 @@ WRONG_ROLES = [
 @pytest.mark.parametrize(
     ("url", "method", "role"), WRONG_ROLES, ids=[f"{r} {m} {u}" for u, m, r in WRONG_ROLES]
 )
-def test_it_refuses_the_wrong_role(as_user, cast, client_a, url, method, role):
-    response = request(as_user(cast[role]), method, url.format(pk=client_a.pk), form_data())
+def test_it_refuses_the_wrong_role(as_user, cast, config_a, url, method, role):
+    response = request(as_user(cast[role]), method, url.format(pk=config_a.pk), form_data())
     assert response.status_code == 403
     assert OAuthClient.objects.count() == 1
-    client_a.refresh_from_db()
-    assert client_a.config_version == 1
+    config_a.refresh_from_db()
+    assert config_a.config_version == 1
 
 
 # --- the list and the detail page -------------------------------------------------------
 
 
 @pytest.mark.parametrize("role", ["admin", "operator", "auditor"])
-def test_the_list_shows_the_teams_configurations(as_user, cast, client_a, role):
+def test_the_list_shows_the_teams_configurations(as_user, cast, config_a, role):
     response = as_user(cast[role]).get("/t/team-a/clients/")
     assert response.status_code == 200
     assert b"Suite A" in response.content and b"client-a" in response.content
     assert (b"Add a client configuration" in response.content) is (role == "admin")
 
 
-def test_the_list_does_not_show_another_teams_configurations(as_user, cast, client_a):
+def test_the_list_does_not_show_another_teams_configurations(as_user, cast, config_a):
     response = as_user(cast["other"]).get("/t/team-b/clients/")
     assert response.status_code == 200
     assert b"Suite A" not in response.content
 
 
 @pytest.mark.parametrize("role", ["operator", "auditor"])
-def test_non_admins_see_the_settings_read_only(as_user, cast, client_a, role):
-    response = as_user(cast[role]).get(f"/t/team-a/clients/{client_a.pk}/")
+def test_non_admins_see_the_settings_read_only(as_user, cast, config_a, role):
+    response = as_user(cast[role]).get(f"/t/team-a/clients/{config_a.pk}/")
     html = response.content.decode()
     assert response.status_code == 200
     assert "Only team admins can change client configurations." in html
-    assert client_a.token_url in html
+    assert config_a.token_url in html
     assert '<form method="post" class="card"' not in html
     assert "client-a-secret-value" not in html
 
 
-def test_the_secret_is_never_rendered_back(as_user, cast, client_a):
-    response = as_user(cast["admin"]).get(f"/t/team-a/clients/{client_a.pk}/")
+def test_the_secret_is_never_rendered_back(as_user, cast, config_a):
+    response = as_user(cast["admin"]).get(f"/t/team-a/clients/{config_a.pk}/")
     html = response.content.decode()
     assert response.status_code == 200
     assert "client-a-secret-value" not in html
-    assert client_a.secret_sealed not in html
+    assert config_a.secret_sealed not in html
     # It shows when it was set and a short fingerprint instead.
-    assert client_a.secret_fingerprint in html
-    assert f"{client_a.secret_set_at:%Y-%m-%d %H:%M}" in html
+    assert config_a.secret_fingerprint in html
+    assert f"{config_a.secret_set_at:%Y-%m-%d %H:%M}" in html
     assert 'name="client_secret"' in html and 'type="password"' in html
 
 
@@ -203,7 +204,7 @@ def test_the_custom_preset_leaves_the_urls_empty(as_user, cast):
 
 def test_choosing_a_preset_renders_the_htmx_partial(as_user, cast):
     response = htmx_get(as_user(cast["admin"]), "/t/team-a/clients/new/", {"preset": "nexeed"})
-    html = assert_is_partial(response, "client-form")
+    html = assert_is_partial(response, "config-form")
     assert "aud:&lt;target-client-id&gt; openid" in html
     assert 'name="csrfmiddlewaretoken"' in html
     assert 'aria-current="true">Bosch Nexeed IAM' in html
@@ -304,7 +305,7 @@ def test_a_url_typed_without_a_scheme_means_https(as_user, cast):
     assert OAuthClient.objects.get().token_url == SUITE_AUTH_TOKEN_URL
 
 
-def test_names_are_unique_within_a_team(as_user, cast, client_a):
+def test_names_are_unique_within_a_team(as_user, cast, config_a):
     response = as_user(cast["admin"]).post("/t/team-a/clients/new/", form_data(name="suite a"))
     assert response.context["form"].errors["name"] == [
         "Your team already has a client configuration with this name."
@@ -331,75 +332,72 @@ def test_control_characters_in_the_secret_are_refused(as_user, cast):
 # --- editing ----------------------------------------------------------------------------
 
 
-def test_an_empty_secret_field_keeps_the_secret(as_user, cast, client_a):
-    sealed, fingerprint = client_a.secret_sealed, client_a.secret_fingerprint
+def test_an_empty_secret_field_keeps_the_secret(as_user, cast, config_a):
+    sealed, fingerprint = config_a.secret_sealed, config_a.secret_fingerprint
     response = as_user(cast["admin"]).post(
-        f"/t/team-a/clients/{client_a.pk}/", edit_data(client_a, scope="new-scope")
+        f"/t/team-a/clients/{config_a.pk}/", edit_data(config_a, scope="new-scope")
     )
     assert response.status_code == 302
-    client_a.refresh_from_db()
-    assert client_a.scope == "new-scope"
-    assert client_a.secret_sealed == sealed and client_a.secret_fingerprint == fingerprint
-    assert client_a.get_secret() == "client-a-secret-value"
+    config_a.refresh_from_db()
+    assert config_a.scope == "new-scope"
+    assert config_a.secret_sealed == sealed and config_a.secret_fingerprint == fingerprint
+    assert config_a.get_secret() == "client-a-secret-value"
 
 
-def test_a_new_secret_replaces_the_old_one(as_user, cast, client_a):
-    old_fingerprint = client_a.secret_fingerprint
+def test_a_new_secret_replaces_the_old_one(as_user, cast, config_a):
+    old_fingerprint = config_a.secret_fingerprint
     as_user(cast["admin"]).post(
-        f"/t/team-a/clients/{client_a.pk}/", edit_data(client_a, client_secret=NEW_SECRET)
+        f"/t/team-a/clients/{config_a.pk}/", edit_data(config_a, client_secret=NEW_SECRET)
     )
-    client_a.refresh_from_db()
-    assert client_a.get_secret() == NEW_SECRET
-    assert client_a.secret_fingerprint != old_fingerprint
+    config_a.refresh_from_db()
+    assert config_a.get_secret() == NEW_SECRET
+    assert config_a.secret_fingerprint != old_fingerprint
     event = AuditEvent.objects.get(action="client.update")
     assert event.request["fields"] == ["client_secret"]
     assert NEW_SECRET not in str(event.request) + event.message
 
 
-def test_every_change_bumps_the_config_version(as_user, cast, client_a):
+def test_every_change_bumps_the_config_version(as_user, cast, config_a):
     client = as_user(cast["admin"])
-    url = f"/t/team-a/clients/{client_a.pk}/"
+    url = f"/t/team-a/clients/{config_a.pk}/"
 
-    client.post(url, edit_data(client_a, scope="scope-2"))
-    client_a.refresh_from_db()
-    assert client_a.config_version == 2
+    client.post(url, edit_data(config_a, scope="scope-2"))
+    config_a.refresh_from_db()
+    assert config_a.config_version == 2
 
-    client.post(url, edit_data(client_a, client_secret="another-secret"))
-    client_a.refresh_from_db()
-    assert client_a.config_version == 3
+    client.post(url, edit_data(config_a, client_secret="another-secret"))
+    config_a.refresh_from_db()
+    assert config_a.config_version == 3
 
-    client.post(url, edit_data(client_a, token_url="https://access.bosch-iot-suite.com/token2"))
-    client_a.refresh_from_db()
-    assert client_a.config_version == 4
+    client.post(url, edit_data(config_a, token_url="https://access.bosch-iot-suite.com/token2"))
+    config_a.refresh_from_db()
+    assert config_a.config_version == 4
 
 
-def test_saving_without_changes_keeps_the_version(as_user, cast, client_a):
+def test_saving_without_changes_keeps_the_version(as_user, cast, config_a):
     response = as_user(cast["admin"]).post(
-        f"/t/team-a/clients/{client_a.pk}/", edit_data(client_a), follow=True
+        f"/t/team-a/clients/{config_a.pk}/", edit_data(config_a), follow=True
     )
-    client_a.refresh_from_db()
-    assert client_a.config_version == 1
+    config_a.refresh_from_db()
+    assert config_a.config_version == 1
     assert b"Nothing changed." in response.content
     assert not AuditEvent.objects.filter(action="client.update").exists()
 
 
-def test_an_invalid_edit_changes_nothing(as_user, cast, client_a):
+def test_an_invalid_edit_changes_nothing(as_user, cast, config_a):
     response = as_user(cast["admin"]).post(
-        f"/t/team-a/clients/{client_a.pk}/", edit_data(client_a, token_url="http://plain.example/")
+        f"/t/team-a/clients/{config_a.pk}/", edit_data(config_a, token_url="http://plain.example/")
     )
     assert response.status_code == 200
-    client_a.refresh_from_db()
-    assert client_a.token_url == SUITE_AUTH_TOKEN_URL and client_a.config_version == 1
+    config_a.refresh_from_db()
+    assert config_a.token_url == SUITE_AUTH_TOKEN_URL and config_a.config_version == 1
 
 
-def test_renaming_to_another_configurations_name_is_refused(as_user, cast, client_a):
-    other = OAuthClient.objects.create(
-        team=client_a.team,
+def test_renaming_to_another_configurations_name_is_refused(as_user, cast, config_a):
+    other = make_config(
+        config_a.team,
         name="Second",
-        token_url=SUITE_AUTH_TOKEN_URL,
-        client_id="c2",
-        api_base_url=SUITE_API_BASE_URL,
-        service_instance_id="sid",
+        secret=None,
     )
     response = as_user(cast["admin"]).post(f"/t/team-a/clients/{other.pk}/", edit_data(other, name="SUITE A"))
     assert response.context["form"].errors["name"]
@@ -408,17 +406,17 @@ def test_renaming_to_another_configurations_name_is_refused(as_user, cast, clien
 # --- deleting ---------------------------------------------------------------------------
 
 
-def test_an_admin_is_asked_before_deleting(as_user, cast, client_a):
-    response = as_user(cast["admin"]).get(f"/t/team-a/clients/{client_a.pk}/delete/")
+def test_an_admin_is_asked_before_deleting(as_user, cast, config_a):
+    response = as_user(cast["admin"]).get(f"/t/team-a/clients/{config_a.pk}/delete/")
     assert response.status_code == 200
     assert "Delete “Suite A”?" in response.content.decode()
-    assert OAuthClient.objects.filter(pk=client_a.pk).exists()
+    assert OAuthClient.objects.filter(pk=config_a.pk).exists()
 
 
-def test_an_admin_deletes_a_configuration(as_user, cast, client_a, namespace_a):
-    response = as_user(cast["admin"]).post(f"/t/team-a/clients/{client_a.pk}/delete/")
+def test_an_admin_deletes_a_configuration(as_user, cast, config_a, namespace_a):
+    response = as_user(cast["admin"]).post(f"/t/team-a/clients/{config_a.pk}/delete/")
     assert response.status_code == 302 and response["Location"] == "/t/team-a/clients/"
-    assert not OAuthClient.objects.filter(pk=client_a.pk).exists()
+    assert not OAuthClient.objects.filter(pk=config_a.pk).exists()
     # Its namespace stays, usable by any configuration; the audit row keeps the name.
     assert Namespace.objects.get(pk=namespace_a.pk).client is None
     event = AuditEvent.objects.get(action="client.delete")

@@ -19,6 +19,7 @@ import requests
 from provisioning.models import AuditEvent, Namespace, OAuthClient, OpenAttempt
 from provisioning.sandbox import knobs, seed, store
 from provisioning.views import devices
+from tests import factories
 from tests.openapi import errors as schema_errors
 from tests.provider import SID, TokenIssuer, api_requests, make_config
 from tests.views import assert_is_partial
@@ -105,13 +106,10 @@ def test_another_teams_configuration_cannot_be_used_from_ones_own_team(as_user, 
 
 @pytest.mark.parametrize("role", ["admin", "operator"])
 def test_the_page_offers_only_the_teams_configurations_and_namespaces(as_user, cast, scripted, role, team_b):
-    other = OAuthClient.objects.create(
-        team=team_b,
+    other = factories.make_config(
+        team_b,
         name="Other team's client",
-        token_url="https://example.com/token",
-        client_id="b",
-        api_base_url="https://example.com/api/1",
-        service_instance_id="x",
+        secret=None,
     )
     Namespace.objects.create(team=team_b, name="com.otherteam", client=other)
     html = as_user(cast[role]).get(DEVICE_URL).content.decode()
@@ -420,7 +418,7 @@ def test_a_double_click_creates_one_attempt(
     from django.test import Client
 
     django_client = Client()
-    django_client.force_login(operator_a, backend="provisioning.auth.UserBackend")
+    django_client.force_login(operator_a)
     session = requests.Session()
     session.cookies.set("sessionid", django_client.cookies["sessionid"].value)
     page = session.get(f"{live_server.url}{DEVICE_URL}", timeout=10)

@@ -13,9 +13,10 @@ from django.utils import timezone
 
 from provisioning import history as log
 from provisioning import services
-from provisioning.models import AuditEvent, Namespace, OAuthClient, OpenAttempt
+from provisioning.models import AuditEvent, Namespace, OpenAttempt
 from provisioning.sandbox import store
 from provisioning.sandbox.models import ServiceInstance
+from tests.factories import make_config
 from tests.views import assert_is_partial, htmx_get
 from tests.workflow import (  # noqa: F401 - fixtures
     NAMESPACE,
@@ -49,13 +50,25 @@ def event(
     )
 
 
-def attempt(team, target, status, *, at, actor="oscar", client=None, http_status=None, cid=None):
-    """An intent and its outcome, as one provisioning attempt leaves them."""
+def attempt(
+    team,
+    target,
+    status,
+    *,
+    at,
+    actor="oscar",
+    config=None,
+    http_status=None,
+    cid=None,
+    action="device.provision",
+):
+    """An intent and its outcome, as one provisioning (or de-provisioning) attempt leaves them."""
     cid = cid or uuid.uuid4()
     common = {
+        "action": action,
         "actor_name": actor,
-        "client_ref": getattr(client, "pk", None),
-        "client_name": getattr(client, "name", ""),
+        "client_ref": getattr(config, "pk", None),
+        "client_name": getattr(config, "name", ""),
         "correlation_id": cid,
     }
     intent = event(team, at=at, phase="intent", status="pending", target=target, **common)
@@ -95,8 +108,8 @@ def test_every_role_reads_history(as_user, cast, team_a, role, url):
 
 @pytest.mark.parametrize("url", [URL, EXPORT, "detail", "deprovision"])
 @pytest.mark.parametrize("method", ["GET", "POST"])
-def test_it_refuses_other_team(as_user, cast, team_a, client_a, url, method):
-    _, outcome = attempt(team_a, "com.acme:a", "created", at=T0, client=client_a)
+def test_it_refuses_other_team(as_user, cast, team_a, config_a, url, method):
+    _, outcome = attempt(team_a, "com.acme:a", "created", at=T0, config=config_a)
     client = as_user(cast["other"])
     paths = {"detail": f"{outcome.pk}/", "deprovision": f"{outcome.pk}/deprovision/"}
     url = f"{URL}{paths[url]}" if url in paths else url
@@ -124,16 +137,16 @@ def test_the_list_shows_only_the_teams_rows(as_user, cast, team_a, team_b):
     assert "com.acme:mine" in html and "com.other:theirs" not in html
 
 
-def test_a_listed_row_shows_its_cells_escaped(as_user, cast, team_a, client_a):
-    client_a.name = "Suite <b>&</b>"
-    client_a.save()
+def test_a_listed_row_shows_its_cells_escaped(as_user, cast, team_a, config_a):
+    config_a.name = "Suite <b>&</b>"
+    config_a.save()
     attempt(
         team_a,
         'com.acme:<img src=x onerror="1">',
         "conflict",
         at=T0,
         actor="o'<script>",
-        client=client_a,
+        config=config_a,
         http_status=409,
     )
     event(team_a, at=T0 + timedelta(seconds=1), action="client.update", status="changed", target="Suite A")
@@ -165,22 +178,15 @@ def test_the_list_is_newest_first_and_hides_closed_intents(as_user, cast, team_a
 
 
 @pytest.fixture
-def mixed(team_a, client_a):
+def mixed(team_a, config_a):
     """A spread of rows: several statuses, actions, actors, clients, namespaces, days."""
-    other_client = OAuthClient.objects.create(
-        team=team_a,
-        name="Second",
-        token_url="https://example.com/token",
-        client_id="second",
-        api_base_url="https://example.com/api/1",
-        service_instance_id="x",
-    )
+    other_client = make_config(team_a, name="Second", secret=None)
     Namespace.objects.create(team=team_a, name="com.acme")
     Namespace.objects.create(team=team_a, name="com.acme.sensors")
     rows = {}
-    rows["created"] = attempt(team_a, "com.acme:dev-1", "created", at=T0, client=client_a)[1]
+    rows["created"] = attempt(team_a, "com.acme:dev-1", "created", at=T0, config=config_a)[1]
     rows["conflict"] = attempt(
-        team_a, "com.acme:dev-1", "conflict", at=T0 + timedelta(hours=1), client=client_a, http_status=409
+        team_a, "com.acme:dev-1", "conflict", at=T0 + timedelta(hours=1), config=config_a, http_status=409
     )[1]
     rows["refused"] = attempt(
         team_a,
@@ -188,12 +194,13 @@ def mixed(team_a, client_a):
         "refused",
         at=T0 + timedelta(days=1),
         actor="alice",
-        client=other_client,
+        config=other_client,
     )[1]
     rows["failed"] = attempt(team_a, "com.acme.sensors:s-2", "failed", at=T0 + timedelta(days=2))[1]
     rows["unknown"] = attempt(team_a, "com.acme:dev-9", "unknown", at=T0 + timedelta(days=3))[1]
-    rows["deleted"] = attempt(team_a, "com.acme:dev-1", "deleted", at=T0 + timedelta(days=4))[1]
-    AuditEvent.objects.filter(pk=rows["deleted"].pk).update(action="device.deprovision")
+    rows["deleted"] = attempt(
+        team_a, "com.acme:dev-1", "deleted", at=T0 + timedelta(days=4), action="device.deprovision"
+    )[1]
     rows["client"] = event(
         team_a,
         at=T0 + timedelta(days=5),
@@ -210,7 +217,7 @@ def mixed(team_a, client_a):
         status="ok",
         target="com.x",
     )
-    return rows, client_a, other_client
+    return rows, config_a, other_client
 
 
 @pytest.mark.parametrize(
@@ -242,8 +249,8 @@ def test_each_filter_narrows_the_list(as_user, cast, mixed, query, expected):
 def test_the_client_filter(as_user, cast, mixed):
     rows, first, second = mixed
     client = as_user(cast["auditor"])
-    assert listed_ids(client.get(f"{URL}?client={second.pk}")) == [rows["refused"].pk]
-    assert listed_ids(client.get(f"{URL}?client={first.pk}")) == [rows["conflict"].pk, rows["created"].pk]
+    assert listed_ids(client.get(f"{URL}?config={second.pk}")) == [rows["refused"].pk]
+    assert listed_ids(client.get(f"{URL}?config={first.pk}")) == [rows["conflict"].pk, rows["created"].pk]
 
 
 def test_the_namespace_filter_does_not_match_a_longer_namespace(as_user, cast, mixed, team_a):
@@ -262,8 +269,8 @@ def test_the_namespace_filter_does_not_match_a_longer_namespace(as_user, cast, m
     [
         "status=bogus",
         "since=yesterday",
-        "client=999999",
-        "client=abc",
+        "config=999999",
+        "config=abc",
         "namespace=999999",
         "since=2026-03-05&until=2026-03-01",
         "correlation=not-a-uuid",
@@ -368,7 +375,7 @@ def test_the_address_keeps_only_the_filters_that_are_set(as_user, cast, mixed):
     """The form sends every field; the address to share (and go back to) names only the set ones."""
     rows, _, _ = mixed
     client = as_user(cast["auditor"])
-    sent = "q=&status=conflict&action=&client=&namespace=&actor=&since=&until=&correlation="
+    sent = "q=&status=conflict&action=&config=&namespace=&actor=&since=&until=&correlation="
 
     partial = htmx_get(client, f"{URL}?{sent}")
     assert partial["HX-Push-Url"] == f"{URL}?status=conflict"
@@ -480,15 +487,15 @@ def test_an_entry_of_another_team_is_404_by_id(as_user, cast, team_b):
     assert as_user(cast["auditor"]).get(f"{URL}{theirs.pk}/").status_code == 404
 
 
-def test_the_auditor_sees_no_deprovision_button(as_user, cast, team_a, client_a):
-    _, outcome = attempt(team_a, "com.acme:a", "created", at=T0, client=client_a)
+def test_the_auditor_sees_no_deprovision_button(as_user, cast, team_a, config_a):
+    _, outcome = attempt(team_a, "com.acme:a", "created", at=T0, config=config_a)
     assert "De-provision" not in text(as_user(cast["auditor"]).get(f"{URL}{outcome.pk}/"))
     assert "De-provision" in text(as_user(cast["operator"]).get(f"{URL}{outcome.pk}/"))
 
 
 @pytest.mark.parametrize("status", ["conflict", "refused", "failed", "unknown"])
-def test_only_a_created_device_offers_deprovisioning(as_user, cast, team_a, client_a, status):
-    _, outcome = attempt(team_a, "com.acme:a", status, at=T0, client=client_a)
+def test_only_a_created_device_offers_deprovisioning(as_user, cast, team_a, config_a, status):
+    _, outcome = attempt(team_a, "com.acme:a", status, at=T0, config=config_a)
     client = as_user(cast["operator"])
     assert "De-provision" not in text(client.get(f"{URL}{outcome.pk}/"))
     assert client.post(f"{URL}{outcome.pk}/deprovision/").status_code == 404
@@ -699,6 +706,7 @@ def test_rows_written_before_the_namespace_column_get_it_from_the_migration(team
     import importlib
 
     from django.apps import apps
+    from django.db.migrations.state import ProjectState
 
     migration = importlib.import_module("provisioning.migrations.0004_audit_namespace")
     AuditEvent.objects.bulk_create(  # bulk_create skips save(), as rows of an older version lack it
@@ -710,7 +718,8 @@ def test_rows_written_before_the_namespace_column_get_it_from_the_migration(team
     )
     assert set(AuditEvent.objects.values_list("namespace", flat=True)) == {""}
 
-    migration.fill_namespace(apps, None)
+    # As a migration gets them: models of the project's state, without the app's managers.
+    migration.fill_namespace(ProjectState.from_apps(apps).apps, None)
 
     assert dict(AuditEvent.objects.values_list("target", "namespace")) == {
         "com.acme.x:dev-1": "com.acme.x",

@@ -2,7 +2,8 @@
 
 import pytest
 
-from provisioning.models import AuditEvent, Namespace, OAuthClient
+from provisioning.models import AuditEvent, Namespace
+from tests.factories import make_config
 from tests.views import assert_is_partial, assert_redirects_to_login, htmx_get, request
 
 pytestmark = pytest.mark.django_db
@@ -85,19 +86,16 @@ def test_an_admin_adds_a_namespace(as_user, cast, team_a):
     assert (event.actor_name, event.team_name, event.target) == ("alice", "Team A", "com.acme.meters")
 
 
-def test_a_namespace_can_be_tied_to_one_client_configuration(as_user, cast, client_a):
-    add(as_user(cast["admin"]), "com.acme.tied", client_a)
-    assert Namespace.objects.get(name="com.acme.tied").client == client_a
+def test_a_namespace_can_be_tied_to_one_client_configuration(as_user, cast, config_a):
+    add(as_user(cast["admin"]), "com.acme.tied", config_a)
+    assert Namespace.objects.get(name="com.acme.tied").client == config_a
 
 
 def test_a_namespace_cannot_be_tied_to_another_teams_configuration(as_user, cast, team_b):
-    other_config = OAuthClient.objects.create(
-        team=team_b,
+    other_config = make_config(
+        team_b,
         name="B config",
-        token_url="https://access.bosch-iot-suite.com/token",
-        client_id="b",
-        api_base_url="https://deviceprovisioning.eu-1.bosch-iot-suite.com/api/1",
-        service_instance_id="sid",
+        secret=None,
     )
     response = add(as_user(cast["admin"]), "com.acme.stolen", other_config)
     assert response.status_code == 200

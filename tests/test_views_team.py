@@ -36,8 +36,8 @@ def test_home_without_a_team_says_what_to_do(as_user, django_user_model):
 
 
 @pytest.mark.parametrize("role", ["admin", "operator", "auditor"])
-def test_the_team_page_works_for_every_role(as_user, cast, client_a, namespace_a, role):
-    audit.record("client.create", actor=cast["admin"], team=client_a.team, target="Suite A", status="ok")
+def test_the_team_page_works_for_every_role(as_user, cast, config_a, namespace_a, role):
+    audit.record("client.create", actor=cast["admin"], team=config_a.team, target="Suite A", status="ok")
     response = as_user(cast[role]).get("/t/team-a/")
     assert response.status_code == 200
     html = response.content.decode()

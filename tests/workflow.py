@@ -46,7 +46,7 @@ def form_token(client, url=DEVICE_URL):
 def device_data(config, namespace, **fields):
     """The device form as a browser posts it; lists become repeated fields."""
     data = {
-        "client": str(config.pk),
+        "config": str(config.pk),
         "namespace": str(namespace.pk),
         "name": "boiler-0042",
         "enabled": "on",

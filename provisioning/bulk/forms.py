@@ -3,9 +3,8 @@
 from django import forms
 from django.conf import settings
 
-from provisioning.choices import TeamChoiceField
-from provisioning.device_form import AUTH_SCOPE_DEFAULT
-from provisioning.models import AuthScope, Namespace, OAuthClient
+from provisioning.form_fields import AuthScopeField, TeamChoiceField
+from provisioning.models import Namespace, OAuthClient
 
 MAX_CONCURRENCY = 16
 DEFAULT_CONCURRENCY = 4
@@ -17,7 +16,7 @@ CREDENTIAL_CHOICES = [
 
 
 class UploadForm(forms.Form):
-    client = TeamChoiceField(queryset=OAuthClient.objects.none(), label="Client configuration")
+    config = TeamChoiceField(queryset=OAuthClient.objects.none(), label="Client configuration")
     namespace = TeamChoiceField(queryset=Namespace.objects.none())
     file = forms.FileField(
         label="CSV file",
@@ -26,7 +25,7 @@ class UploadForm(forms.Form):
     credentials_type = forms.ChoiceField(
         choices=CREDENTIAL_CHOICES, initial="hashed-password", label="Credentials"
     )
-    auth_scope = forms.ChoiceField(label="authScope", required=False)
+    auth_scope = AuthScopeField()
     concurrency = forms.IntegerField(
         min_value=1,
         max_value=MAX_CONCURRENCY,
@@ -38,12 +37,10 @@ class UploadForm(forms.Form):
 
     def __init__(self, *args, team, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["client"].queryset = OAuthClient.objects.filter(team=team)
-        self.fields["namespace"].queryset = Namespace.objects.filter(team=team)  # client: for an error only
-        self.fields["auth_scope"].choices = [(AUTH_SCOPE_DEFAULT, "The configuration's default")] + [
-            (value or "none", label) for value, label in AuthScope.choices
-        ]
-        self.fields["auth_scope"].initial = AUTH_SCOPE_DEFAULT
+        self.fields["config"].queryset = OAuthClient.objects.filter(team=team)
+        self.fields["namespace"].queryset = Namespace.objects.filter(
+            team=team
+        )  # its config: for an error only
         self.fields["file"].help_text = (
             f"UTF-8 (with or without BOM), separated by , or ;. At most {settings.BULK_MAX_ROWS:,} rows "
             f"and {settings.BULK_MAX_UPLOAD_MB} MB. Nothing is sent until you confirm the preview."
@@ -51,9 +48,7 @@ class UploadForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        config, namespace = cleaned.get("client"), cleaned.get("namespace")
-        if config and namespace and namespace.client_id and namespace.client_id != config.pk:
-            self.add_error(
-                "namespace", f"The namespace {namespace.name} is reserved for “{namespace.client.name}”."
-            )
+        config, namespace = cleaned.get("config"), cleaned.get("namespace")
+        if config and namespace and namespace.reserved_against(config):
+            self.add_error("namespace", namespace.reserved_against(config))
         return cleaned

@@ -235,7 +235,7 @@ def job_fields(job):
 def row_form(job, layout, cells, *, password=None, config=None, namespace=None):
     """The bound DeviceForm of a stored row (the executor builds the body from it at send time)."""
     data, problems, labels = row_data(layout, cells, job_fields(job), password=password)
-    form = DeviceForm(data, team=job.team, client=config or job.client, namespace=namespace or job.namespace)
+    form = DeviceForm(data, team=job.team, config=config or job.client, namespace=namespace or job.namespace)
     return form, problems, labels
 
 
@@ -439,7 +439,7 @@ def _validate_rows(job, layout, records, config, namespace):
         data, problems, labels = row_data(layout, cells, fields)
         if nul:
             problems.append("The line holds a NUL character (shown as \ufffd), which cannot be sent.")
-        form = DeviceForm(data, team=team, client=config, namespace=namespace)
+        form = DeviceForm(data, team=team, config=config, namespace=namespace)
         valid = form.is_valid()
         row = _Row(line, layout.stored_cells(cells))
         if len(cells) > layout.width and any(cell.strip() for cell in cells[layout.width :]):

@@ -58,7 +58,7 @@ def record(job, action, *, actor, status="ok", message=""):
         action,
         actor=actor,
         team=job.team,
-        client=job.client,
+        config=job.client,
         status=status,
         target=f"bulk job {job.pk}: {job.file_name}"[:300],
         message=message,

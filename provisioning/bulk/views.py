@@ -77,7 +77,7 @@ def upload(request, team_slug):
         job = intake.create_draft(
             team=team,
             actor=request.user,
-            config=data["client"],
+            config=data["config"],
             namespace=data["namespace"],
             binary=uploaded.file,
             file_name=uploaded.name,
@@ -99,9 +99,9 @@ def upload(request, team_slug):
 
 def _initial(team):
     initial = {"concurrency": 4}
-    first_client = team.clients.first()
+    first_client = team.configs.first()
     if first_client:
-        initial["client"] = first_client.pk
+        initial["config"] = first_client.pk
         namespace = team.namespaces.filter(client__in=[first_client]).first() or team.namespaces.first()
         if namespace:
             initial["namespace"] = namespace.pk

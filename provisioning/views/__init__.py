@@ -1,9 +1,9 @@
 """Function views, one module per noun. Each view loads its objects through provisioning.access."""
 
 from provisioning.views.account import theme
-from provisioning.views.clients import client_delete, client_detail, client_new, client_test, clients
+from provisioning.views.configs import config_delete, config_detail, config_new, config_test, configs
 from provisioning.views.devices import device_new
-from provisioning.views.history import deprovision, history, history_entry, history_export
+from provisioning.views.history import deprovision, history_entry, history_export, history_list
 from provisioning.views.members import (
     accept_invitation,
     invitation_revoke,
@@ -16,17 +16,17 @@ from provisioning.views.team import healthz, home, locked_out, team
 
 __all__ = [
     "accept_invitation",
-    "client_delete",
-    "client_detail",
-    "client_new",
-    "client_test",
-    "clients",
+    "config_delete",
+    "config_detail",
+    "config_new",
+    "config_test",
+    "configs",
     "deprovision",
     "device_new",
     "healthz",
-    "history",
     "history_entry",
     "history_export",
+    "history_list",
     "home",
     "invitation_revoke",
     "locked_out",

@@ -3,8 +3,6 @@
 import base64
 import dataclasses
 import json
-import re
-import shlex
 import uuid
 
 from django.contrib.auth.decorators import login_required
@@ -14,10 +12,11 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
-from provisioning import client, ids, services
+from provisioning import services
 from provisioning.access import PROVISIONERS, get_membership
-from provisioning.device_form import GENERATED, MASK, DeviceForm
+from provisioning.device_form import DeviceForm
 from provisioning.models import AuditEvent, OpenAttempt
+from provisioning.providers import bosch
 
 FORM_TOKEN_SALT = "provisioning.device-form"
 FORM_TOKEN_TTL = 24 * 3600
@@ -62,55 +61,19 @@ def form_token_attempt(user, token):
     return nonce if payload.get("u") == user.pk else None
 
 
-def masked(body):
-    """The body with every typed secret masked; generated placeholders stay as they are."""
-    copy = json.loads(json.dumps(body))
-    credentials = copy["hub"].get("credentials")
-    if credentials:
-        for secret in credentials.get("secrets", []):
-            for field in ("password", "passwordBase64", "key"):
-                if field in secret and secret[field] != GENERATED:
-                    secret[field] = MASK
-    return copy
-
-
 def request_preview(form):
-    """Method, URL, headers and body of what Send would do, with every secret masked."""
-    config = form.cleaned_data["client"]
-    auth_scope = form.effective_auth_scope()
-    url = client.devices_url(config)
-    if auth_scope:
-        url = f"{url}?authScope={auth_scope}"
-    body = masked(form.to_body())
-    text = json.dumps(body, indent=2, ensure_ascii=False)
-    headers = {
-        "Authorization": "Bearer <token from the client configuration>",
-        "Content-Type": "application/json",
-        "Accept": "application/json",
-    }
-    curl = " \\\n  ".join(
-        ["curl -X POST " + shlex.quote(url)]
-        + [f"-H {shlex.quote(f'{k}: {v}')}" for k, v in headers.items()]
-        + ["--data-raw " + shlex.quote(json.dumps(body, ensure_ascii=False))]
-    )
-    return {
-        "method": "POST",
-        "url": url,
-        "headers": headers,
-        "body": text,
-        "curl": curl,
-        "device_id": body["id"],
-        "id_length": len(body["id"]),
-    }
+    """What Send would do with the valid ``form``, secrets masked."""
+    data = form.cleaned_data
+    return bosch.request_preview(data["config"], form.to_body(), auth_scope=form.effective_auth_scope())
 
 
 def _initial(membership):
     team = membership.team
     initial = {"credentials_type": "hashed-password", "enabled": True, "policy_mode": "generated"}
-    first_client = team.clients.first()
-    if first_client:
-        initial["client"] = first_client.pk
-        namespace = team.namespaces.filter(client__in=[first_client]).first() or team.namespaces.first()
+    first_config = team.configs.first()
+    if first_config:
+        initial["config"] = first_config.pk
+        namespace = team.namespaces.filter(client__in=[first_config]).first() or team.namespaces.first()
         if namespace:
             initial["namespace"] = namespace.pk
     return initial
@@ -152,83 +115,9 @@ def device_history_entry(team, device_id):
     )
 
 
-# Where a provider's 400 or 409 points: JSON paths of the request body (longest first),
-# error codes, then words of its message, each to the form field that fills that part.
-BODY_PATHS = [
-    ("hub.credentials.secrets", "secret"),
-    ("hub.credentials.authId", "auth_id"),
-    ("hub.credentials.type", "credentials_type"),
-    ("hub.device.via", "via"),
-    ("hub.device.enabled", "enabled"),
-    ("things.thing.definition", "definition"),
-    ("things.thing.features", "features"),
-    ("things.thing.attributes", "attributes"),
-    ("things.thing.policyId", "policy_id"),
-    ("id", "name"),
-]
-ERROR_CODES = {
-    "things:namespace.notallowed": "namespace",
-    "things:id.invalid": "name",
-    "things:definition.identifier.invalid": "definition",
-    "policies:id.invalid": "policy_id",
-    "policies:policy.notfound": "policy_id",
-    "hub:credentials.conflict": "auth_id",
-}
-WORDS = [
-    (re.compile(r"\bnamespace", re.I), "namespace"),
-    (re.compile(r"\bpolic(?:y|ies)", re.I), "policy_id"),
-    (re.compile(r"\bdefinition", re.I), "definition"),
-    (re.compile(r"\bauth[-_ ]?id\b", re.I), "auth_id"),
-    (re.compile(r"\bpassword|\bsecrets?\b|\bpsk\b|pre-shared key", re.I), "secret"),
-    (re.compile(r"\bfeatures?\b", re.I), "features"),
-    (re.compile(r"\battributes?\b", re.I), "attributes"),
-    (re.compile(r"\bvia\b|\bgateway", re.I), "via"),
-    (re.compile(r"\b(?:thing|device)[ -]?id\b|\bid\b", re.I), "name"),
-]
-
-
-def _field_for_path(path):
-    path = path.strip().lstrip("/").replace("/", ".")
-    for prefix, field in BODY_PATHS:
-        if path == prefix or path.startswith((prefix + ".", prefix + "[")):
-            return field
-    return None
-
-
-def provider_field(details):
-    """The part of the form a provider's error body points at, or None when it cannot be told.
-
-    Returns a form field name, "secret" (the password or key) or "attributes".
-    """
-    if not isinstance(details, dict):
-        return None
-    inner = details.get("errorDetails") if isinstance(details.get("errorDetails"), dict) else {}
-    for source in (inner, details):
-        for key in ("field", "path", "pointer"):
-            if isinstance(source.get(key), str):
-                field = _field_for_path(source[key])
-                if field:
-                    return field
-    for source in (inner, details):
-        code = source.get("error")
-        if isinstance(code, str) and code in ERROR_CODES:
-            return ERROR_CODES[code]
-    texts = [
-        source.get(key)
-        for source in (details, inner)
-        for key in ("description", "message", "error")
-        if isinstance(source.get(key), str)
-    ]
-    for text in texts:
-        for pattern, field in WORDS:
-            if pattern.search(text):
-                return field
-    return None
-
-
 def _show_provider_error(form, outcome):
     """Put the provider's complaint next to the field it names (the summary has it too)."""
-    field = provider_field(outcome.error.details if outcome.error else None)
+    field = bosch.provider_field(outcome.error.details if outcome.error else None)
     if field == "secret":
         field = {"hashed-password": "password", "psk": "psk_key"}.get(
             form.cleaned_data.get("credentials_type")
@@ -239,33 +128,6 @@ def _show_provider_error(form, outcome):
     if field in form.fields:
         form.add_error(field, message)
     return None
-
-
-def connection_settings(outcome, device_id, secret_kind, secret):
-    """What a device needs to connect, from the 201 body (the secret itself passed separately)."""
-    hub = outcome.body.get("hub") or {}
-    credentials = hub.get("credentials") or {}
-    thing = (outcome.body.get("things") or {}).get("thing") or {}
-    tenant = credentials.get("tenantId", "")
-    auth_id = credentials.get("authId") or ids.default_auth_id(device_id)
-    settings = {
-        "deviceId": (hub.get("device") or {}).get("deviceId", device_id),
-        "thingId": thing.get("thingId", device_id),
-        "policyId": thing.get("policyId", device_id),
-        "hubTenantId": tenant,
-        "authId": auth_id if credentials else "",
-        "username": f"{auth_id}@{tenant}" if credentials and tenant else "",
-        "adapters": [
-            {"type": a.get("type"), "uri": a.get("uri")}
-            for a in credentials.get("adapters") or []
-            if isinstance(a, dict)
-        ],
-    }
-    if secret and secret_kind == "hashed-password":
-        settings["password"] = secret
-    elif secret and secret_kind == "psk":
-        settings["pskKey"] = secret
-    return settings
 
 
 @login_required
@@ -307,7 +169,7 @@ def device_new(request, team_slug):
         # long ago, or not issued to this user. Nothing is sent; the page gets a fresh token.
         ctx.update(form_token=new_form_token(request.user), preview=request_preview(form), stale_form=True)
         return render(request, "provisioning/device_new.html", ctx, status=400)
-    config = form.cleaned_data["client"]
+    config = form.cleaned_data["config"]
     secret_kind = form.cleaned_data["credentials_type"]
     generated = form.new_secret() if form.needs_generated_secret() else None
     body = form.to_body(generated_secret=generated)
@@ -336,13 +198,9 @@ def device_new(request, team_slug):
     device_id = body["id"]
     # The page needs no provider body; the 201 body echoes the device secret.
     ctx.update(outcome=dataclasses.replace(outcome, body=None), device_id=device_id, config=config)
-    secret = None
-    if secret_kind == "hashed-password":
-        secret = _shown(body["hub"]["credentials"]["secrets"][0]["password"])
-    elif secret_kind == "psk":
-        secret = _shown(body["hub"]["credentials"]["secrets"][0]["key"])
+    secret = _shown(bosch.body_secret(body))
     if outcome.ok:
-        settings = connection_settings(outcome, device_id, secret_kind, secret)
+        settings = bosch.connection_settings(outcome.body, device_id, secret_kind, secret)
         download = base64.b64encode(json.dumps(settings, indent=2).encode()).decode()
         ctx.update(
             settings=settings,

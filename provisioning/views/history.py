@@ -11,8 +11,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url
 
-from provisioning import history as log
-from provisioning import services
+from provisioning import history, services
 from provisioning.access import PROVISIONERS, get_membership
 from provisioning.models import AuditEvent, OAuthClient
 
@@ -24,7 +23,7 @@ def _pretty(value):
 @login_required
 @require_safe
 @vary_on_headers("HX-Request")  # the same URL answers a partial or the page: never cache one as the other
-def history(request, team_slug):
+def history_list(request, team_slug):
     membership = get_membership(request, team_slug)
     team = membership.team
     # The filter form sends every field, empty or not; the address to share keeps only the set
@@ -36,11 +35,11 @@ def history(request, team_slug):
     address = f"{request.path}?{shown.urlencode()}" if shown else request.path
     if dict(shown.lists()) != dict(request.GET.lists()) and not request.htmx:
         return redirect(address)
-    filters = log.HistoryFilter(request.GET or None, team=team)
+    filters = history.HistoryFilter(request.GET or None, team=team)
     # The list shows no bodies: leave them in the database (they are most of a row's bytes).
-    rows = log.events(team, filters if filters.is_bound else None).defer("request", "response")
-    items, next_cursor = log.page(rows, request.GET.get("after"))
-    log.label_open_intents(items, team)
+    rows = history.events(team, filters if filters.is_bound else None).defer("request", "response")
+    items, next_cursor = history.page(rows, request.GET.get("after"))
+    history.label_open_intents(items, team)
     query = shown.copy()
     query.pop("after", None)
     ctx = {
@@ -48,7 +47,6 @@ def history(request, team_slug):
         "filters": filters,
         "items": items,
         "history_url": request.path,
-        "rows": log.table_rows(items, request.path),
         "next_cursor": next_cursor,
         "query": query.urlencode(),
         "first_page": not request.GET.get("after"),
@@ -67,10 +65,10 @@ def history_entry(request, team_slug, pk):
     related = list(
         AuditEvent.objects.filter(team_id=team.pk, correlation_id=entry.correlation_id).order_by("id")
     )
-    log.label_open_intents(related, team)
+    history.label_open_intents(related, team)
     outcome = next((r for r in related if r.phase == AuditEvent.Phase.OUTCOME), None)
     created = entry.action == "device.provision" and outcome is not None and outcome.status == "created"
-    deprovisioned = created and log.deprovisioned_since(team, outcome)
+    deprovisioned = created and history.deprovisioned_since(team, outcome)
     ctx = {
         "membership": membership,
         "entry": entry,
@@ -87,20 +85,20 @@ def history_entry(request, team_slug, pk):
 def history_export(request, team_slug):
     """The filtered history as CSV or JSON Lines, streamed row by row (constant memory)."""
     membership = get_membership(request, team_slug)
-    filters = log.HistoryFilter(request.GET or None, team=membership.team)
+    filters = history.HistoryFilter(request.GET or None, team=membership.team)
     if filters.is_bound and not filters.is_valid():
         # Never fall back to "everything" when the filters cannot be read.
         problems = "; ".join(f"{field}: {' '.join(errors)}" for field, errors in filters.errors.items())
         return HttpResponseBadRequest(
             f"The export was not made: {problems}", content_type="text/plain; charset=utf-8"
         )
-    rows = log.events(membership.team, filters if filters.is_bound else None)
+    rows = history.events(membership.team, filters if filters.is_bound else None)
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     if request.GET.get("format") == "jsonl":
-        response = StreamingHttpResponse(log.stream_jsonl(rows), content_type="application/x-ndjson")
+        response = StreamingHttpResponse(history.stream_jsonl(rows), content_type="application/x-ndjson")
         name = f"history-{membership.team.slug}-{stamp}.jsonl"
     else:
-        response = StreamingHttpResponse(log.stream_csv(rows), content_type="text/csv; charset=utf-8")
+        response = StreamingHttpResponse(history.stream_csv(rows), content_type="text/csv; charset=utf-8")
         name = f"history-{membership.team.slug}-{stamp}.csv"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
@@ -113,11 +111,11 @@ def deprovision(request, team_slug, pk):
     membership = get_membership(request, team_slug, PROVISIONERS)
     team = membership.team
     entry = get_object_or_404(AuditEvent, pk=pk, team_id=team.pk, action="device.provision")
-    created = log.provision_outcome(team, entry)
+    created = history.provision_outcome(team, entry)
     if created is None or created.status != "created":
         raise Http404("Only the entry of a created device can de-provision it.")
     config = OAuthClient.objects.filter(team=team, pk=entry.client_ref).first()
-    deprovisioned = log.deprovisioned_since(team, created)
+    deprovisioned = history.deprovisioned_since(team, created)
     ctx = {"membership": membership, "entry": entry, "config": config, "deprovisioned": deprovisioned}
     if request.method == "POST" and config is not None and not deprovisioned:
         # One de-provisioning of an entry at a time (a double click sends one DELETE).

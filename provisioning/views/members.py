@@ -1,32 +1,19 @@
 """Team members: invite, change role, remove; accepting an invitation."""
 
-import logging
-
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.decorators import login_required
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from provisioning import audit
-from provisioning.access import (
-    ADMINS,
-    get_invitation,
-    get_member,
-    get_membership,
-)
-from provisioning.forms import (
-    AcceptInvitationForm,
-    InviteForm,
-    RoleForm,
-)
-from provisioning.models import Invitation, Membership, Role
-
-logger = logging.getLogger(__name__)
+from provisioning import team_admin
+from provisioning.access import ADMINS, get_invitation, get_member, get_membership
+from provisioning.forms import AcceptInvitationForm, InviteForm, RoleForm
+from provisioning.models import Invitation, Role
 
 
 @login_required
@@ -41,22 +28,10 @@ def members(request, team_slug):
         User = get_user_model()
         user = User.objects.filter(email__iexact=email).order_by("pk").first()
         if user:
-            # get_or_create: a double-submitted form must not fail on the unique constraint.
-            Membership.objects.get_or_create(user=user, team=team, defaults={"role": role})
-            audit.record(
-                "member.add",
-                actor=request.user,
-                team=team,
-                target=user.username,
-                status="ok",
-                request={"role": role},
-            )
+            team_admin.add_member(user, role=role, actor=request.user, team=team)
             messages.success(request, f"{user.username} joined the team as {role}.")
             return redirect("members", team_slug)
-        _, token = Invitation.issue(team=team, email=email, role=role, invited_by_name=request.user.username)
-        audit.record(
-            "member.invite", actor=request.user, team=team, target=email, status="ok", request={"role": role}
-        )
+        token = team_admin.invite(email, role=role, actor=request.user, team=team)
         invitation_link = request.build_absolute_uri(reverse("accept_invitation", args=[token]))
         form = InviteForm(team=team)
     ctx = {
@@ -80,16 +55,7 @@ def member_role(request, team_slug, pk):
     elif member.pk == membership.pk and form.cleaned_data["role"] != Role.ADMIN:
         messages.error(request, "You cannot take away your own admin role; ask another admin.")
     else:
-        member.role = form.cleaned_data["role"]
-        member.save(update_fields=["role"])
-        audit.record(
-            "member.role",
-            actor=request.user,
-            team=membership.team,
-            target=member.user.username,
-            status="ok",
-            request={"role": member.role},
-        )
+        team_admin.change_role(member, form.cleaned_data["role"], actor=request.user)
         messages.success(request, f"{member.user.username} is now {member.get_role_display().lower()}.")
     return redirect("members", team_slug)
 
@@ -102,8 +68,7 @@ def member_remove(request, team_slug, pk):
         messages.error(request, "You cannot remove yourself; ask another admin.")
         return redirect("members", team_slug)
     username = member.user.username
-    member.delete()
-    audit.record("member.remove", actor=request.user, team=membership.team, target=username, status="ok")
+    team_admin.remove_member(member, actor=request.user)
     messages.success(request, f"{username} was removed from the team.")
     return redirect("members", team_slug)
 
@@ -111,11 +76,8 @@ def member_remove(request, team_slug, pk):
 @login_required
 @require_POST
 def invitation_revoke(request, team_slug, pk):
-    membership, invitation = get_invitation(request, team_slug, pk)
-    invitation.delete()
-    audit.record(
-        "member.uninvite", actor=request.user, team=membership.team, target=invitation.email, status="ok"
-    )
+    _, invitation = get_invitation(request, team_slug, pk)
+    team_admin.revoke_invitation(invitation, actor=request.user)
     messages.success(request, f"The invitation for {invitation.email} was withdrawn.")
     return redirect("members", team_slug)
 
@@ -130,34 +92,16 @@ def accept_invitation(request, token):
         return render(request, "registration/invitation_invalid.html", status=404)
     form = AcceptInvitationForm(request.POST or None, email=invitation.email)
     if request.method == "POST" and form.is_valid():
-        User = get_user_model()
         try:
-            with transaction.atomic():
-                # Claim the invitation first: of two submissions racing, only one joins.
-                now = timezone.now()
-                claimed = Invitation.objects.filter(
-                    pk=invitation.pk, accepted_at__isnull=True, expires_at__gt=now
-                ).update(accepted_at=now)
-                if not claimed:
-                    return render(request, "registration/invitation_invalid.html", status=404)
-                user = User.objects.create_user(
-                    username=form.cleaned_data["username"],
-                    email=invitation.email,
-                    password=form.cleaned_data["password1"],
-                )
-                Membership.objects.create(user=user, team=invitation.team, role=invitation.role)
-                audit.record(
-                    "member.join",
-                    actor=user,
-                    team=invitation.team,
-                    target=user.username,
-                    status="ok",
-                    request={"role": invitation.role},
-                )
+            user = team_admin.accept_invitation(
+                invitation, username=form.cleaned_data["username"], password=form.cleaned_data["password1"]
+            )
+            if user is None:  # used or expired meanwhile (another submission won)
+                return render(request, "registration/invitation_invalid.html", status=404)
         except IntegrityError:
             # The user name was taken between validation and saving.
             form.add_error("username", "This user name is taken.")
         else:
-            login(request, user, backend="provisioning.auth.UserBackend")
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             return redirect("team", invitation.team.slug)
     return render(request, "registration/accept_invitation.html", {"form": form, "invitation": invitation})

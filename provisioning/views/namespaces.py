@@ -1,24 +1,13 @@
 """A team's namespaces, validated live as the admin types."""
 
-import logging
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from provisioning import audit
-from provisioning.access import (
-    ADMINS,
-    get_membership,
-    get_namespace,
-)
-from provisioning.forms import (
-    NamespaceForm,
-)
-
-logger = logging.getLogger(__name__)
+from provisioning import team_admin
+from provisioning.access import ADMINS, get_membership, get_namespace
+from provisioning.forms import NamespaceForm
 
 
 @login_required
@@ -41,15 +30,7 @@ def namespaces(request, team_slug):
         membership = get_membership(request, team_slug, ADMINS)
         form = NamespaceForm(request.POST, team=team)
         if form.is_valid():
-            namespace = form.save()
-            audit.record(
-                "namespace.create",
-                actor=request.user,
-                team=team,
-                client=namespace.client,
-                target=namespace.name,
-                status="ok",
-            )
+            namespace = team_admin.create_namespace(form, actor=request.user, team=team)
             messages.success(request, f"Namespace {namespace.name} added.")
             return redirect("namespaces", team_slug)
     elif membership.is_admin:
@@ -65,10 +46,6 @@ def namespaces(request, team_slug):
 @require_POST
 def namespace_delete(request, team_slug, pk):
     membership, namespace = get_namespace(request, team_slug, pk, ADMINS)
-    with transaction.atomic():
-        audit.record(
-            "namespace.delete", actor=request.user, team=membership.team, target=namespace.name, status="ok"
-        )
-        namespace.delete()
+    team_admin.delete_namespace(namespace, actor=request.user, team=membership.team)
     messages.success(request, f"Namespace {namespace.name} removed.")
     return redirect("namespaces", team_slug)

@@ -71,7 +71,7 @@ def team(request, team_slug):
     team = membership.team
     ctx = {
         "membership": membership,
-        "clients": team.clients.all(),
+        "configs": team.configs.all(),
         "namespaces": team.namespaces.select_related("client"),
         "recent": audit.AuditEvent.objects.filter(team_id=team.pk)[:10],
     }

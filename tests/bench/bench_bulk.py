@@ -295,7 +295,7 @@ def upload(base, username, password, team_slug, config, namespace, rows):
         f"{base}/t/{team_slug}/bulk/new/",
         data={
             "csrfmiddlewaretoken": session.cookies["csrftoken"],
-            "client": config.pk,
+            "config": config.pk,
             "namespace": namespace.pk,
             "credentials_type": "hashed-password",
             "auth_scope": "__default__",

@@ -323,7 +323,7 @@ def login_cookie(user):
     from django.test import Client
 
     client = Client()
-    client.force_login(user, backend="provisioning.auth.UserBackend")
+    client.force_login(user)
     return client.cookies["sessionid"].value
 
 

@@ -34,13 +34,13 @@ def ours(args):
     """A worker process: provision through the product's client (shared token cache)."""
     config_pk, namespace, start, count, barrier = args
     harness.setup_django()
-    from provisioning import client
     from provisioning.models import OAuthClient
+    from provisioning.providers import bosch
 
     config = OAuthClient.objects.get(pk=config_pk)
     barrier.wait()
     for n in range(start, start + count):
-        result = client.create_device(config, _body(f"{namespace}:ours-{n}"))
+        result = bosch.create_device(config, _body(f"{namespace}:ours-{n}"))
         assert result.status == 201
     return count
 

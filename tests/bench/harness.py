@@ -121,7 +121,7 @@ def send_form(page_html, config_pk, namespace_pk, name, site="north"):
     return {
         "csrfmiddlewaretoken": CSRF_RE.search(page_html)[1],
         "form_token": FORM_TOKEN_RE.search(page_html)[1],
-        "client": str(config_pk),
+        "config": str(config_pk),
         "namespace": str(namespace_pk),
         "name": name,
         "enabled": "on",

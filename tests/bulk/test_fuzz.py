@@ -85,7 +85,7 @@ def poster(as_user, cast, offline_client, offline_ns):
         return client.post(
             "/t/team-a/bulk/new/",
             {
-                "client": offline_client.pk,
+                "config": offline_client.pk,
                 "namespace": offline_ns.pk,
                 "credentials_type": "hashed-password",
                 "auth_scope": "__default__",

@@ -22,7 +22,7 @@ def url(job=None, action=""):
 
 def upload(client, config, namespace, data, **fields):
     form = {
-        "client": config.pk,
+        "config": config.pk,
         "namespace": namespace.pk,
         "credentials_type": "hashed-password",
         "auth_scope": "__default__",
@@ -84,7 +84,7 @@ def test_a_bad_file_is_refused_with_the_reason_and_no_job(as_user, cast, offline
 
 
 def test_a_namespace_reserved_for_another_client_is_refused(
-    as_user, cast, offline_client, client_a, namespace_a
+    as_user, cast, offline_client, config_a, namespace_a
 ):
     response = upload(as_user(cast["operator"]), offline_client, namespace_a, csv_bytes(device_rows(1)))
 
@@ -256,7 +256,7 @@ def test_the_upload_page_says_what_the_team_still_needs(as_user, cast, team_a, r
     page = browser.get("/t/team-a/bulk/new/").content.decode()
     assert "no client configuration yet" in page and 'href="/t/team-a/clients/new/"' in page
 
-    request.getfixturevalue("client_a")
+    request.getfixturevalue("config_a")
     page = browser.get("/t/team-a/bulk/new/").content.decode()
     assert "no namespace yet" in page and "no client configuration yet" not in page
 

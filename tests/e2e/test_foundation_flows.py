@@ -80,7 +80,7 @@ def test_admin_adds_a_suite_auth_client_and_sees_only_the_fingerprint(
     expect(page.get_by_role("heading", level=1)).to_have_text("New client configuration")
     expect(page.get_by_role("link", name="Bosch IoT Suite Auth")).to_have_attribute("aria-current", "true")
     expect(field(page, "Token URL")).to_have_value("https://access.bosch-iot-suite.com/token")
-    shot(page, "b-client-form")
+    shot(page, "b-config-form")
 
     # Plain http to a host that OUTBOUND_ALLOWED_HOSTS does not list is refused next to the field.
     fill_common_client_fields(page, name="Suite (e2e)")
@@ -90,7 +90,7 @@ def test_admin_adds_a_suite_auth_client_and_sees_only_the_fingerprint(
     expect(token_url_field.locator(".error")).to_contain_text("Use https")
     assert SECRET not in page.content()
     expect(field(page, "Client secret")).to_have_value("")
-    shot(page, "b-client-form-refused-url")
+    shot(page, "b-config-form-refused-url")
 
     # The test settings allow plain http to localhost (the built-in sandbox).
     token_url = f"{server.url}/sandbox/token"
@@ -127,7 +127,7 @@ def test_nexeed_preset_fills_the_token_url_from_the_tenant_id(page, login, admin
     expect(page.get_by_role("link", name="Bosch Nexeed IAM")).to_have_attribute("aria-current", "true")
     expect(field(page, "Preset")).to_have_value("nexeed")
     expect(field(page, "Token URL")).to_have_value("")
-    shot(page, "c-client-form-nexeed")
+    shot(page, "c-config-form-nexeed")
 
     fill_common_client_fields(page, name="Nexeed (e2e)")
     field(page, "Nexeed tenant id").fill("acme-tenant_01")
@@ -187,7 +187,7 @@ A11Y_PAGES = [
     ("login", "/accounts/login/"),
     ("team", "/t/team-a/"),
     ("clients", "/t/team-a/clients/"),
-    ("client-form", "/t/team-a/clients/new/"),
+    ("config-form", "/t/team-a/clients/new/"),
     ("namespaces", "/t/team-a/namespaces/"),
     ("members", "/t/team-a/members/"),
 ]
@@ -252,7 +252,7 @@ def test_axe_finds_no_violations(
     field(page, "Token URL").fill("http://example.com/token")
     page.get_by_role("button", name="Save").click()
     expect(page.locator(".field .error").first).to_be_visible()
-    check("client-form-errors")
+    check("config-form-errors")
 
     page.goto("/t/team-a/namespaces/")
     field(page, "Namespace").fill("9lives")

@@ -23,7 +23,7 @@ def plain_user(django_user_model):
 
 
 def login(client, user):
-    client.force_login(user, backend="provisioning.auth.UserBackend")
+    client.force_login(user)
     return client
 
 

@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from provisioning import audit
+from provisioning import team_admin
 from provisioning.models import Membership, Namespace, OAuthClient, Role, Team
 
 DEMO_TEAM = "Demo"
@@ -67,14 +67,6 @@ class Command(BaseCommand):
         if OAuthClient.objects.filter(team=team, name=DEMO_CLIENT).exists():
             return
         demo = ensure_demo_tenant(settings.SANDBOX_BASE_URL)
-        client = dashboard_config(team, demo, name=DEMO_CLIENT)
-        Namespace.objects.get_or_create(team=team, name=demo["namespace"], defaults={"client": client})
-        audit.record(
-            "client.create",
-            actor=admin,
-            team=team,
-            client=client,
-            target=client.name,
-            status="ok",
-            message="Seeded by bootstrap for the built-in sandbox.",
-        )
+        config = dashboard_config(team, demo, name=DEMO_CLIENT)
+        Namespace.objects.get_or_create(team=team, name=demo["namespace"], defaults={"client": config})
+        team_admin.record_seeded_config(config, actor=admin, team=team)

@@ -1,6 +1,6 @@
 """Provision one device from the command line, through the same form and service as the page.
 
-    python manage.py provision --user alice --team demo --client Sandbox \\
+    python manage.py provision --user alice --team demo --config Sandbox \\
         --namespace com.example.demo --name boiler-1 --password-generate --attribute site=north
 
 The device secret is printed once on standard output (like the page's show-once
@@ -18,7 +18,7 @@ from django.http import QueryDict
 from provisioning import services
 from provisioning.device_form import DeviceForm
 from provisioning.models import Membership, Namespace, OAuthClient, Role
-from provisioning.views.devices import masked, request_preview
+from provisioning.providers import bosch
 
 EXIT_CODES = {"created": 0, "conflict": 3, "refused": 4, "failed": 5, "unknown": 6}
 
@@ -28,11 +28,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--user", required=True, help="The acting user (an admin or operator of the team)."
+            "--user",
+            dest="username",
+            required=True,
+            help="The acting user (an admin or operator of the team).",
         )
-        parser.add_argument("--team", required=True, help="Team slug.")
-        parser.add_argument("--client", required=True, help="Client configuration name.")
-        parser.add_argument("--namespace", required=True)
+        parser.add_argument("--team", dest="team_slug", required=True, help="Team slug.")
+        parser.add_argument(
+            "--config", "--client", dest="config_name", required=True, help="Client configuration name."
+        )
+        parser.add_argument("--namespace", dest="namespace_name", required=True)
         parser.add_argument("--name", required=True, help="Device name (after the colon).")
         parser.add_argument(
             "--credentials", choices=["hashed-password", "psk", "none"], default="hashed-password"
@@ -54,50 +59,71 @@ class Command(BaseCommand):
             default="default",
         )
         parser.add_argument("--dry-run", action="store_true", help="Print the request that would be sent.")
-        parser.add_argument("--json", action="store_true", help="Print the result as JSON.")
+        parser.add_argument("--json", dest="as_json", action="store_true", help="Print the result as JSON.")
 
-    def handle(self, *args, **o):
-        user = get_user_model().objects.filter(username=o["user"]).first()
-        membership = Membership.objects.filter(user=user, team__slug=o["team"]).select_related("team").first()
+    def handle(
+        self,
+        *args,
+        username,
+        team_slug,
+        config_name,
+        namespace_name,
+        name,
+        credentials,
+        password_generate,
+        password_env,
+        auth_id,
+        via,
+        disabled,
+        attribute,
+        definition,
+        policy_id,
+        auth_scope,
+        dry_run,
+        as_json,
+        **options,
+    ):
+        user = get_user_model().objects.filter(username=username).first()
+        membership = Membership.objects.filter(user=user, team__slug=team_slug).select_related("team").first()
         if user is None or membership is None:
-            raise CommandError(f"{o['user']!r} is not a member of team {o['team']!r}.")
+            raise CommandError(f"{username!r} is not a member of team {team_slug!r}.")
         if membership.role not in (Role.ADMIN, Role.OPERATOR):
-            raise CommandError(f"{o['user']!r} is an {membership.role} and cannot provision.")
+            raise CommandError(f"{username!r} is an {membership.role} and cannot provision.")
         team = membership.team
-        config = OAuthClient.objects.filter(team=team, name=o["client"]).first()
-        namespace = Namespace.objects.filter(team=team, name=o["namespace"]).first()
+        config = OAuthClient.objects.filter(team=team, name=config_name).first()
+        namespace = Namespace.objects.filter(team=team, name=namespace_name).first()
         if config is None:
-            raise CommandError(f"Team {team.slug!r} has no client configuration named {o['client']!r}.")
+            raise CommandError(f"Team {team.slug!r} has no client configuration named {config_name!r}.")
         if namespace is None:
-            raise CommandError(f"Team {team.slug!r} has no namespace {o['namespace']!r}.")
+            raise CommandError(f"Team {team.slug!r} has no namespace {namespace_name!r}.")
 
         secret = ""
-        if o["password_env"]:
-            secret = os.environ.get(o["password_env"], "")
+        if password_env:
+            secret = os.environ.get(password_env, "")
             if not secret:
-                raise CommandError(f"${o['password_env']} is empty or not set.")
-        elif o["credentials"] != "none" and not o["password_generate"]:
+                raise CommandError(f"${password_env} is empty or not set.")
+        elif credentials != "none" and not password_generate:
             raise CommandError("Give --password-generate or --password-env VAR (or --credentials none).")
 
         data = QueryDict(mutable=True)
         data.update(
             {
-                "client": str(config.pk),
+                "config": str(config.pk),
                 "namespace": str(namespace.pk),
-                "name": o["name"],
-                "credentials_type": o["credentials"],
-                "auth_id": o["auth_id"],
-                "via": o["via"],
-                "definition": o["definition"],
-                "policy_mode": "existing" if o["policy_id"] else "generated",
-                "policy_id": o["policy_id"],
-                "auth_scope": "__default__" if o["auth_scope"] == "default" else o["auth_scope"],
-                "password" if o["credentials"] == "hashed-password" else "psk_key": secret,
+                "name": name,
+                "credentials_type": credentials,
+                "auth_id": auth_id,
+                "via": via,
+                "definition": definition,
+                "policy_mode": "existing" if policy_id else "generated",
+                "policy_id": policy_id,
+                "auth_scope": "__default__" if auth_scope == "default" else auth_scope,
+                "password" if credentials == "hashed-password" else "psk_key": secret,
             }
         )
-        if not o["disabled"]:
+        if not disabled:
             data["enabled"] = "on"
-        for item in o["attribute"]:
+        for item in attribute:
             key, sep, value = item.partition("=")
             if not sep:
                 raise CommandError(f"--attribute takes KEY=VALUE, not {item!r}.")
@@ -109,9 +135,9 @@ class Command(BaseCommand):
             lines = [f"{field}: {' '.join(msgs)}" for field, msgs in form.errors.items()]
             raise CommandError("The device is not valid:\n  " + "\n  ".join(lines))
 
-        if o["dry_run"]:
-            preview = request_preview(form)
-            if o["json"]:
+        if dry_run:
+            preview = bosch.request_preview(config, form.to_body(), auth_scope=form.effective_auth_scope())
+            if as_json:
                 self.stdout.write(json.dumps({**preview, "body": json.loads(preview["body"])}, indent=2))
             else:
                 self.stdout.write(f"{preview['method']} {preview['url']}")
@@ -130,14 +156,11 @@ class Command(BaseCommand):
         except services.AuditUnavailable as exc:
             raise CommandError(str(exc)) from None
 
-        sent_secret = None
-        if o["credentials"] != "none":
-            field = "password" if o["credentials"] == "hashed-password" else "key"
-            sent_secret = body["hub"]["credentials"]["secrets"][0][field]
+        sent_secret = bosch.body_secret(body)
         # After a 201 the secret is printed once. When the outcome is unknown the device may
         # exist with it, so a generated one is printed too (a typed one the caller knows).
         shown = sent_secret if outcome.ok or (outcome.status == "unknown" and generated) else None
-        if o["json"]:
+        if as_json:
             result = {
                 "status": outcome.status,
                 "httpStatus": outcome.http_status,
@@ -145,7 +168,7 @@ class Command(BaseCommand):
                 "deviceId": body["id"],
                 "message": outcome.message,
                 "nextStep": outcome.next_step,
-                "request": masked(body),
+                "request": bosch.masked(body),
             }
             if shown:
                 result["secret"] = shown

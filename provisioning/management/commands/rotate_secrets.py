@@ -12,9 +12,8 @@ The secrets themselves are never printed.
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
-from provisioning import audit, crypto
+from provisioning import crypto, team_admin
 from provisioning.models import OAuthClient
 
 
@@ -35,14 +34,14 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
 
         resealed, current, failed = 0, 0, []
-        clients = OAuthClient.objects.exclude(secret_sealed="").select_related("team").order_by("pk")
-        for client in clients.iterator():
-            label = f"team “{client.team.name}”, configuration “{client.name}” (id {client.pk})"
+        configs = OAuthClient.objects.exclude(secret_sealed="").select_related("team").order_by("pk")
+        for config in configs.iterator():
+            label = f"team “{config.team.name}”, configuration “{config.name}” (id {config.pk})"
             try:
                 # Open even those already on the newest key: a damaged row is reported too.
-                old_sealed = client.secret_sealed
+                old_sealed = config.secret_sealed
                 old_kid = crypto.key_id(old_sealed)
-                client.reseal_secret()
+                config.reseal_secret()
             except crypto.SecretBoxError as exc:
                 failed.append(f"{label}: {exc}")
                 continue
@@ -53,22 +52,7 @@ class Command(BaseCommand):
                 resealed += 1
                 self.stdout.write(f"would re-encrypt {label} (key {old_kid} -> {newest})")
                 continue
-            with transaction.atomic():
-                # Only if nobody changed the secret meanwhile; otherwise it was sealed anew anyway.
-                updated = OAuthClient.objects.filter(pk=client.pk, secret_sealed=old_sealed).update(
-                    secret_sealed=client.secret_sealed
-                )
-                if updated:
-                    audit.record(
-                        "client.secret_reencrypt",
-                        team=client.team,
-                        client=client,
-                        target=client.name,
-                        status="ok",
-                        message=f"Client secret re-encrypted with key {newest} (was {old_kid}) "
-                        "by manage.py rotate_secrets.",
-                    )
-            if updated:
+            if team_admin.reseal_secret(config, old_sealed=old_sealed, old_key=old_kid, new_key=newest):
                 resealed += 1
                 self.stdout.write(f"re-encrypted {label} (key {old_kid} -> {newest})")
             else:

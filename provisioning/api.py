@@ -1,9 +1,10 @@
-"""The Bosch IoT Suite Device Provisioning API, one function per remote operation.
+"""An authenticated call to a provider's API, with the retries that are safe.
 
-API reference: https://apidocs.bosch-iot-suite.com/index.html?urls.primaryName=Bosch%20IoT%20Suite%20-%20Device%20Provisioning
-(facts in shared/provisioning-api.md §1-§5). Every call goes through ``_call``:
-a bearer token from the shared cache, the outbound URL check, fixed timeouts,
-no redirects, a capped error body. Errors are the family in provisioning.errors.
+Every call goes through ``call``: a bearer token from the shared cache, the outbound
+URL check, fixed timeouts, no redirects, a capped body. Errors are the family in
+provisioning.errors, with the provider's own words where its body has them. What
+the calls are (URLs, bodies, what an answer means) is each provider's, in
+provisioning/providers/.
 
 What is retried, and why:
 - 401: the token is dropped, a fresh one fetched, and the request sent once more.
@@ -17,7 +18,6 @@ import email.utils
 import logging
 import time
 from dataclasses import dataclass
-from urllib.parse import quote
 
 import requests
 
@@ -46,38 +46,6 @@ class Response:
     latency_ms: int
     attempts: int
     url: str
-
-
-def create_device(config, body, *, auth_scope=None, skip_vorto=None, correlation_id=None):
-    """POST /{service-instance-id}/devices: create device, credentials, thing and policy in one call.
-
-    https://apidocs.bosch-iot-suite.com/index.html?urls.primaryName=Bosch%20IoT%20Suite%20-%20Device%20Provisioning#/provisioning/post__service_instance_id__devices
-    """
-    params = {}
-    if auth_scope:
-        params["authScope"] = auth_scope
-    if skip_vorto is not None:
-        params["skipVorto"] = "true" if skip_vorto else "false"
-    return _call(
-        config, "POST", devices_url(config), params=params, json_body=body, correlation_id=correlation_id
-    )
-
-
-def delete_device(config, device_id, *, keep_credentials=False, keep_policy=False, correlation_id=None):
-    """DELETE /{service-instance-id}/devices/{device-id}: remove device, credentials, thing and policy.
-
-    https://apidocs.bosch-iot-suite.com/index.html?urls.primaryName=Bosch%20IoT%20Suite%20-%20Device%20Provisioning#/deprovisioning
-    """
-    params = {
-        "keepCredentials": "true" if keep_credentials else "false",
-        "keepPolicy": "true" if keep_policy else "false",
-    }
-    url = f"{devices_url(config)}/{quote(device_id, safe=':')}"
-    return _call(config, "DELETE", url, params=params, json_body=None, correlation_id=correlation_id)
-
-
-def devices_url(config):
-    return f"{config.api_base_url.rstrip('/')}/{quote(config.service_instance_id, safe='')}/devices"
 
 
 def _retry_after(response):
@@ -114,7 +82,8 @@ def provider_message(body, status):
     return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
 
 
-def _call(config, method, url, *, params, json_body, correlation_id=None):
+def call(config, method, url, *, params, json_body, correlation_id=None):
+    """Send one request to ``config``'s API; the Response, or a ProviderError."""
     url = checked(url)
     token = tokens.get_token(config)
     refreshed = False

@@ -8,7 +8,7 @@ import time
 import pytest
 from werkzeug import Response
 
-from provisioning import client
+from provisioning import api
 from provisioning.errors import (
     ConfigurationError,
     Conflict,
@@ -17,6 +17,7 @@ from provisioning.errors import (
     Unauthorized,
     Unavailable,
 )
+from provisioning.providers import bosch
 from tests.provider import SID, TokenIssuer, api_requests, make_config, token_requests
 
 pytestmark = pytest.mark.django_db
@@ -52,7 +53,7 @@ def json_response(body, status):
 def test_it_creates_a_device(httpserver, config):
     httpserver.expect_request(DEVICES, method="POST").respond_with_json(CREATED, status=201)
 
-    result = client.create_device(config, BODY, auth_scope="subscription", skip_vorto=True)
+    result = bosch.create_device(config, BODY, auth_scope="subscription", skip_vorto=True)
 
     assert result.status == 201
     assert result.body == CREATED
@@ -67,7 +68,7 @@ def test_it_creates_a_device(httpserver, config):
 def test_it_omits_auth_scope_when_none(httpserver, config):
     httpserver.expect_request(DEVICES, method="POST").respond_with_json(CREATED, status=201)
 
-    client.create_device(config, BODY)
+    bosch.create_device(config, BODY)
 
     (request,) = api_requests(httpserver)
     assert "authScope" not in request.args
@@ -79,7 +80,7 @@ def test_it_deletes_a_device_with_an_encoded_id(httpserver, config):
         {"device": "Device deleted successfully"}, status=200
     )
 
-    result = client.delete_device(config, "com.acme:dev 1/x", keep_credentials=True)
+    result = bosch.delete_device(config, "com.acme:dev 1/x", keep_credentials=True)
 
     assert result.status == 200
     (request,) = api_requests(httpserver, "DELETE")
@@ -92,7 +93,7 @@ def test_a_401_fetches_a_fresh_token_and_retries_once(httpserver, config, issuer
     httpserver.expect_oneshot_request(DEVICES, method="POST").respond_with_json({}, status=401)
     httpserver.expect_oneshot_request(DEVICES, method="POST").respond_with_json(CREATED, status=201)
 
-    result = client.create_device(config, BODY)
+    result = bosch.create_device(config, BODY)
 
     assert result.status == 201
     assert result.attempts == 2
@@ -106,7 +107,7 @@ def test_a_second_401_is_a_clear_error(httpserver, config, issuer):
     httpserver.expect_request(DEVICES, method="POST").respond_with_json({}, status=401)
 
     with pytest.raises(Unauthorized) as caught:
-        client.create_device(config, BODY)
+        bosch.create_device(config, BODY)
 
     assert "check the client's service scopes" in caught.value.next_step
     assert len(api_requests(httpserver)) == 2
@@ -121,7 +122,7 @@ def test_a_409_is_a_conflict(httpserver, config):
     httpserver.expect_request(DEVICES, method="POST").respond_with_json(body, status=409)
 
     with pytest.raises(Conflict) as caught:
-        client.create_device(config, BODY)
+        bosch.create_device(config, BODY)
 
     assert "has already been provisioned" in caught.value.message
     assert caught.value.http_status == 409
@@ -133,7 +134,7 @@ def test_a_4xx_is_refused_with_the_providers_words(httpserver, config, status):
     httpserver.expect_request(DEVICES, method="POST").respond_with_json(body, status=status)
 
     with pytest.raises(Refused) as caught:
-        client.create_device(config, BODY)
+        bosch.create_device(config, BODY)
 
     assert caught.value.message == "The namespace is not registered. ns 'x' unknown."
     assert caught.value.http_status == status
@@ -147,7 +148,7 @@ def test_a_429_with_retry_after_is_retried(httpserver, config):
     httpserver.expect_oneshot_request(DEVICES, method="POST").respond_with_json(CREATED, status=201)
     started = time.monotonic()
 
-    result = client.create_device(config, BODY)
+    result = bosch.create_device(config, BODY)
 
     assert result.status == 201
     assert result.attempts == 2
@@ -160,7 +161,7 @@ def test_a_503_with_retry_after_is_retried(httpserver, config):
     )
     httpserver.expect_oneshot_request(DEVICES, method="POST").respond_with_json(CREATED, status=201)
 
-    assert client.create_device(config, BODY).attempts == 2
+    assert bosch.create_device(config, BODY).attempts == 2
 
 
 def test_retries_are_bounded(httpserver, config):
@@ -169,9 +170,9 @@ def test_retries_are_bounded(httpserver, config):
     )
 
     with pytest.raises(Unavailable) as caught:
-        client.create_device(config, BODY)
+        bosch.create_device(config, BODY)
 
-    assert len(api_requests(httpserver)) == client.MAX_RETRIES + 1
+    assert len(api_requests(httpserver)) == api.MAX_RETRIES + 1
     assert caught.value.retry_after == 0
 
 
@@ -181,7 +182,7 @@ def test_a_long_retry_after_is_handed_back(httpserver, config):
     )
 
     with pytest.raises(Unavailable) as caught:
-        client.create_device(config, BODY)
+        bosch.create_device(config, BODY)
 
     assert caught.value.retry_after == 120
     assert len(api_requests(httpserver)) == 1
@@ -192,7 +193,7 @@ def test_a_5xx_is_outcome_unknown_and_not_retried(httpserver, config, status):
     httpserver.expect_request(DEVICES, method="POST").respond_with_data("upstream broke", status=status)
 
     with pytest.raises(OutcomeUnknown):
-        client.create_device(config, BODY)
+        bosch.create_device(config, BODY)
 
     assert len(api_requests(httpserver)) == 1
 
@@ -207,7 +208,7 @@ def test_a_read_timeout_is_outcome_unknown(httpserver, config, settings):
     httpserver.expect_request(DEVICES, method="POST").respond_with_handler(slow)
 
     with pytest.raises(OutcomeUnknown, match="did not answer in time"):
-        client.create_device(config, BODY)
+        bosch.create_device(config, BODY)
     time.sleep(0.8)  # the server logs the request once its slow handler returns
     assert len(api_requests(httpserver)) == 1
 
@@ -216,14 +217,14 @@ def test_garbage_in_a_201_is_outcome_unknown(httpserver, config):
     httpserver.expect_request(DEVICES, method="POST").respond_with_data("<html>ok</html>", status=201)
 
     with pytest.raises(OutcomeUnknown, match="probably succeeded"):
-        client.create_device(config, BODY)
+        bosch.create_device(config, BODY)
 
 
 def test_an_unreachable_api_is_unavailable(team_a, httpserver, issuer):
     config = make_config(team_a, httpserver, api_base_url="http://127.0.0.1:9/api/1")
 
     with pytest.raises(Unavailable, match="could not be reached"):
-        client.create_device(config, BODY)
+        bosch.create_device(config, BODY)
 
 
 def test_redirects_are_not_followed(httpserver, config):
@@ -232,7 +233,7 @@ def test_redirects_are_not_followed(httpserver, config):
     )
 
     with pytest.raises(ConfigurationError, match="redirect"):
-        client.create_device(config, BODY)
+        bosch.create_device(config, BODY)
 
     assert [r.path for r, _ in httpserver.log if r.path == "/elsewhere"] == []
 
@@ -241,7 +242,7 @@ def test_a_huge_error_body_is_capped(httpserver, config):
     httpserver.expect_request(DEVICES, method="POST").respond_with_data("x" * 5_000_000, status=400)
 
     with pytest.raises(Refused) as caught:
-        client.create_device(config, BODY)
+        bosch.create_device(config, BODY)
 
     assert caught.value.message == "HTTP 400 without an explanation"
 
@@ -252,9 +253,9 @@ def test_a_long_provider_message_is_shortened(httpserver, config):
     )
 
     with pytest.raises(Refused) as caught:
-        client.create_device(config, BODY)
+        bosch.create_device(config, BODY)
 
-    assert len(caught.value.message) == client.MAX_MESSAGE
+    assert len(caught.value.message) == api.MAX_MESSAGE
 
 
 @pytest.mark.parametrize(
@@ -265,7 +266,7 @@ def test_unsafe_api_urls_are_never_called(team_a, httpserver, issuer, base):
     config = make_config(team_a, httpserver, api_base_url=base)
 
     with pytest.raises(ConfigurationError):
-        client.create_device(config, BODY)
+        bosch.create_device(config, BODY)
     assert issuer.count == 0
 
 
@@ -275,7 +276,7 @@ def test_no_secret_reaches_the_log(httpserver, config, caplog):
         {**CREATED, "hub": {"credentials": {"secrets": [{"password": "pw-canary-1"}]}}}, status=201
     )
 
-    client.create_device(config, BODY)
+    bosch.create_device(config, BODY)
 
     assert "pw-canary-1" not in caplog.text
     assert "tok-1" not in caplog.text

@@ -7,7 +7,7 @@ from django import forms
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from provisioning.choices import TeamChoiceField
+from provisioning.form_fields import TeamChoiceField
 from provisioning.models import Namespace
 
 

@@ -1,0 +1,179 @@
+"""What team admins change: client configurations, namespaces, members and invitations.
+
+Each change is one function that makes it and writes its audit row in the same
+transaction, so the log never records a change that did not happen, nor misses one
+that did. Views call these; they never write audit rows themselves.
+"""
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from provisioning import audit
+from provisioning.models import Invitation, Membership, OAuthClient
+
+
+@transaction.atomic
+def create_config(form, *, actor, team):
+    """Save a valid OAuthClientForm as a new client configuration."""
+    config = form.save()
+    audit.record(
+        "client.create",
+        actor=actor,
+        team=team,
+        config=config,
+        target=config.name,
+        status="ok",
+        request={"fields": form.changed_fields()},
+    )
+    return config
+
+
+@transaction.atomic
+def update_config(form, *, actor, team):
+    """Save a valid OAuthClientForm of an existing configuration; returns (config, changed fields)."""
+    changed = form.changed_fields()
+    config = form.save()
+    if changed:
+        audit.record(
+            "client.update",
+            actor=actor,
+            team=team,
+            config=config,
+            target=config.name,
+            status="ok",
+            request={"fields": changed, "config_version": config.config_version},
+        )
+    return config, changed
+
+
+@transaction.atomic
+def delete_config(config, *, actor, team):
+    audit.record("client.delete", actor=actor, team=team, config=config, target=config.name, status="ok")
+    config.delete()
+
+
+@transaction.atomic
+def record_seeded_config(config, *, actor, team):
+    """The demo configuration that ``manage.py bootstrap`` made for the built-in sandbox."""
+    audit.record(
+        "client.create",
+        actor=actor,
+        team=team,
+        config=config,
+        target=config.name,
+        status="ok",
+        message="Seeded by bootstrap for the built-in sandbox.",
+    )
+
+
+@transaction.atomic
+def reseal_secret(config, *, old_sealed, old_key, new_key):
+    """Store ``config``'s secret sealed anew (``config.reseal_secret()`` done), unless somebody
+    changed it meanwhile (then it was sealed with the newest key anyway). True when stored."""
+    stored = OAuthClient.objects.filter(pk=config.pk, secret_sealed=old_sealed).update(
+        secret_sealed=config.secret_sealed
+    )
+    if stored:
+        audit.record(
+            "client.secret_reencrypt",
+            team=config.team,
+            config=config,
+            target=config.name,
+            status="ok",
+            message=f"Client secret re-encrypted with key {new_key} (was {old_key}) "
+            "by manage.py rotate_secrets.",
+        )
+    return bool(stored)
+
+
+@transaction.atomic
+def create_namespace(form, *, actor, team):
+    """Save a valid NamespaceForm."""
+    namespace = form.save()
+    audit.record(
+        "namespace.create",
+        actor=actor,
+        team=team,
+        config=namespace.client,
+        target=namespace.name,
+        status="ok",
+    )
+    return namespace
+
+
+@transaction.atomic
+def delete_namespace(namespace, *, actor, team):
+    audit.record("namespace.delete", actor=actor, team=team, target=namespace.name, status="ok")
+    namespace.delete()
+
+
+@transaction.atomic
+def add_member(user, *, role, actor, team):
+    """Add an existing user to the team (a double-submitted form changes nothing the second time)."""
+    membership, created = Membership.objects.get_or_create(user=user, team=team, defaults={"role": role})
+    if created:
+        audit.record(
+            "member.add", actor=actor, team=team, target=user.username, status="ok", request={"role": role}
+        )
+    return membership
+
+
+@transaction.atomic
+def invite(email, *, role, actor, team):
+    """An invitation for someone without an account; returns the one-time token (not stored)."""
+    _, token = Invitation.issue(team=team, email=email, role=role, invited_by_name=actor.username)
+    audit.record("member.invite", actor=actor, team=team, target=email, status="ok", request={"role": role})
+    return token
+
+
+@transaction.atomic
+def change_role(member, role, *, actor):
+    member.role = role
+    member.save(update_fields=["role"])
+    audit.record(
+        "member.role",
+        actor=actor,
+        team=member.team,
+        target=member.user.username,
+        status="ok",
+        request={"role": role},
+    )
+
+
+@transaction.atomic
+def remove_member(member, *, actor):
+    audit.record("member.remove", actor=actor, team=member.team, target=member.user.username, status="ok")
+    member.delete()
+
+
+@transaction.atomic
+def revoke_invitation(invitation, *, actor):
+    audit.record("member.uninvite", actor=actor, team=invitation.team, target=invitation.email, status="ok")
+    invitation.delete()
+
+
+@transaction.atomic
+def accept_invitation(invitation, *, username, password):
+    """Create the invited user and their membership; None when the invitation was used meanwhile.
+
+    The invitation is claimed first, so of two submissions racing only one joins. Raises
+    IntegrityError when the user name was taken between validation and saving.
+    """
+    now = timezone.now()
+    claimed = Invitation.objects.filter(
+        pk=invitation.pk, accepted_at__isnull=True, expires_at__gt=now
+    ).update(accepted_at=now)
+    if not claimed:
+        return None
+    user = get_user_model().objects.create_user(username=username, email=invitation.email, password=password)
+    Membership.objects.create(user=user, team=invitation.team, role=invitation.role)
+    audit.record(
+        "member.join",
+        actor=user,
+        team=invitation.team,
+        target=user.username,
+        status="ok",
+        request={"role": invitation.role},
+    )
+    return user
