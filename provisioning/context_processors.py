@@ -21,10 +21,5 @@ def theme(request):
     if user is None or not user.is_authenticated:
         return {}
 
-    def load():
-        # Once per request: a page may render the header (and so the theme) more than once.
-        if not hasattr(request, "_theme"):
-            request._theme = Preference.theme_of(user)
-        return request._theme
-
-    return {"theme": SimpleLazyObject(load)}
+    # Read when first shown; the user object keeps its preference for the rest of the request.
+    return {"theme": SimpleLazyObject(lambda: Preference.theme_of(user))}

@@ -122,6 +122,7 @@ def send_form(page_html, config_pk, namespace_pk, name, site="north"):
         "csrfmiddlewaretoken": CSRF_RE.search(page_html)[1],
         "form_token": FORM_TOKEN_RE.search(page_html)[1],
         "config": str(config_pk),
+        "client": str(config_pk),  # the field's name before 0bdcff4, for bench_ab against older commits
         "namespace": str(namespace_pk),
         "name": name,
         "enabled": "on",
