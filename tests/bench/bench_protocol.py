@@ -3,7 +3,7 @@
     .venv/bin/python -m tests.bench.bench_protocol [--processes 8] [--devices 1000] [--rounds 2]
 
 N processes provision M devices in all against the built-in sandbox, served by
-gunicorn, through provisioning.client (token from the shared cache). The same
+gunicorn, through providers.bosch and provisioning.api (token from the shared cache). The same
 load is then sent by a bare `requests` loop with the same concurrency and one
 pre-fetched token, against the same sandbox. Rounds alternate the two so both
 see the same machine. Prints token requests made and devices per second.
