@@ -12,6 +12,7 @@ from django.db import transaction
 
 from provisioning import team_admin
 from provisioning.models import Membership, Namespace, OAuthClient, Role, Team
+from provisioning.sandbox.seed import dashboard_config, ensure_demo_tenant
 
 DEMO_TEAM = "Demo"
 DEMO_CLIENT = "Sandbox"
@@ -60,8 +61,6 @@ class Command(BaseCommand):
         self.stdout.write("")
 
     def _seed_demo(self, admin):
-        from provisioning.sandbox.seed import dashboard_config, ensure_demo_tenant
-
         team, _ = Team.objects.get_or_create(slug="demo", defaults={"name": DEMO_TEAM})
         Membership.objects.get_or_create(user=admin, team=team, defaults={"role": Role.ADMIN})
         if OAuthClient.objects.filter(team=team, name=DEMO_CLIENT).exists():
