@@ -62,14 +62,48 @@ def is_base64(value):
 JSON_LITERALS = {"true": True, "false": False, "null": None}
 
 
+MAX_JSON_DEPTH = 32
+TOO_DEEP = f"nests objects and lists more than {MAX_JSON_DEPTH} levels deep; flatten it."
+
+
+class TooDeep(ValueError):
+    """JSON nested deeper than MAX_JSON_DEPTH (or too deep for the parser at all)."""
+
+
+def nests_deeper_than(value, limit):
+    """True when lists and objects in ``value`` nest more than ``limit`` levels (no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
+
+
+def load_json(text):
+    """``json.loads``, refusing nesting deeper than MAX_JSON_DEPTH with TooDeep (a ValueError)."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise TooDeep(TOO_DEEP) from None
+    if nests_deeper_than(value, MAX_JSON_DEPTH):
+        raise TooDeep(TOO_DEEP)
+    return value
+
+
 def parse_attribute_value(text):
-    """Attribute values may be JSON (numbers, booleans, objects); anything else is a string."""
+    """Attribute values may be JSON (numbers, booleans, objects); anything else is a string.
+    Raises TooDeep for JSON nested too deeply to store or send."""
     stripped = text.strip()
     if stripped in JSON_LITERALS:  # the only JSON texts that start with t, f or n
         return JSON_LITERALS[stripped]
     if stripped and stripped[0] in '{["-0123456789':
         try:
-            return json.loads(stripped)
+            return load_json(stripped)
+        except TooDeep:
+            raise
         except ValueError:
             pass
     return text
@@ -229,7 +263,9 @@ class DeviceForm(forms.Form):
         if not text:
             return {}
         try:
-            features = json.loads(text)
+            features = load_json(text)
+        except TooDeep:
+            raise forms.ValidationError(f"The features {TOO_DEEP}") from None
         except ValueError as exc:
             raise forms.ValidationError(f"This is not valid JSON: {exc.msg} (line {exc.lineno}).") from None
         if not isinstance(features, dict):
@@ -282,7 +318,11 @@ class DeviceForm(forms.Form):
             if len(value) > MAX_JSON_CHARS:
                 self.attribute_errors.append(f"Attribute row {index}: the value is too long.")
                 continue
-            parsed = parse_attribute_value(value)
+            try:
+                parsed = parse_attribute_value(value)
+            except TooDeep:
+                self.attribute_errors.append(f"Attribute row {index}: the value {TOO_DEEP}")
+                continue
             if holds_nul(parsed):
                 self.attribute_errors.append(f"Attribute row {index}: the value {NUL_PROBLEM}")
                 continue

@@ -15,9 +15,9 @@ from tests.openapi import errors
 pytestmark = pytest.mark.django_db
 
 
-def data(client, namespace, **fields):
+def data(config, namespace, **fields):
     base = {
-        "config": str(client.pk),
+        "config": str(config.pk),
         "namespace": str(namespace.pk),
         "name": "boiler-0042",
         "enabled": "on",
@@ -271,3 +271,34 @@ def test_a_fixed_client_and_namespace_validate_without_queries(
 def test_a_fixed_client_of_another_team_is_refused(team_a, team_b, config_a, namespace_a):
     with pytest.raises(ValueError):
         DeviceForm({}, team=team_b, config=config_a, namespace=namespace_a)
+
+
+@pytest.mark.parametrize("depth", [33, 200, 5000])
+def test_json_nested_too_deeply_is_a_clear_error_not_a_crash(team_a, config_a, namespace_a, depth):
+    deep = "[" * depth + "]" * depth
+    form = DeviceForm(
+        data(
+            config_a,
+            namespace_a,
+            attr_key=["site"],
+            attr_value=[deep],
+            features=f'{{"f": {{"properties": {{"v": {deep}}}}}}}',
+        ),
+        team=team_a,
+    )
+
+    assert not form.is_valid()
+    assert form.errors["features"] == [
+        "The features nests objects and lists more than 32 levels deep; flatten it."
+    ]
+    assert (
+        "Attribute row 1: the value nests objects and lists more than 32 levels deep; flatten it."
+        in form.non_field_errors()
+    )
+
+
+def test_json_up_to_the_depth_limit_is_sent_as_json(team_a, config_a, namespace_a):
+    nested = "[" * 32 + "1" + "]" * 32
+    form = valid_form(team_a, config_a, namespace_a, attr_key=["site"], attr_value=[nested])
+
+    assert form.to_body()["things"]["thing"]["attributes"]["site"] == json.loads(nested)

@@ -803,3 +803,24 @@ def test_a_nul_character_is_a_field_error_not_a_failure(as_user, cast, scripted,
         assert response.status_code in (200, 400), (action, response.status_code)
         assert "character" in text(response).lower()
     assert api_requests(httpserver) == [] and not AuditEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"attr_key": "site", "attr_value": "[" * 5000 + "]" * 5000},
+        {"features": '{"f": {"properties": {"v": ' + "[" * 5000 + "]" * 5000 + "}}}"},
+    ],
+    ids=["attribute", "features"],
+)
+def test_json_nested_thousands_deep_is_explained_not_a_500(as_user, cast, scripted, httpserver, fields):
+    config, namespace = scripted
+    httpserver.expect_request(DEVICES, method="POST").respond_with_handler(echo_201)
+    client = as_user(cast["operator"])
+
+    for action in ("preview", "send"):
+        data = device_data(config, namespace, action=action, form_token=form_token(client), **fields)
+        response = client.post(DEVICE_URL, data)
+        assert response.status_code in (200, 400), (action, response.status_code)
+        assert "more than 32 levels deep" in text(response)
+    assert api_requests(httpserver) == [] and not AuditEvent.objects.exists()
