@@ -1,9 +1,11 @@
 """The simulated Hub and Things stores: create, delete and read back, each write in one transaction.
 
-Provisioning is all or nothing (simulator contract §7.1): one query looks for
-every resource the request would create, and the rows are inserted only when
-none exists. A concurrent duplicate loses on the unique constraints and gets a
-409 too, with nothing written.
+Provisioning is all or nothing (simulator contract §7.1): the rows are inserted
+in one transaction, and the unique constraints refuse any that exists already
+(or that a concurrent request created first). Then the transaction is rolled
+back, one query names every resource in the way, and the answer is a 409 that
+lists them. The policy to reuse or copy is looked up last, so a conflict is
+reported before a missing policy (400).
 
 De-provisioning deletes whatever of the four resources exists, except what the
 caller keeps, and reports each one: "... deleted successfully", "... kept"
@@ -15,7 +17,7 @@ deletes it too unless keepPolicy=true), or, when the thing is gone, the policy
 whose id equals the device id.
 """
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
 from provisioning.sandbox.errors import ApiError, bad_request, not_found
 from provisioning.sandbox.models import (
@@ -29,71 +31,64 @@ from provisioning.sandbox.models import (
 
 
 def provision(instance, plan):
-    """Create the device, credentials, policy and thing of ``plan``, or raise ApiError (409, 400)."""
+    """Create the device, credentials, thing and policy of ``plan``, or raise ApiError (409, 400)."""
     try:
         with transaction.atomic():
-            found = _existing(instance, plan)
-            if found:
-                raise _conflict(plan, found)
-            entries = plan.policy_entries
-            if plan.policy_mode == "reuse":
-                if not Policy.objects.filter(instance=instance, policy_id=plan.policy_id).exists():
-                    raise _policy_not_found(plan.policy_id)
-            elif plan.policy_mode == "copy":
-                entries = _entries_to_copy(instance, plan)
-                plan.policy_entries = entries
-            HubDevice.objects.create(
-                instance=instance,
-                device_id=plan.device_id,
-                data={key: value for key, value in plan.device.items() if key != "deviceId"},
-            )
-            if plan.credentials_type:
-                HubCredentials.objects.create(
-                    instance=instance,
-                    device_id=plan.device_id,
-                    auth_id=plan.auth_id,
-                    type=plan.credentials_type,
-                    enabled=plan.credentials_enabled,
-                    secrets=plan.stored_secrets,
-                )
-            if plan.creates_policy:
-                Policy.objects.create(instance=instance, policy_id=plan.policy_id, entries=entries)
-            Thing.objects.create(
-                instance=instance, thing_id=plan.device_id, policy_id=plan.policy_id, data=plan.thing
-            )
+            _insert(instance, plan)
     except IntegrityError:
-        # Another request created one of the resources between our check and insert.
-        raise _conflict(plan, {"device"}) from None
+        # Something exists already. The race where it was deleted again since answers "device".
+        raise _conflict(plan, _existing(instance, plan) or {"device"}) from None
+    except ApiError:
+        # The policy to reuse or copy is missing; a conflict still answers first.
+        found = _existing(instance, plan)
+        if found:
+            raise _conflict(plan, found) from None
+        raise
 
 
-# One SELECT per kind of resource, joined with UNION ALL by _existing().
-EXISTING_SQL = {
-    "device": "SELECT 'device' FROM sandbox_hubdevice WHERE device_id = %s AND instance_id = %s",
-    "thing": "SELECT 'thing' FROM sandbox_thing WHERE thing_id = %s AND instance_id = %s",
-    "credentials": (
-        "SELECT 'credentials' FROM sandbox_hubcredentials "
-        "WHERE auth_id = %s AND type = %s AND instance_id = %s"
-    ),
-    "policy": "SELECT 'policy' FROM sandbox_policy WHERE policy_id = %s AND instance_id = %s",
-}
+def _insert(instance, plan):
+    HubDevice.objects.create(
+        instance=instance,
+        device_id=plan.device_id,
+        data={key: value for key, value in plan.device.items() if key != "deviceId"},
+    )
+    if plan.credentials_type:
+        HubCredentials.objects.create(
+            instance=instance,
+            device_id=plan.device_id,
+            auth_id=plan.auth_id,
+            type=plan.credentials_type,
+            enabled=plan.credentials_enabled,
+            secrets=plan.stored_secrets,
+        )
+    Thing.objects.create(
+        instance=instance, thing_id=plan.device_id, policy_id=plan.policy_id, data=plan.thing
+    )
+    if plan.policy_mode == "reuse":
+        if not Policy.objects.filter(instance=instance, policy_id=plan.policy_id).exists():
+            raise _policy_not_found(plan.policy_id)
+        return
+    if plan.policy_mode == "copy":
+        plan.policy_entries = _entries_to_copy(instance, plan)
+    Policy.objects.create(instance=instance, policy_id=plan.policy_id, entries=plan.policy_entries)
 
 
 def _existing(instance, plan):
     """The kinds of resource ("device", "credentials", "thing", "policy") that already exist.
 
-    One round trip, in SQL: this runs on every provisioning request, and building
-    the same four-way UNION with the ORM costs some twenty times more than running it.
+    Only a refused provisioning request looks, to say in its 409 what is in the way.
     """
-    checks = {"device": [plan.device_id], "thing": [plan.device_id]}
+    lookups = {
+        "device": HubDevice.objects.filter(device_id=plan.device_id),
+        "thing": Thing.objects.filter(thing_id=plan.device_id),
+    }
     if plan.credentials_type:
-        checks["credentials"] = [plan.auth_id, plan.credentials_type]
+        lookups["credentials"] = HubCredentials.objects.filter(
+            auth_id=plan.auth_id, type=plan.credentials_type
+        )
     if plan.creates_policy:
-        checks["policy"] = [plan.policy_id]
-    sql = " UNION ALL ".join(EXISTING_SQL[kind] for kind in checks)
-    params = [value for values in checks.values() for value in (*values, instance.pk)]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return {kind for (kind,) in cursor.fetchall()}
+        lookups["policy"] = Policy.objects.filter(policy_id=plan.policy_id)
+    return {kind for kind, queryset in lookups.items() if queryset.filter(instance=instance).exists()}
 
 
 def _conflict(plan, found):

@@ -50,7 +50,7 @@ def test_a_token_with_a_tampered_payload_is_401(api):
 
 def test_an_expired_token_is_401(api):
     assert api.post(device_body()).status_code == 201
-    knobs.set(clock_skew_seconds=3600)  # the sandbox's clock is now past exp
+    knobs.configure(clock_skew_seconds=3600)  # the sandbox's clock is now past exp
     response = api.post(device_body("com.acme.sensors:two"))
     assert response.status_code == 401
     assert "expired" in response.json()["errorDetails"]["message"]
@@ -59,7 +59,7 @@ def test_an_expired_token_is_401(api):
 def test_a_token_expires_after_its_lifetime(sandbox_url):
     tenant = seed.create_tenant(sandbox_url, namespaces=[NAMESPACE], token_lifetime=1)
     api = Api(tenant, token_for(tenant))
-    knobs.set(clock_skew_seconds=2)
+    knobs.configure(clock_skew_seconds=2)
     assert api.post(device_body()).status_code == 401
 
 
@@ -255,6 +255,22 @@ def test_an_existing_policy_can_be_reused(api, tenant):
 def test_reusing_a_missing_policy_is_400(api):
     assert api.post(device_body(policyId=f"{NAMESPACE}:no-such-policy")).status_code == 400
     assert HubDevice.objects.count() == 0
+
+
+def test_a_conflict_answers_before_a_missing_policy_to_reuse(api):
+    assert api.post(device_body()).status_code == 201
+    response = api.post(device_body(policyId=f"{NAMESPACE}:no-such-policy"))
+    assert response.status_code == 409
+    assert response.json()["errorDetails"]["conflicts"] == ["credentials", "device", "thing"]
+
+
+def test_a_taken_policy_id_answers_before_a_missing_policy_to_copy(api):
+    assert api.post(device_body()).status_code == 201
+    assert api.delete(DEVICE_ID, params={"keepPolicy": "true"}).status_code == 200
+    response = api.post(device_body(_copyPolicyFrom=f"{NAMESPACE}:no-such-policy"))
+    assert response.status_code == 409
+    assert response.json()["errorDetails"]["conflicts"] == ["policy"]
+    assert HubDevice.objects.count() == HubCredentials.objects.count() == Thing.objects.count() == 0
 
 
 def test_an_inline_policy_is_stored_and_echoed(api, tenant):
