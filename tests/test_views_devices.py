@@ -428,7 +428,7 @@ def test_a_double_click_creates_one_attempt(
     data = device_data(
         sandbox_config, sandbox_namespace, action="send", form_token=token, csrfmiddlewaretoken=csrf
     )
-    knobs.set(latency_ms=400)  # the first Send is still at the provider when the second arrives
+    knobs.configure(latency_ms=400)  # the first Send is still at the provider when the second arrives
     results = []
 
     def click():

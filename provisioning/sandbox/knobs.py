@@ -6,7 +6,7 @@ process at once. Typical use from a test::
 
     from provisioning.sandbox import knobs
 
-    knobs.set(latency_ms=50, token_lifetime=5)
+    knobs.configure(latency_ms=50, token_lifetime=5)
     knobs.inject_fault(503, count=2, retry_after=1)          # the next two API requests
     knobs.inject_fault("reset", target="token")              # the next token request
     knobs.expire_tokens()                                    # every token issued so far dies
@@ -26,8 +26,8 @@ The knobs:
 
 Faults are queued per target ("api": the provisioning endpoints, "token": both
 token endpoints) and used oldest first, one per request, before anything else
-is checked. Taking one is a single ``UPDATE ... WHERE remaining > 0``, so two
-processes never use the same unit of a fault. The kinds:
+is checked. Taking one is a conditional update (``remaining__gt=0``) whose count
+says whether the unit was ours, so two processes never use the same unit of a fault. The kinds:
 
 - 429 (``Retry-After``, 1 s unless given), 500, 503 (``Retry-After`` if given),
   402, 401: answered at once; nothing is created or deleted.
@@ -42,7 +42,7 @@ processes never use the same unit of a fault. The kinds:
 import time
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 
 from provisioning.sandbox.models import Fault, Knobs
@@ -57,7 +57,7 @@ FAULT_KINDS = {choice.value for choice in Fault.Kind}
 TARGETS = {choice.value for choice in Fault.Target}
 
 
-def current():
+def row():
     """The Knobs row, or an unsaved row with the defaults when none was ever saved."""
     return Knobs.objects.filter(pk=1).first() or Knobs(pk=1)
 
@@ -66,9 +66,9 @@ def _ensure_row():
     Knobs.objects.get_or_create(pk=1)
 
 
-def get():
+def current():
     """The knobs and counters as a plain dict."""
-    knobs = current()
+    knobs = row()
     return {
         "latency_ms": knobs.latency_ms,
         "token_lifetime": knobs.token_lifetime,
@@ -77,8 +77,8 @@ def get():
     }
 
 
-def set(**changes):
-    """Change some knobs (latency_ms, token_lifetime, clock_skew_seconds); return get().
+def configure(**changes):
+    """Change some knobs (latency_ms, token_lifetime, clock_skew_seconds); return current().
 
     Raises TypeError for an unknown knob and ValueError for a value out of range,
     so a typo in a test fails loudly instead of silently changing nothing.
@@ -97,7 +97,7 @@ def set(**changes):
         _ensure_row()
         if changes:
             Knobs.objects.filter(pk=1).update(**changes)
-    return get()
+    return current()
 
 
 def reset():
@@ -120,7 +120,7 @@ def reset_counters():
 
 def token_count():
     """How many tokens the token endpoints have issued (both styles)."""
-    return current().tokens_issued
+    return row().tokens_issued
 
 
 def expire_tokens():
@@ -193,31 +193,10 @@ def slow_seconds(fault):
     return fault.seconds if fault.seconds is not None else settings.OUTBOUND_READ_TIMEOUT + 5
 
 
-REQUEST_KNOBS = ["latency_ms", "token_lifetime", "clock_skew_seconds", "tokens_revoked_through"]
-REQUEST_KNOBS_SQL = (
-    "SELECT latency_ms, token_lifetime, clock_skew_seconds, tokens_revoked_through, "
-    "EXISTS(SELECT 1 FROM sandbox_fault WHERE target = %s AND remaining > 0) "
-    "FROM sandbox_knobs WHERE id = 1"
-)
-
-
 def begin_request(target):
-    """The knobs for one request, with ``fault_pending`` set: one read, no write.
-
-    In SQL because it runs before every sandbox request, and the ORM takes longer
-    to build this query than the database takes to answer it. No row yet means
-    defaults and no fault (inject_fault always creates the row).
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(REQUEST_KNOBS_SQL, [target])
-        row = cursor.fetchone()
-    knobs = Knobs(pk=1)
-    knobs.fault_pending = False
-    if row is not None:
-        *values, pending = row
-        for name, value in zip(REQUEST_KNOBS, values, strict=True):
-            setattr(knobs, name, value)
-        knobs.fault_pending = bool(pending)
+    """The knobs for one request, with ``fault_pending`` set: two reads, no write."""
+    knobs = row()
+    knobs.fault_pending = Fault.objects.filter(target=target, remaining__gt=0).exists()
     return knobs
 
 

@@ -381,7 +381,7 @@ def index(request):
         if not (request.user.is_staff or request.user.is_superuser):
             raise PermissionDenied("Only staff may change the sandbox.")
         return _change(request)
-    current = knob_store.current()
+    current = knob_store.row()
     instances = ServiceInstance.objects.annotate(device_count=Count("devices")).order_by("created_at", "pk")
     clients = SandboxClient.objects.prefetch_related(
         Prefetch("instances", queryset=ServiceInstance.objects.only("sid", "label"))
@@ -389,7 +389,7 @@ def index(request):
     base = request.build_absolute_uri(reverse("sandbox:index")).rstrip("/")
     context = {
         "knobs": current,
-        "knobs_form": forms.KnobsForm(initial=knob_store.get()),
+        "knobs_form": forms.KnobsForm(initial=knob_store.current()),
         "fault_form": forms.FaultForm(),
         "faults": Fault.objects.filter(remaining__gt=0).order_by("pk"),
         "instances": instances,
@@ -408,7 +408,7 @@ def _change(request):
     if action == "knobs":
         form = forms.KnobsForm(request.POST)
         if form.is_valid():
-            knob_store.set(**form.cleaned_data)
+            knob_store.configure(**form.cleaned_data)
             messages.success(request, "Sandbox knobs saved.")
         else:
             messages.error(request, "The knobs were not saved: " + _form_errors(form))

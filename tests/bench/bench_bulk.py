@@ -181,7 +181,7 @@ class Sandbox:
         )
 
     def set_latency(self, ms):
-        self._knobs(f"set(latency_ms={int(ms)})")
+        self._knobs(f"configure(latency_ms={int(ms)})")
 
     def reset_counters(self):
         self._knobs("reset_counters()")

@@ -58,7 +58,7 @@ def test_kill_9_mid_job_then_restart_loses_and_duplicates_nothing(
     team_a, operator_a, sandbox_client, sandbox_ns, tmp_path
 ):
     total = 240
-    knobs.set(latency_ms=40)
+    knobs.configure(latency_ms=40)
     rows = device_rows(total, password=lambda n: f"Typed-Pass-{n:05d}" if n % 2 else "")
     job = make_draft(team_a, operator_a, sandbox_client, sandbox_ns, csv_bytes(rows), concurrency=4)
     jobs.start(job, operator_a)  # enqueued when the transaction commits
@@ -112,7 +112,7 @@ def test_kill_9_mid_job_then_restart_loses_and_duplicates_nothing(
 def test_sigterm_stops_after_the_rows_in_flight_and_the_next_worker_continues(
     team_a, operator_a, sandbox_client, sandbox_ns, tmp_path
 ):
-    knobs.set(latency_ms=40)
+    knobs.configure(latency_ms=40)
     job = make_draft(
         team_a, operator_a, sandbox_client, sandbox_ns, csv_bytes(device_rows(200)), concurrency=4
     )

@@ -85,7 +85,7 @@ def test_an_operator_uploads_previews_sends_and_takes_the_passwords(
     rows = [*device_rows(30), ["bad/name", "", "", "", "", "", "", ""]]
     source = tmp_path / "devices.csv"
     source.write_bytes(csv_bytes(rows))
-    knobs.set(latency_ms=150)
+    knobs.configure(latency_ms=150)
     login(page, operator_a)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Bulk").click()
     page.get_by_role("link", name="Upload a CSV").click()

@@ -220,7 +220,7 @@ def test_cancel_stops_after_the_rows_in_flight(team_a, operator_a, sandbox_clien
     job = make_draft(
         team_a, operator_a, sandbox_client, sandbox_ns, csv_bytes(device_rows(40)), concurrency=2
     )
-    knobs.set(latency_ms=150)
+    knobs.configure(latency_ms=150)
     jobs.start(job, operator_a, run_in_worker=False)
     results = []
     runner = threading.Thread(target=lambda: results.append(executor.run(job.pk)))

@@ -266,11 +266,11 @@ def test_the_operator_pages_have_no_accessibility_violations(
     page.get_by_role("link", name="see why, by line").click()
     expect(page.locator("#job-rows")).to_contain_text("bad/name")
     check("bulk preview, invalid rows")
-    knobs.set(latency_ms=400)  # long enough to look at the running job
+    knobs.configure(latency_ms=400)  # long enough to look at the running job
     page.get_by_role("button", name="Send 16 devices").click()
     expect(page.get_by_role("heading", name="Sending")).to_be_visible(timeout=15_000)
     check("bulk progress")
-    knobs.set(latency_ms=0)
+    knobs.configure(latency_ms=0)
     expect(page.get_by_role("heading", name=re.compile("^Finished"))).to_be_visible(timeout=30_000)
     check("bulk finished")
     job_url = page.url
@@ -294,12 +294,12 @@ def test_the_operator_pages_have_no_accessibility_violations(
     page.get_by_label("CSV file").set_input_files(source)
     page.get_by_label("Rows sent at the same time").fill("1")
     page.get_by_role("button", name="Check the file").click()
-    knobs.set(latency_ms=1000)
+    knobs.configure(latency_ms=1000)
     page.get_by_role("button", name="Send 8 devices").click()
     expect(page.get_by_role("heading", name="Sending")).to_be_visible(timeout=15_000)
     page.get_by_role("button", name="Cancel the job").click()
     expect(page.get_by_role("heading", name="Cancelled")).to_be_visible(timeout=30_000)
-    knobs.set(latency_ms=0)
+    knobs.configure(latency_ms=0)
     check("bulk cancelled")
     BulkJob.objects.filter(pk=int(page.url.rstrip("/").rsplit("/", 1)[1])).update(
         status=JobStatus.PAUSED, paused_reason="The provider refused the client's credentials (401)."

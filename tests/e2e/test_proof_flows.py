@@ -183,7 +183,7 @@ def test_a_bulk_upload_runs_to_completion_with_the_progress_bar_moving(
     writer.writerows([["bad/name", "", "", ""], ["", "", "south", "1"]])
     source = tmp_path / "proof-devices.csv"
     source.write_text(out.getvalue(), encoding="utf-8")
-    knobs.set(latency_ms=250)  # every sandbox request takes a while, so the bar visibly moves
+    knobs.configure(latency_ms=250)  # every sandbox request takes a while, so the bar visibly moves
 
     login(page, operator_a)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Bulk").click()

@@ -13,7 +13,7 @@ from .conftest import DEVICE_ID, NAMESPACE, device_body, request_token, validate
 
 
 def test_latency_slows_every_request(api):
-    knobs.set(latency_ms=300)
+    knobs.configure(latency_ms=300)
     started = time.monotonic()
     assert api.post(device_body()).status_code == 201
     assert time.monotonic() - started >= 0.3
@@ -164,11 +164,11 @@ def request_token_with_timeout(tenant, timeout):
 
 def test_knobs_refuse_unknown_names_and_bad_values():
     with pytest.raises(TypeError):
-        knobs.set(latency=5)
+        knobs.configure(latency=5)
     with pytest.raises(ValueError):
-        knobs.set(latency_ms=-1)
+        knobs.configure(latency_ms=-1)
     with pytest.raises(ValueError):
-        knobs.set(token_lifetime=0)
+        knobs.configure(token_lifetime=0)
     with pytest.raises(ValueError):
         knobs.inject_fault(418)
     with pytest.raises(ValueError):
@@ -178,7 +178,7 @@ def test_knobs_refuse_unknown_names_and_bad_values():
 
 
 def test_knobs_round_trip_and_reset():
-    assert knobs.set(latency_ms=5, token_lifetime=60, clock_skew_seconds=-30) == {
+    assert knobs.configure(latency_ms=5, token_lifetime=60, clock_skew_seconds=-30) == {
         "latency_ms": 5,
         "token_lifetime": 60,
         "clock_skew_seconds": -30,
@@ -189,8 +189,8 @@ def test_knobs_round_trip_and_reset():
         {"target": "api", "kind": "503", "remaining": 3, "retry_after": None, "seconds": None}
     ]
     knobs.reset()
-    assert knobs.get()["latency_ms"] == 0
-    assert knobs.get()["token_lifetime"] is None
+    assert knobs.current()["latency_ms"] == 0
+    assert knobs.current()["token_lifetime"] is None
     assert knobs.pending_faults() == []
 
 

@@ -52,7 +52,7 @@ def test_a_plain_user_cannot_change_anything(client, plain_user):
         "/sandbox/", {"action": "knobs", "latency_ms": 5, "clock_skew_seconds": 0}
     )
     assert response.status_code == 403
-    assert knobs.get()["latency_ms"] == 0
+    assert knobs.current()["latency_ms"] == 0
 
 
 def test_staff_can_set_knobs(client, staff):
@@ -60,7 +60,7 @@ def test_staff_can_set_knobs(client, staff):
         "/sandbox/", {"action": "knobs", "latency_ms": 25, "token_lifetime": 120, "clock_skew_seconds": -5}
     )
     assert response.status_code == 302
-    assert knobs.get() == {
+    assert knobs.current() == {
         "latency_ms": 25,
         "token_lifetime": 120,
         "clock_skew_seconds": -5,
@@ -71,7 +71,7 @@ def test_staff_can_set_knobs(client, staff):
 def test_staff_get_an_error_for_bad_knobs(client, staff):
     response = login(client, staff).post("/sandbox/", {"action": "knobs", "latency_ms": -1}, follow=True)
     assert "were not saved" in response.content.decode()
-    assert knobs.get()["latency_ms"] == 0
+    assert knobs.current()["latency_ms"] == 0
 
 
 def test_staff_can_queue_and_drop_faults(client, staff):

@@ -80,7 +80,7 @@ def test_a_nexeed_client_is_unknown_under_another_tenant_and_at_suite_auth(nexee
 def test_token_lifetime_comes_from_client_then_knob_then_default(
     sandbox_url, lifetime_knob, client_lifetime, expected
 ):
-    knobs.set(token_lifetime=lifetime_knob)
+    knobs.configure(token_lifetime=lifetime_knob)
     tenant = seed.create_tenant(sandbox_url, token_lifetime=client_lifetime)
     body = request_token(tenant).json()
     assert body["expires_in"] == expected
@@ -89,7 +89,7 @@ def test_token_lifetime_comes_from_client_then_knob_then_default(
 
 
 def test_clock_skew_moves_iat_and_exp(tenant):
-    knobs.set(clock_skew_seconds=-3600)
+    knobs.configure(clock_skew_seconds=-3600)
     claims = claims_of(token_for(tenant))
     assert claims["iat"] < time.time() - 3500
 
