@@ -1,15 +1,13 @@
 """Reading a provisioning request (P1) into a Plan, and the 201 body it earns.
 
-Everything here is checked before the database is touched, so a 400 never
-leaves anything behind. The order of answers is: 400 for anything malformed,
-then 409 for a sub-resource id that differs from ``id``; conflicts with stored
-resources (409) are found by the store. Rules: provisioning-api.md §2, §6, §7.
+Everything here is checked before the database is touched (the JSON itself by
+storable.py), so a 400 never leaves anything behind. The order of answers is:
+400 for anything malformed, then 409 for a sub-resource id that differs from
+``id``; conflicts with stored resources (409) are found by the store. Rules: provisioning-api.md §2, §6, §7.
 """
 
 import base64
 import binascii
-import json
-import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,7 +18,6 @@ from provisioning.sandbox.errors import ApiError, bad_request
 from provisioning.sandbox.models import hash_secret
 
 MAX_SECRETS = 10
-MAX_NESTING = 64
 AUTH_SCOPES = ("subscription", "deviceManagementSubscription")
 CREDENTIAL_TYPES = ("hashed-password", "x509-cert", "psk")
 HASH_FUNCTIONS = ("sha-256", "sha-512")
@@ -54,72 +51,6 @@ class Plan:
     @property
     def creates_policy(self):
         return self.policy_mode != "reuse"
-
-
-# Reading the body
-
-
-def _finite_float(text):
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError("not a finite number")
-    return value
-
-
-def _reject_constant(name):
-    raise ValueError(f"{name} is not JSON")
-
-
-def parse_json(raw):
-    """Bytes -> a JSON value the database can store, or a 400."""
-    try:
-        text = raw.decode("utf-8")
-        value = json.loads(text, parse_float=_finite_float, parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise bad_request("The request body is not valid JSON.", "provisioning:json.invalid") from None
-    problem = _unstorable(value)
-    if problem:
-        raise bad_request(f"The request body {problem}.", "provisioning:json.invalid")
-    return value
-
-
-def _unstorable(value):
-    """Why the database (or json.dumps, later) could not take ``value``, or None.
-
-    PostgreSQL refuses NUL characters and unpaired surrogates in text and JSON;
-    nesting is capped so that encoding the value again cannot hit Python's
-    recursion limit, whatever the stack depth at that point.
-    """
-    stack = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > MAX_NESTING:
-            return f"nests deeper than {MAX_NESTING} levels"
-        if isinstance(item, dict):
-            stack.extend((key, depth) for key in item)
-            stack.extend((child, depth + 1) for child in item.values())
-        elif isinstance(item, list):
-            stack.extend((child, depth + 1) for child in item)
-        elif isinstance(item, str) and not _storable_text(item):
-            return "contains a NUL character or an unpaired surrogate"
-    return None
-
-
-def _storable_text(text):
-    if "\x00" in text:
-        return False
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def storable_text(text):
-    """True when ``text`` (e.g. a path segment) can be used in a database query."""
-    return _storable_text(text)
 
 
 # Small checks with plain-words messages

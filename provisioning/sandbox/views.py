@@ -19,7 +19,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from provisioning.sandbox import faults, forms, oauth, payload, store
+from provisioning.sandbox import faults, forms, oauth, payload, storable, store
 from provisioning.sandbox import knobs as knob_store
 from provisioning.sandbox.errors import ApiError, bad_request, forbidden, json_response, unauthorized
 from provisioning.sandbox.models import Fault, SandboxClient, ServiceInstance, Style
@@ -205,7 +205,7 @@ def _authenticate_client(request, form, style, tenant):
     clients = {
         client.client_id: client
         for client in SandboxClient.objects.filter(
-            client_id__in=[cid for cid, _ in candidates if payload.storable_text(cid)]
+            client_id__in=[cid for cid, _ in candidates if storable.storable_text(cid)]
         )
     }
     for client_id, secret in candidates:
@@ -312,7 +312,7 @@ def _bearer_claims(request, knobs):
 
 def _instance_for(claims, sid):
     """The service instance, when it exists and the token covers it; else 403 (the same for both)."""
-    if not payload.storable_text(sid) or not oauth.covers(claims, sid):
+    if not storable.storable_text(sid) or not oauth.covers(claims, sid):
         raise forbidden(sid)
     instance = ServiceInstance.objects.filter(sid=sid).first()
     if instance is None:
@@ -335,7 +335,7 @@ def _provision(request, instance, claims):
         raise ApiError(413, "The request body is too large.", "provisioning:payload.toolarge") from None
     auth_scope = _query(request, "authScope")
     plan = payload.plan(
-        payload.parse_json(raw),
+        storable.parse_json(raw),
         instance=instance,
         auth_scope=auth_scope,
         subject=f"iot-suite:{claims['sub']}",
@@ -347,7 +347,7 @@ def _provision(request, instance, claims):
 def _deprovision(request, instance, claims, device_id):
     keep_credentials = _flag(request, "keepCredentials")
     keep_policy = _flag(request, "keepPolicy")
-    if not payload.storable_text(device_id):
+    if not storable.storable_text(device_id):
         raise ApiError(404, f"Device '{device_id}' is not provisioned.", "provisioning:resource.notfound")
     result = store.deprovision(
         instance, device_id, keep_credentials=keep_credentials, keep_policy=keep_policy
