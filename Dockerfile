@@ -12,10 +12,10 @@
 # prod.env holds at least SECRET_KEY (or SECRET_KEY_FILE), ENCRYPTION_KEYS (or ENCRYPTION_KEYS_FILE)
 # and ALLOWED_HOSTS; see the README's configuration section.
 #
-# CI cannot run Docker: scripts/check-docker-steps.sh (make check-docker) replays this file's
-# ENV, WORKDIR, COPY and RUN lines in a fresh virtual environment, then runs the CMD and the
-# HEALTHCHECK against it. Keep absolute paths out of RUN lines (use $VIRTUAL_ENV and paths
-# relative to WORKDIR) so that the replay can map them into a scratch directory.
+# CI cannot run Docker: scripts/check-docker-steps.sh (make check-docker) runs the build stage's
+# ENV, WORKDIR, COPY and RUN lines through bash in a scratch directory with a fresh virtual
+# environment, then has gunicorn check the CMD. Keep absolute paths out of RUN lines (use
+# $VIRTUAL_ENV and paths relative to WORKDIR) so that they land in the scratch directory.
 
 FROM python:3.11-slim-bookworm AS build
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -1,11 +1,11 @@
-"""The Dockerfile's shape, read with the same parser that `make check-docker` replays it with.
+"""The Dockerfile's shape: what must hold whatever its build steps do.
 
-CI cannot run Docker; `make check-docker` (scripts/check-docker-steps.sh) executes the
-build steps and the CMD/HEALTHCHECK. These tests pin what must hold regardless.
+CI cannot run Docker; `make check-docker` (scripts/check-docker-steps.sh) runs the build
+stage's steps through bash and has gunicorn check the CMD. These tests pin the rest.
 """
 
-import importlib.util
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -13,21 +13,23 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def load_replay():
-    spec = importlib.util.spec_from_file_location(
-        "dockerfile_replay", ROOT / "scripts" / "dockerfile_replay.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-replay = load_replay()
+def read_stages(text):
+    """[{"base", "name", "steps": [(keyword, arguments)]}], continuation lines joined as Docker does."""
+    text = re.sub(r"^\s*#.*\n", "", text, flags=re.MULTILINE)
+    stages = []
+    for line in text.replace("\\\n", "").splitlines():
+        keyword, _, args = line.strip().partition(" ")
+        if keyword == "FROM":
+            base, _, name = args.partition(" AS ")
+            stages.append({"base": base, "name": name, "steps": []})
+        elif keyword:
+            stages[-1]["steps"].append((keyword, args.strip()))
+    return stages
 
 
 @pytest.fixture(scope="module")
 def stages():
-    return replay.parse_stages((ROOT / "Dockerfile").read_text(encoding="utf-8"))
+    return read_stages((ROOT / "Dockerfile").read_text(encoding="utf-8"))
 
 
 def steps(stage, keyword):
@@ -74,40 +76,27 @@ def test_the_healthcheck_calls_healthz(stages):
 
 
 def test_run_lines_name_no_container_path(stages):
-    # The replay maps container paths into a scratch directory; RUN lines must not hard-code them.
-    dirs = replay.container_dirs(stages)
-    assert "/opt/venv" in dirs and "/app" in dirs
+    # The check runs them in a scratch directory; a hard-coded /app or /opt/venv would escape it.
     for args in steps(stages[0], "RUN"):
-        for directory in dirs:
+        for directory in ("/app", "/opt/venv"):
             assert f" {directory}" not in args and f"={directory}" not in args
 
 
 def test_continuation_lines_join_as_docker_joins_them():
     text = "FROM x AS a\n# comment\nRUN one \\\n # inner comment\n && two\nENV A=1 \\\n    B=2\n"
-    (stage,) = replay.parse_stages(text)
+    (stage,) = read_stages(text)
     assert stage["steps"] == [("RUN", "one  && two"), ("ENV", "A=1     B=2")]
 
 
-def test_the_dockerignore_keeps_local_state_out_of_the_image():
-    patterns = replay.read_dockerignore(ROOT)
-    for path in (
-        ".git/config",
-        ".venv/bin/python",
-        "var/db.sqlite3",
-        "provisioning/__pycache__/x.pyc",
-        ".env",
-    ):
-        assert replay.is_ignored(patterns, path), path
-    for path in ("provisioning/models.py", "templates/base.html", "static/css/app.css", "constraints.txt"):
-        assert not replay.is_ignored(patterns, path), path
+def test_the_dockerignore_keeps_local_state_out_of_the_image(stages):
+    lines = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    patterns = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    for pattern in (".git", ".venv", "var", "**/__pycache__", ".env", ".env.*", "*.sqlite3", "tests"):
+        assert pattern in patterns, pattern
+    copied = {path for args in steps(stages[0], "COPY") for path in args.split()[:-1]}
+    assert copied and not copied & set(patterns)
 
 
-def test_a_negated_pattern_brings_a_file_back():
-    assert not replay.is_ignored(["docs", "!docs/keep.md"], "docs/keep.md")
-    assert replay.is_ignored(["docs", "!docs/keep.md"], "docs/other.md")
-
-
-def test_ci_runs_the_replay():
+def test_ci_runs_the_check():
     assert "bash scripts/check-docker-steps.sh" in (ROOT / "Makefile").read_text(encoding="utf-8")
     assert "make check-docker" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    assert "dockerfile_replay.py" in (ROOT / "scripts" / "check-docker-steps.sh").read_text(encoding="utf-8")
