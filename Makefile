@@ -16,7 +16,7 @@ RUN_ENV := DEBUG=true SANDBOX_ENABLED=true \
 	SANDBOX_BASE_URL=http://$(HOST):$(SANDBOX_PORT)/sandbox \
 	ALLOWED_HOSTS=127.0.0.1,localhost
 
-.PHONY: install run serve test test-fast lint format check-docker bench clean
+.PHONY: install run serve test lint format check-docker clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -65,7 +65,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-## check-docker: the Dockerfile's install and collectstatic steps in a fresh virtual environment
+## check-docker: the Dockerfile's build steps (install, collectstatic) in a fresh virtual environment, and its CMD
 check-docker:
 	bash scripts/check-docker-steps.sh
 
