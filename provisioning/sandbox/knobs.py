@@ -52,9 +52,9 @@ KNOB_LIMITS = {
     "token_lifetime": (1, 7 * 86_400),
     "clock_skew_seconds": (-10 * 365 * 86_400, 10 * 365 * 86_400),
 }
-NULLABLE_KNOBS = {"token_lifetime"}
-FAULT_KINDS = {choice.value for choice in Fault.Kind}
-TARGETS = {choice.value for choice in Fault.Target}
+NULLABLE_KNOBS = frozenset({"token_lifetime"})
+FAULT_KINDS = frozenset(choice.value for choice in Fault.Kind)
+TARGETS = frozenset(choice.value for choice in Fault.Target)
 
 
 def row():
