@@ -9,8 +9,9 @@ Mounted at /sandbox/ when SANDBOX_ENABLED is true (config/urls.py):
     DELETE /sandbox/api/1/<service-instance-id>/devices/<id>    de-provision (P2)
     GET    /sandbox/                                            knobs, faults, counters (login)
 
-Modules: views (HTTP), oauth (tokens and what they cover), payload (checking a P1
-body, the 201 body), store (the simulated resources; the partial-delete rules),
+Modules: views (HTTP), oauth (tokens and what they cover), storable (JSON bodies and
+path text the database can take), payload (checking a P1 body, the 201 body), store
+(the simulated resources; conflicts and the partial-delete rules),
 knobs (switches, faults, token counter: the Python API for tests and benchmarks),
 faults (acting them out), seed (tenants: ensure_demo_tenant, create_tenant).
 State lives in the database, so every web process sees the same sandbox.
