@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 
 from provisioning.ids import namespace_error
+from provisioning.models import OAuthClient, Preset
 from provisioning.sandbox.models import SandboxClient, ServiceInstance, Style
 
 DEMO_CLIENT_ID = "sandbox-demo"
@@ -198,8 +199,6 @@ def dashboard_config(team, tenant, *, name="Sandbox"):
     ``tenant`` is what create_tenant or ensure_demo_tenant returned; the secret is
     sealed by the configuration, as any secret typed into the dashboard.
     """
-    from provisioning.models import OAuthClient, Preset
-
     config = OAuthClient(
         team=team,
         name=name,
