@@ -129,8 +129,8 @@ def _database_from_url(url):
             "NAME": db_path,
             # A file, not memory: tests start worker processes that share the test database.
             "TEST": {"NAME": db_path.with_name(f"test-{db_path.name}")},
-            # Kept per thread, as on PostgreSQL: opening one per request (and its pragmas and
-            # functions) cost 1-2 ms of each Send and history page.
+            # Kept per thread for a minute, as on PostgreSQL: no new connection (and its
+            # pragmas) per request.
             "CONN_MAX_AGE": 60,
             "OPTIONS": {
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
