@@ -1,13 +1,18 @@
 """Bulk provisioning: a CSV upload becomes a job whose rows a background worker sends.
 
-Modules, in the order a job meets them:
+Modules, each importing only those above it (no cycles):
 
-- ``intake``: reads the CSV (streamed), validates every row with the device builder's
-  own DeviceForm, and stores the rows of a draft job (the dry run the operator confirms).
-- ``jobs``: what views and commands do to a job (start, cancel, resume, retry unknown
-  rows, downloads, purging secrets, finding stalled jobs), each with its audit row.
-- ``executor``: runs one job: a lease so one executor at a time, rows claimed before
-  they are sent, a bounded pool of sending threads, pauses on 429/503, crash recovery.
-- ``tasks``: the django-tasks entry points the ``db_worker`` runs.
-- ``views``/``urls``: the upload, preview, progress and results pages.
+- ``models``: BulkJob, BulkRow, BulkUpload (the stored file), the statuses, sealed secrets.
+- ``csvfile``: reading the file: encoding, delimiter, header layout, records.
+- ``events``: the job's own audit rows ("bulk.*") and who its rows are sent for.
+- ``intake``: the upload request stores the file (``receive``); the worker validates
+  every row with the device builder's DeviceForm into a draft (``validate``).
+- ``lease``: who runs a job: lease, heartbeat, a dead holder, recovery of rows in flight.
+- ``executor``: runs one job: a ThreadPoolExecutor, each row sent as a single Send is.
+- ``credentials``: the one-time download of generated passwords; erasing secrets; purging.
+- ``tasks``: the django-tasks tasks, enqueuing them, and the sweep for dead workers.
+- ``jobs``: state transitions the pages and commands ask for (upload, start, cancel, ...).
+- ``progress``: counts, percent, rate and time left, in numbers and words.
+- ``downloads``: the template CSV and the failed-rows CSV.
+- ``forms``, ``views``, ``urls``: the upload, preview, progress and results pages.
 """

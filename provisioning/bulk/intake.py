@@ -1,18 +1,11 @@
-"""Reading a bulk CSV: the template, the columns, and the dry run that stores a draft job.
+"""Reading a bulk CSV: the upload, the columns, and the dry run that turns it into a draft job.
 
-The file
-- UTF-8, with or without a byte-order mark. Anything else (UTF-16, an Excel
-  workbook, bytes that are not UTF-8) is refused as a whole with a plain message.
-- The delimiter is ``,`` or ``;``, whichever the header line holds more of
-  (outside quotes); quoting follows the usual spreadsheet rules (RFC 4180).
-- The first non-empty line names the columns: ``name`` (required), ``password``
-  (empty: one is generated when the row is sent), ``auth_id``, ``enabled``
-  (true/false, yes/no, 1/0; empty means true), ``via``, ``definition``, and one
-  ``attr.<key>`` column per thing attribute (an empty cell adds nothing). Header
-  names are matched without regard to case, spaces, ``_`` or ``-``; other columns
-  are reported on the preview as ignored and their cells are never stored.
-- Empty lines are skipped; line numbers are the file's own, so "line 12" is what a
-  text editor shows.
+Two steps. ``receive`` runs in the upload request: it checks what can be checked at
+once (size, encoding mark, the header line, a first row), stores the file in the
+database (BulkUpload) and creates the job in status ``validating``. ``validate`` runs
+in the worker (provisioning.bulk.tasks.validate_upload): it reads every row, stores
+them in batches with the job's progress, and leaves a ``draft`` (the dry run the
+operator confirms) or, when the file as a whole cannot be used, raises UploadError.
 
 Every row is validated by provisioning.device_form.DeviceForm, the class of the
 single-device builder, with the job's client configuration and namespace passed
@@ -21,62 +14,36 @@ the form's reasons), duplicate-in-file (device id or auth id already on an
 earlier line), already-provisioned-here (the audit log has a "created" outcome
 for it and no later de-provisioning), or pending ("will create").
 
-The upload is streamed: rows are validated one at a time and written in batches,
-so memory holds one batch and the sets of ids seen, never the whole file.
-A typed password is sealed (bound to job and line) before it is stored, and only
-for rows that will be sent; ``cells`` keep the other values, for the failed-rows CSV.
+Rows are validated one at a time and written in batches, so memory holds the file,
+one batch and the sets of ids seen. A typed password is sealed (bound to job and
+line) before it is stored, and only for rows that will be sent; ``cells`` keep the
+other values, for the failed-rows CSV.
 """
 
-import codecs
-import csv
 import io
-import itertools
 import re
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Max
 
-from provisioning import ids
-from provisioning.bulk.models import BulkJob, BulkRow, JobStatus, RowState, SecretOrigin, seal_secret
-from provisioning.device_form import AUTH_SCOPE_DEFAULT, MAX_ATTRIBUTES, DeviceForm
+from provisioning import crypto, ids
+from provisioning.bulk.csvfile import NUL_STAND_IN, Layout, UploadError, read_records
+from provisioning.bulk.models import (
+    BulkJob,
+    BulkRow,
+    BulkUpload,
+    JobStatus,
+    RowState,
+    SecretOrigin,
+    open_secret,
+    seal_secret,
+)
+from provisioning.device_form import AUTH_SCOPE_DEFAULT, DeviceForm
 from provisioning.models import AuditEvent
+from provisioning.providers import bosch
 
 BATCH_ROWS = 2000
-MAX_COLUMNS = 200
-ATTR_PREFIX = "attr."
-TEMPLATE_HEADER = [
-    "name",
-    "password",
-    "auth_id",
-    "enabled",
-    "via",
-    "definition",
-    "attr.manufacturer",
-    "attr.location",
-]
-TEMPLATE_ROWS = [
-    ["sensor-0001", "", "", "true", "", "", "ACME", "Building 1, floor 3"],
-    ["sensor-0002", "", "", "true", "", "", "ACME", "Building 1, floor 4"],
-]
-# Normalised header -> DeviceForm field.
-KNOWN_COLUMNS = {
-    "name": "name",
-    "password": "password",
-    "authid": "auth_id",
-    "enabled": "enabled",
-    "via": "via",
-    "definition": "definition",
-}
-# How each DeviceForm field is named in messages about a row (the template's column names).
-FIELD_COLUMNS = {
-    "name": "name",
-    "password": "password",
-    "auth_id": "auth_id",
-    "enabled": "enabled",
-    "via": "via",
-    "definition": "definition",
-}
 ENABLED_VALUES = {
     "": True,
     "true": True,
@@ -90,97 +57,7 @@ ENABLED_VALUES = {
     "0": False,
     "off": False,
 }
-_ATTRIBUTE_ROW_RE = re.compile(r"^Attribute row (\d+): ")
-# NUL cannot be stored (PostgreSQL text and JSON refuse it) nor sent: a row with one is invalid,
-# and its cells are kept with this in its place.
-NUL_STAND_IN = "\ufffd"
-
-
-class UploadError(Exception):
-    """The file as a whole cannot be used; ``message`` says why, in plain words."""
-
-    def __init__(self, message):
-        super().__init__(message)
-        self.message = message
-
-
-def template_csv():
-    """The downloadable template: the columns the device builder has, and two example rows."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(TEMPLATE_HEADER)
-    writer.writerows(TEMPLATE_ROWS)
-    return out.getvalue()
-
-
-def column_key(header):
-    """``"Auth ID"`` -> ``"authid"``; ``"attr.Room"`` -> ``"attr.Room"`` (attribute keys keep their case)."""
-    text = header.strip()
-    if text[: len(ATTR_PREFIX)].lower() == ATTR_PREFIX:
-        return ATTR_PREFIX + text[len(ATTR_PREFIX) :].strip()
-    return re.sub(r"[\s_-]+", "", text.lower())
-
-
-class Layout:
-    """Where each field is in a row, from the header. ``columns`` are the used headers, in file order."""
-
-    def __init__(self, header):
-        if len(header) > MAX_COLUMNS:
-            raise UploadError(f"The file has {len(header)} columns; at most {MAX_COLUMNS} are read.")
-        self.fields = {}  # form field -> index in the file's row
-        self.attributes = []  # (key, index in the file's row, header)
-        self.columns = []  # used headers, in file order
-        self.indexes = []  # their indexes in the file's row
-        self.ignored = []
-        self.width = len(header)
-        seen = {}
-        for index, raw in enumerate(header):
-            raw = raw.replace("\x00", NUL_STAND_IN)
-            key = column_key(raw)
-            label = raw.strip()
-            if not key:
-                if label or any(cell.strip() for cell in header[index + 1 :]):
-                    self.ignored.append(label or f"(column {index + 1} has no name)")
-                continue
-            if key in seen:
-                raise UploadError(
-                    f"The column “{label}” appears twice (columns {seen[key] + 1} and {index + 1})."
-                )
-            seen[key] = index
-            if key.startswith(ATTR_PREFIX):
-                attribute = key[len(ATTR_PREFIX) :]
-                problem = ids.key_error(attribute, "attribute key")
-                if problem:
-                    raise UploadError(f"The column “{label}”: {problem}")
-                self.attributes.append((attribute, index, label))
-            elif key in KNOWN_COLUMNS:
-                self.fields[KNOWN_COLUMNS[key]] = index
-            else:
-                self.ignored.append(label)
-                continue
-            self.columns.append(label)
-            self.indexes.append(index)
-        if "name" not in self.fields:
-            raise UploadError(
-                "The first line must name the columns, and one of them must be “name”. "
-                "Download the template to see them all."
-            )
-        if len(self.attributes) > MAX_ATTRIBUTES:
-            raise UploadError(f"The file has {len(self.attributes)} attr. columns; at most {MAX_ATTRIBUTES}.")
-        self.password_index = self.fields.get("password")
-
-    @classmethod
-    def for_job(cls, job):
-        """The layout of a job's stored ``cells`` (job.columns, in order)."""
-        return cls(job.columns)
-
-    def stored_cells(self, cells):
-        """The cells kept for a row: the used columns, the password left empty."""
-        width = len(cells)
-        kept = [cells[i] if i < width else "" for i in self.indexes]
-        if self.password_index is not None:
-            kept[self.indexes.index(self.password_index)] = ""
-        return kept
+ATTRIBUTE_ROW_RE = re.compile(r"^Attribute row (\d+): ")
 
 
 class RowData(dict):
@@ -232,10 +109,10 @@ def job_fields(job):
     }
 
 
-def row_form(job, layout, cells, *, password=None, config=None, namespace=None):
+def row_form(job, layout, cells, *, password=None):
     """The bound DeviceForm of a stored row (the executor builds the body from it at send time)."""
     data, problems, labels = row_data(layout, cells, job_fields(job), password=password)
-    form = DeviceForm(data, team=job.team, config=config or job.client, namespace=namespace or job.namespace)
+    form = DeviceForm(data, team=job.team, config=job.client, namespace=job.namespace)
     return form, problems, labels
 
 
@@ -245,185 +122,105 @@ def form_problems(form, labels):
     for field, errors in form.errors.items():
         if field == "__all__":
             for error in errors:
-                match = _ATTRIBUTE_ROW_RE.match(error)
+                match = ATTRIBUTE_ROW_RE.match(error)
                 if match and 0 < int(match.group(1)) <= len(labels):
                     parts.append(f"{labels[int(match.group(1)) - 1]}: {error[match.end() :]}")
                 else:
                     parts.append(error)
         else:
-            parts.append(f"{FIELD_COLUMNS.get(field, field)}: {' '.join(errors)}")
+            parts.append(f"{field}: {' '.join(errors)}")  # the form's field names are the column names
     return " ".join(parts)
 
 
-# --- reading the file ---------------------------------------------------------------------------
+# --- the upload request ---------------------------------------------------------------------------
 
 
-def _text_lines(binary):
-    """The file as text lines (ends kept), after checking its encoding's byte-order mark."""
-    head = binary.read(4)
-    binary.seek(0)
-    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
-        raise UploadError("The file is UTF-32 text. Save it as “CSV UTF-8” and upload it again.")
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise UploadError("The file is UTF-16 text. Save it as “CSV UTF-8” and upload it again.")
-    if head.startswith(b"PK\x03\x04"):
-        raise UploadError("This looks like a spreadsheet workbook, not CSV. Export it as “CSV UTF-8” first.")
-    # utf-8-sig drops a leading byte-order mark; newline="" hands line ends to the csv module.
-    return io.TextIOWrapper(binary, encoding="utf-8-sig", errors="strict", newline="")
+def receive(*, team, actor, config, namespace, upload, file_name, credentials_type, auth_scope, concurrency):
+    """Store an upload as a job in status ``validating``; return the job.
 
-
-def _delimiter(line):
-    counts = {",": 0, ";": 0}
-    quoted = False
-    for char in line:
-        if char == '"':
-            quoted = not quoted
-        elif not quoted and char in counts:
-            counts[char] += 1
-    return ";" if counts[";"] > counts[","] else ","
-
-
-def read_records(binary):
-    """(header, records): records yield (line number, cells) for every non-empty line.
-
-    Raises UploadError for a file that cannot be read as a whole (encoding, a cell
-    beyond the csv module's field limit, no header).
-    """
-    text = _text_lines(binary)
-    skipped = 0
-    try:
-        first = text.readline()
-        while first and not first.strip():
-            skipped += 1
-            first = text.readline()
-    except UnicodeDecodeError:
-        raise UploadError(_not_utf8(1)) from None
-    if not first:
-        raise UploadError("The file is empty. Download the template to see the columns.")
-    reader = csv.reader(itertools.chain([first], text), delimiter=_delimiter(first))
-    try:
-        header = next(reader)
-    except csv.Error as exc:
-        raise UploadError(_csv_problem(exc, skipped + 1)) from None
-    except UnicodeDecodeError:
-        raise UploadError(_not_utf8(skipped + 1)) from None
-
-    def records():
-        previous = reader.line_num
-        while True:
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                raise UploadError(_csv_problem(exc, skipped + previous + 1)) from None
-            except UnicodeDecodeError:
-                raise UploadError(_not_utf8(skipped + previous + 1)) from None
-            line = skipped + previous + 1
-            previous = reader.line_num
-            if any(cell.strip() for cell in cells):
-                yield line, cells
-
-    return header, records()
-
-
-def _not_utf8(line):
-    return (
-        f"The file is not UTF-8 text (an invalid byte on or after line {line}). "
-        "Save it as “CSV UTF-8” and upload it again."
-    )
-
-
-def _csv_problem(exc, line):
-    text = str(exc)
-    if "field larger than field limit" in text:
-        return f"Line {line}: a cell is longer than {csv.field_size_limit():,} characters."
-    return f"Line {line} cannot be read as CSV ({text})."
-
-
-# --- the dry run ----------------------------------------------------------------------------------
-
-
-def create_draft(
-    *, team, actor, config, namespace, binary, file_name, credentials_type, auth_scope, concurrency
-):
-    """Validate an upload and store it as a draft job; return the job.
-
-    Raises UploadError (and stores nothing) when the file as a whole is unusable
-    or over the limits. Individual bad rows do not stop the upload: they are
-    stored as invalid, with their reasons, for the preview.
+    Only what costs no more than reading the first lines is checked here (size, encoding
+    mark, header, a first row): the rows are validated by the worker (``validate``).
+    Raises UploadError, and stores nothing, when the file is unusable as a whole.
+    ``upload`` is a binary file object (Django's UploadedFile, or an open file).
     """
     limit = settings.BULK_MAX_UPLOAD_MB * 1024 * 1024
-    binary.seek(0, io.SEEK_END)
-    size = binary.tell()
-    binary.seek(0)
+    upload.seek(0, io.SEEK_END)
+    size = upload.tell()
+    upload.seek(0)
     if size > limit:
         raise UploadError(
             f"The file is {size / 1024 / 1024:.1f} MB; uploads may be at most "
             f"{settings.BULK_MAX_UPLOAD_MB} MB. Split it into several files."
         )
-    header, records = read_records(binary)
+    data = upload.read()
+    header, records = read_records(io.BytesIO(data))
     layout = Layout(header)
-    job = BulkJob.objects.create(
-        team=team,
-        created_by=actor if getattr(actor, "pk", None) else None,
-        created_by_name=getattr(actor, "username", "") or "",
-        client=config,
-        client_name=config.name,
-        namespace=namespace,
-        namespace_name=namespace.name,
-        file_name=(file_name or "").replace("\x00", "")[:255],
-        columns=layout.columns,
-        ignored_columns=layout.ignored,
-        credentials_type=credentials_type,
-        auth_scope=auth_scope or AUTH_SCOPE_DEFAULT,
-        concurrency=concurrency,
-        status=JobStatus.VALIDATING,
-    )
-    try:
-        total = _validate_rows(job, layout, records, config, namespace)
-    except BaseException:
-        BulkJob.objects.filter(pk=job.pk).delete()
-        raise
-    if total == 0:
-        BulkJob.objects.filter(pk=job.pk).delete()
+    if next(records, None) is None:
         raise UploadError("The file has a header line but no rows.")
-    from provisioning.bulk.jobs import counts
-
-    BulkJob.objects.filter(pk=job.pk).update(status=JobStatus.DRAFT, total_rows=total, summary=counts(job))
-    job.refresh_from_db()
+    with transaction.atomic():
+        job = BulkJob.objects.create(
+            team=team,
+            created_by=actor if getattr(actor, "pk", None) else None,
+            created_by_name=getattr(actor, "username", "") or "",
+            client=config,
+            client_name=config.name,
+            namespace=namespace,
+            namespace_name=namespace.name,
+            file_name=(file_name or "").replace("\x00", "")[:255],
+            columns=layout.columns,
+            ignored_columns=layout.ignored,
+            credentials_type=credentials_type,
+            auth_scope=auth_scope or AUTH_SCOPE_DEFAULT,
+            concurrency=concurrency,
+            status=JobStatus.VALIDATING,
+            upload_size=size,
+        )
+        BulkUpload.objects.create(job=job, data=data)
     return job
 
 
-class _Row:
-    """A row on its way to the database (plain attributes: building model instances cost more)."""
-
-    __slots__ = (
-        "cells",
-        "device_id",
-        "line",
-        "message",
-        "password",
-        "secret_origin",
-        "secret_sealed",
-        "state",
-    )
-
-    def __init__(self, line, cells):
-        self.line = line
-        self.cells = cells
-        self.state = RowState.PENDING
-        self.device_id = ""
-        self.message = ""
-        self.password = ""
-        self.secret_sealed = ""
-        self.secret_origin = ""
+# --- the dry run, in the worker ---------------------------------------------------------------------
 
 
-def _validate_rows(job, layout, records, config, namespace):
+def validate(job):
+    """Read and validate the stored upload of a ``validating`` job; it becomes a draft.
+
+    Raises UploadError when the file as a whole cannot be used (a byte that is not UTF-8,
+    too many rows, ...): the rows stored so far are deleted first, so nothing is kept.
+    Does nothing for a job that is no longer validating (a task run twice).
+    """
+    upload = BulkUpload.objects.filter(job=job, job__status=JobStatus.VALIDATING).first()
+    if upload is None:
+        return False
+    if job.client is None or job.namespace is None:
+        raise UploadError("The client configuration or the namespace was deleted while the file was checked.")
+    BulkRow.objects.filter(job=job).delete()  # what a worker that died while validating left
+    binary = io.BytesIO(upload.data)
+    del upload
+    try:
+        header, records = read_records(binary)
+        layout = Layout(header)
+        total = store_rows(job, layout, records, binary)
+        if total == 0:
+            raise UploadError("The file has a header line but no rows.")
+    except UploadError:
+        BulkRow.objects.filter(job=job).delete()
+        raise
+    with transaction.atomic():
+        BulkJob.objects.filter(pk=job.pk).update(
+            status=JobStatus.DRAFT, total_rows=total, validated_bytes=job.upload_size
+        )
+        job.refresh_from_db()
+        job.store_summary()
+        BulkUpload.objects.filter(job=job).delete()
+    return True
+
+
+def store_rows(job, layout, records, binary):
+    """Validate and store every record; the job's progress is written after each batch."""
     max_rows = settings.BULK_MAX_ROWS
     fields = job_fields(job)
-    team = job.team
+    team, config, namespace = job.team, job.client, job.namespace
     with_credentials = job.credentials_type == "hashed-password"
     seen_ids = {}
     seen_auth_ids = {}
@@ -441,7 +238,8 @@ def _validate_rows(job, layout, records, config, namespace):
             problems.append("The line holds a NUL character (shown as \ufffd), which cannot be sent.")
         form = DeviceForm(data, team=team, config=config, namespace=namespace)
         valid = form.is_valid()
-        row = _Row(line, layout.stored_cells(cells))
+        row = BulkRow(job=job, line=line, cells=layout.stored_cells(cells), state=RowState.PENDING)
+        password = ""
         if len(cells) > layout.width and any(cell.strip() for cell in cells[layout.width :]):
             problems.append(f"This line has {len(cells)} cells, but the header names {layout.width} columns.")
         if not valid or problems:
@@ -468,13 +266,13 @@ def _validate_rows(job, layout, records, config, namespace):
                 if auth_id is not None:
                     seen_auth_ids[auth_id] = line
                 if with_credentials:
-                    row.password = form.cleaned_data["password"]
-        batch.append(row)
+                    password = form.cleaned_data["password"]
+        batch.append((row, password))
         if len(batch) >= BATCH_ROWS:
-            _store_batch(job, team, batch)
+            store_batch(job, batch, progress={"total_rows": total, "validated_bytes": binary.tell()})
             batch = []
-    if batch:
-        _store_batch(job, team, batch)
+    if batch:  # the reader has closed the file at its end
+        store_batch(job, batch, progress={"total_rows": total, "validated_bytes": job.upload_size})
     return total
 
 
@@ -513,59 +311,83 @@ def provisioned_here(team, device_ids):
     }
 
 
-def _store_batch(job, team, batch):
-    existing = provisioned_here(team, [row.device_id for row in batch if row.state == RowState.PENDING])
-    for row in batch:
-        if row.state != RowState.PENDING:
-            continue
-        when = existing.get(row.device_id)
-        if when is not None:
-            row.state = RowState.PROVISIONED
-            row.message = f"Created by this dashboard on {when:%Y-%m-%d %H:%M} UTC; it is skipped."
-        elif row.password:
-            row.secret_sealed = seal_secret(job.public_id, row.line, row.password)
-            row.secret_origin = SecretOrigin.TYPED
-        row.password = ""
-    _insert_rows(job, batch)
+def store_batch(job, batch, *, progress):
+    """Mark the rows already provisioned here, seal typed passwords, insert the rows, and
+    write the job's progress: one transaction. ``batch`` holds (row, typed password) pairs."""
+    pending = [row.device_id for row, _ in batch if row.state == RowState.PENDING]
+    existing = provisioned_here(job.team, pending)
+    for row, password in batch:
+        if row.state == RowState.PENDING:
+            when = existing.get(row.device_id)
+            if when is not None:
+                row.state = RowState.PROVISIONED
+                row.message = f"Created by this dashboard on {when:%Y-%m-%d %H:%M} UTC; it is skipped."
+            elif password:
+                row.secret_sealed = seal_secret(job.public_id, row.line, password)
+                row.secret_origin = SecretOrigin.TYPED
+    with transaction.atomic():
+        BulkRow.objects.bulk_create([row for row, _ in batch], batch_size=BATCH_ROWS)
+        BulkJob.objects.filter(pk=job.pk).update(**progress)
 
 
-INSERT_FIELDS = ("job", "line", "state", "device_id", "cells", "secret_sealed", "secret_origin", "message")
-
-
-def _insert_rows(job, batch):
-    """Store a batch without model instances (the ORM's per-value work took longer than
-    validating the rows): COPY on PostgreSQL, one executemany of an INSERT elsewhere (SQLite
-    runs in this process, so there is no round trip per row). The columns not named take
-    their defaults."""
-    meta = BulkRow._meta
-    quote = connection.ops.quote_name
-    cells_field = meta.get_field("cells")
-    defaults = {"attempts": 0, "busy_retries": 0, "resend": False}
-    names = [*INSERT_FIELDS, *defaults]
-    table = quote(meta.db_table)
-    columns = ", ".join(quote(meta.get_field(name).column) for name in names)
-    tail = tuple(defaults.values())
-    params = [
-        (
-            job.pk,
-            row.line,
-            row.state,
-            row.device_id,
-            cells_field.get_db_prep_save(row.cells, connection),
-            row.secret_sealed,
-            row.secret_origin,
-            row.message,
-            *tail,
+def reject(job, message):
+    """The file as a whole cannot be used: the job keeps the reason, its rows and file go."""
+    with transaction.atomic():
+        BulkRow.objects.filter(job=job).delete()
+        BulkUpload.objects.filter(job=job).delete()
+        BulkJob.objects.filter(pk=job.pk, status=JobStatus.VALIDATING).update(
+            status=JobStatus.REJECTED, upload_error=message[:1000], total_rows=0
         )
-        for row in batch
-    ]
-    # Only quoted model names and placeholders are formatted into the SQL; values are parameters.
-    with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for row in params:
-                    copy.write_row(row)
-        else:
-            placeholders = ", ".join(["%s"] * len(names))
-            sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"  # noqa: S608
-            cursor.executemany(sql, params)
+
+
+def create_draft(
+    *, team, actor, config, namespace, binary, file_name, credentials_type, auth_scope, concurrency
+):
+    """``receive`` then ``validate`` in this process (the provision_bulk command, tests).
+
+    Raises UploadError and keeps nothing when the file cannot be used."""
+    job = receive(
+        team=team,
+        actor=actor,
+        config=config,
+        namespace=namespace,
+        upload=binary,
+        file_name=file_name,
+        credentials_type=credentials_type,
+        auth_scope=auth_scope,
+        concurrency=concurrency,
+    )
+    try:
+        validate(job)
+    except UploadError:
+        job.delete()
+        raise
+    job.refresh_from_db()
+    return job
+
+
+# --- the preview --------------------------------------------------------------------------------------
+
+
+def first_preview(job):
+    """The request the first row to send would make (the device builder's preview), or None."""
+    row = (
+        BulkRow.objects.filter(job=job, state__in=[RowState.PENDING, RowState.CREATED, RowState.SENDING])
+        .order_by("line")
+        .first()
+    )
+    if row is None or job.client is None or job.namespace is None:
+        return None
+    password = ""
+    if row.secret_origin == SecretOrigin.TYPED and row.secret_sealed:
+        try:
+            password = open_secret(job.public_id, row.line, row.secret_sealed)
+        except crypto.SecretBoxError:
+            return None
+    form, problems, _ = row_form(job, Layout.for_job(job), row.cells, password=password)
+    if problems or not form.is_valid():
+        return None
+    # The typed password is masked; a blank one shows as generated.
+    preview = bosch.request_preview(job.client, form.to_body(), auth_scope=form.effective_auth_scope())
+    preview["line"] = row.line
+    return preview

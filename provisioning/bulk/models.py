@@ -3,9 +3,12 @@
 A job moves through these statuses::
 
     validating -> draft -> queued -> running -> done
-                     \\                 |  \\-> cancelling -> cancelled
-                      (discarded)       \\-> paused (needs the operator) -> queued ...
+         |           \\                 |  \\-> cancelling -> cancelled
+         v            (discarded)       \\-> paused (needs the operator) -> queued ...
+      rejected (the file as a whole cannot be used: ``upload_error`` says why)
 
+``validating``: the upload request stored the file (BulkUpload) and answered; the worker
+reads and checks it (provisioning.bulk.intake.validate), then deletes the stored bytes.
 ``draft`` is the dry run: every row is stored with what would happen to it, and
 nothing is sent until the operator confirms. ``done`` jobs go back to ``queued``
 when the operator retries rows whose outcome is unknown.
@@ -13,7 +16,7 @@ when the operator retries rows whose outcome is unknown.
 A row's ``state`` is the single truth of where it is (see RowState). A row is only
 ever sent from ``pending``; it is claimed (``sending``, with its correlation id
 stored) before the audit intent row is written, so after a crash the audit log
-tells whether it was sent (provisioning.bulk.executor.recover).
+tells whether it was sent (provisioning.bulk.lease.recover).
 
 Secrets: a typed password is sealed into ``secret_sealed`` (provisioning.crypto,
 bound to the job and line), a generated one is sealed there when the row is
@@ -26,6 +29,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Count
 from django.utils import timezone
 
 from provisioning import crypto
@@ -34,6 +38,7 @@ from provisioning.models import Namespace, OAuthClient, Team
 
 class JobStatus(models.TextChoices):
     VALIDATING = "validating", "Validating the upload"
+    REJECTED = "rejected", "File not accepted"
     DRAFT = "draft", "Waiting for confirmation"
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"
@@ -46,6 +51,16 @@ class JobStatus(models.TextChoices):
 # Statuses in which an executor should be working on the job.
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.CANCELLING)
 FINISHED = (JobStatus.DONE, JobStatus.CANCELLED)
+# Statuses a job is shown in the job list with (a job being validated is not a job yet).
+LISTED = (
+    JobStatus.DRAFT,
+    JobStatus.QUEUED,
+    JobStatus.RUNNING,
+    JobStatus.PAUSED,
+    JobStatus.CANCELLING,
+    JobStatus.CANCELLED,
+    JobStatus.DONE,
+)
 
 
 class RowState(models.TextChoices):
@@ -92,6 +107,11 @@ class BulkJob(models.Model):
     )
     namespace_name = models.CharField(max_length=254)
     file_name = models.CharField(max_length=255, blank=True)
+    # While validating: the upload's size and how far the worker has read it (the progress bar).
+    upload_size = models.PositiveBigIntegerField(default=0)
+    validated_bytes = models.PositiveBigIntegerField(default=0)
+    # Status "rejected": why the file as a whole could not be used.
+    upload_error = models.CharField(max_length=1000, blank=True)
     # The columns of the file that are used, in file order; every row's ``cells`` follow them.
     columns = models.JSONField(default=list)
     ignored_columns = models.JSONField(default=list)
@@ -115,7 +135,7 @@ class BulkJob(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     cancel_requested_by = models.CharField(max_length=150, blank=True)
 
-    # The executor's lease (provisioning.bulk.executor): who runs the job, until when.
+    # The executor's lease (provisioning.bulk.lease): who runs the job, until when.
     lease_owner = models.CharField(max_length=120, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
@@ -149,6 +169,33 @@ class BulkJob(models.Model):
     def is_finished(self):
         return self.status in FINISHED
 
+    def row_counts(self):
+        """{state: number of rows} with every state present (0 when none)."""
+        found = dict(self.rows.values_list("state").annotate(n=Count("id")).order_by())
+        return {state: found.get(state, 0) for state in RowState.values}
+
+    def store_summary(self):
+        """Store the row counts on the job (``summary``, read by the job list) and return them."""
+        self.summary = self.row_counts()
+        BulkJob.objects.filter(pk=self.pk).update(summary=self.summary)
+        return self.summary
+
+
+class BulkUpload(models.Model):
+    """The uploaded file, from the upload request until the worker has validated it.
+
+    The bytes live in the database because it is the one place every process shares:
+    the web worker that took the upload and the job worker that reads it may run on
+    different hosts (several gunicorns and workers on PostgreSQL), and nothing else
+    (a media folder, say) is shared by default. The row is deleted when validation ends.
+    """
+
+    job = models.OneToOneField(BulkJob, on_delete=models.CASCADE, related_name="upload")
+    data = models.BinaryField()
+
+    def __str__(self):
+        return f"Upload of bulk job {self.job_id}"
+
 
 class BulkRow(models.Model):
     job = models.ForeignKey(BulkJob, on_delete=models.CASCADE, related_name="rows")
@@ -181,6 +228,11 @@ class BulkRow(models.Model):
         return f"line {self.line}: {self.device_id or '(invalid)'} ({self.state})"
 
 
+def locked(job):
+    """``job``'s row again, locked until the transaction ends (a state change reads it this way)."""
+    return BulkJob.objects.select_for_update(of=("self",)).select_related("team", "client").get(pk=job.pk)
+
+
 def secret_aad(job_public_id, line):
     """Associated data binding a sealed device secret to one row of one job."""
     return f"bulkrow:{job_public_id}:{line}:secret"
@@ -192,3 +244,16 @@ def seal_secret(job_public_id, line, secret):
 
 def open_secret(job_public_id, line, sealed):
     return crypto.open_sealed(sealed, secret_aad(job_public_id, line))
+
+
+def secret_to_keep(state, origin, sealed):
+    """What a row's ``secret_sealed`` becomes once it reaches ``state``.
+
+    A row that may be sent again (pending, unknown) keeps it; a created row keeps a
+    generated one for the one-time credentials download; every other row drops it.
+    """
+    if state in (RowState.UNKNOWN, RowState.PENDING):
+        return sealed
+    if state in (RowState.CREATED, RowState.EXISTS) and origin == SecretOrigin.GENERATED:
+        return sealed
+    return ""

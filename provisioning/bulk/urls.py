@@ -16,5 +16,5 @@ urlpatterns = [
     path("<int:pk>/resume/", views.resume, name="resume"),
     path("<int:pk>/retry-unknown/", views.retry_unknown, name="retry_unknown"),
     path("<int:pk>/failed-rows.csv", views.failed_csv, name="failed_csv"),
-    path("<int:pk>/credentials/", views.credentials, name="credentials"),
+    path("<int:pk>/credentials/", views.credentials_download, name="credentials"),
 ]

@@ -4,11 +4,13 @@ Every view loads the team through provisioning.access (404 for another team,
 403 for a role that may not act). Auditors see jobs, progress, results and the
 failed-rows CSV, but cannot upload, start, cancel, retry or take the credentials.
 
-The job page is one URL. An htmx request for ``#job-progress`` (the poll, every
-second while the job runs) gets that partial; for ``#job-rows`` (filters and
-pages of the row table) that one. When a poll finds the job finished it answers
-``HX-Refresh`` so the page shows the results; without JavaScript the page has a
-Refresh link and every action is a plain form POST that redirects.
+The upload answers as soon as the file is stored; a worker checks its rows. The job
+page is one URL. An htmx request for ``#job-validation`` (the poll while the file
+is checked) or ``#job-progress`` (the poll, every second while the job runs) gets
+that partial; for ``#job-rows`` (filters and pages of the row table) that one.
+When a poll finds the job past that stage it answers ``HX-Refresh`` so the page
+shows the preview or the results; without JavaScript the page has a Refresh link
+and every action is a plain form POST that redirects.
 """
 
 from django.contrib import messages
@@ -21,7 +23,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from provisioning.access import ALL_ROLES, PROVISIONERS, get_membership
-from provisioning.bulk import intake, jobs
+from provisioning.bulk import credentials, downloads, intake, jobs, progress
+from provisioning.bulk.csvfile import Layout, UploadError
 from provisioning.bulk.forms import UploadForm
 from provisioning.bulk.models import BulkJob, BulkRow, JobStatus, RowState
 
@@ -44,7 +47,7 @@ def job_list(request, team_slug):
     membership = get_membership(request, team_slug)
     items = list(BulkJob.objects.filter(team=membership.team).exclude(status=JobStatus.VALIDATING)[:50])
     for job in items:
-        job.progress = jobs.progress(job, from_summary=True)
+        job.progress = progress.progress(job, from_summary=True)
     return render(request, "provisioning/bulk/jobs.html", {"membership": membership, "items": items})
 
 
@@ -52,7 +55,7 @@ def job_list(request, team_slug):
 @require_safe
 def template_csv(request, team_slug):
     get_membership(request, team_slug)
-    response = HttpResponse(BOM + intake.template_csv(), content_type="text/csv; charset=utf-8")
+    response = HttpResponse(BOM + downloads.template_csv(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="provisioner-bulk-template.csv"'
     return response
 
@@ -74,35 +77,29 @@ def upload(request, team_slug):
     data = form.cleaned_data
     uploaded = data["file"]
     try:
-        job = intake.create_draft(
+        job = jobs.upload(
             team=team,
             actor=request.user,
             config=data["config"],
             namespace=data["namespace"],
-            binary=uploaded.file,
+            upload=uploaded,
             file_name=uploaded.name,
             credentials_type=data["credentials_type"],
             auth_scope=data["auth_scope"],
             concurrency=data["concurrency"],
         )
-    except intake.UploadError as exc:
+    except UploadError as exc:
         ctx["upload_error"] = exc.message
         return render(request, "provisioning/bulk/upload.html", ctx, status=400)
-    jobs.record(
-        job,
-        "bulk.upload",
-        actor=request.user,
-        message=f"{job.total_rows} rows uploaded from {job.file_name}.",
-    )
     return redirect("bulk:job", team.slug, job.pk)
 
 
 def _initial(team):
     initial = {"concurrency": 4}
-    first_client = team.configs.first()
-    if first_client:
-        initial["config"] = first_client.pk
-        namespace = team.namespaces.filter(client__in=[first_client]).first() or team.namespaces.first()
+    first_config = team.configs.first()
+    if first_config:
+        initial["config"] = first_config.pk
+        namespace = team.namespaces.filter(client__in=[first_config]).first() or team.namespaces.first()
         if namespace:
             initial["namespace"] = namespace.pk
     return initial
@@ -133,25 +130,45 @@ COLUMN_HELP = [
 @require_safe
 def job_detail(request, team_slug, pk):
     membership, job = get_job(request, team_slug, pk)
-    job = jobs.ensure_fresh(job)
+    job = credentials.ensure_fresh(job)
     target = request.htmx.target if request.htmx else None
-    if target == "job-progress" and not request.htmx.history_restore_request:
+    polled = target and not request.htmx.history_restore_request
+    if polled and target == "job-validation":
+        response = render(request, "provisioning/bulk/job.html#job-validation", _upload_ctx(membership, job))
+        if job.status != JobStatus.VALIDATING:
+            response["HX-Refresh"] = "true"  # checked: show the preview (or why it was not accepted)
+        return response
+    if job.status in (JobStatus.VALIDATING, JobStatus.REJECTED):
+        return render(request, "provisioning/bulk/job.html", _upload_ctx(membership, job))
+    if polled and target == "job-progress":
         response = render(request, "provisioning/bulk/job.html#job-progress", _progress_ctx(membership, job))
         if not job.is_active:
             response["HX-Refresh"] = "true"  # it ended: show the whole page with the results
         return response
     ctx = _progress_ctx(membership, job)
     ctx.update(_rows_ctx(request, job))
-    if target == "job-rows" and not request.htmx.history_restore_request:
+    if polled and target == "job-rows":
         return render(request, "provisioning/bulk/job.html#job-rows", ctx)
     if job.status == JobStatus.DRAFT:
-        ctx["preview"] = jobs.first_preview(job)
+        ctx["preview"] = intake.first_preview(job)
     return render(request, "provisioning/bulk/job.html", ctx)
+
+
+def _upload_ctx(membership, job):
+    """A job whose file is being checked, or was not accepted."""
+    validating = job.status == JobStatus.VALIDATING
+    return {
+        "membership": membership,
+        "job": job,
+        "can_act": membership.can_provision,
+        "validation": progress.validation(job) if validating else None,
+        "polling": validating,
+    }
 
 
 def _progress_ctx(membership, job):
     now = timezone.now()
-    progress = jobs.progress(job, now)
+    found = progress.progress(job, now)
     recent = []
     if job.is_active:
         recent = list(
@@ -166,17 +183,17 @@ def _progress_ctx(membership, job):
     return {
         "membership": membership,
         "job": job,
-        "progress": progress,
+        "progress": found,
         "recent": recent[:RECENT_ROWS],
         "paused_for": paused_for,
-        "waiting_long": progress.executor == "waiting" and waited > jobs.WAITING_HINT_AFTER,
+        "waiting_long": found.executor == "waiting" and waited > progress.WAITING_HINT_AFTER,
         "can_act": membership.can_provision,
-        "credentials_available": job.is_finished and jobs.credentials_available(job, now),
+        "credentials_available": job.is_finished and credentials.credentials_available(job, now),
         "retryable": jobs.retryable_unknown(job).count()
-        if job.status in (JobStatus.DONE, JobStatus.PAUSED) and progress.unknown
+        if job.status in (JobStatus.DONE, JobStatus.PAUSED) and found.unknown
         else 0,
         "polling": job.is_active,
-        "took": jobs.duration_text((job.finished_at - job.started_at).total_seconds())
+        "took": progress.duration_text((job.finished_at - job.started_at).total_seconds())
         if job.finished_at and job.started_at
         else "",
     }
@@ -203,7 +220,7 @@ def _rows_ctx(request, job):
         # A row too broken for a device id still shows what its name cell said.
         row.name_cell = row.cells[name_index] if not row.device_id and len(row.cells) > name_index else ""
 
-    counts = jobs.counts(job)
+    counts = job.row_counts()
     filters = [("", "All", sum(counts.values()))] + [
         (value, _state_label(job, value), counts[value]) for value in RowState.values if counts[value]
     ]
@@ -217,8 +234,6 @@ def _rows_ctx(request, job):
 
 
 def _name_index(job):
-    from provisioning.bulk.intake import Layout
-
     layout = Layout.for_job(job)
     return layout.indexes.index(layout.fields["name"])
 
@@ -249,7 +264,7 @@ def discard(request, team_slug, pk):
     if jobs.discard(job, request.user):
         messages.success(request, f"The upload {job.file_name} was discarded; nothing was sent.")
         return redirect("bulk:jobs", team_slug)
-    messages.warning(request, "Only a job that has not been started can be discarded.")
+    messages.warning(request, "Only a checked upload that has not been started can be discarded.")
     return redirect("bulk:job", team_slug, job.pk)
 
 
@@ -301,7 +316,7 @@ def retry_unknown(request, team_slug, pk):
 @require_safe
 def failed_csv(request, team_slug, pk):
     _, job = get_job(request, team_slug, pk)
-    lines = jobs.failed_rows_csv(job)
+    lines = downloads.failed_rows_csv(job)
     response = StreamingHttpResponse(_with_bom(lines), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="bulk-job-{job.pk}-failed-rows.csv"'
     return response
@@ -315,11 +330,11 @@ def _with_bom(lines):
 @login_required
 @never_cache
 @require_http_methods(["GET", "POST"])
-def credentials(request, team_slug, pk):
+def credentials_download(request, team_slug, pk):
     membership, job = get_job(request, team_slug, pk, PROVISIONERS)
-    job = jobs.ensure_fresh(job)
+    job = credentials.ensure_fresh(job)
     if request.method == "POST":
-        text = jobs.take_credentials(job, request.user)
+        text = credentials.take_credentials(job, request.user)
         if text is not None:
             response = HttpResponse(BOM + text, content_type="text/csv; charset=utf-8")
             response["Content-Disposition"] = f'attachment; filename="bulk-job-{job.pk}-credentials.csv"'
@@ -330,7 +345,7 @@ def credentials(request, team_slug, pk):
     ctx = {
         "membership": membership,
         "job": job,
-        "available": job.is_finished and jobs.credentials_available(job),
+        "available": job.is_finished and credentials.credentials_available(job),
         "job_url": reverse("bulk:job", args=[team_slug, job.pk]),
     }
     return render(request, "provisioning/bulk/credentials.html", ctx)

@@ -9,8 +9,9 @@ import io
 import pytest
 
 from provisioning.bulk import executor, intake, jobs
-from provisioning.models import Namespace, OAuthClient
+from provisioning.models import Namespace
 from provisioning.sandbox import knobs, seed
+from tests.factories import make_config
 
 NS = "com.acme.bulk"
 
@@ -70,24 +71,22 @@ def run_job(job, actor, **kwargs):
 
 
 @pytest.fixture
-def offline_client(team_a):
+def offline_config(team_a):
     """A client configuration pointing nowhere: for tests that validate but never send."""
-    config = OAuthClient(
-        team=team_a,
+    return make_config(
+        team_a,
         name="Offline",
         preset="custom",
         token_url="https://token.invalid/token",
         client_id="offline",
         api_base_url="https://api.invalid/api/1",
         service_instance_id="offline-sid",
+        secret="offline-secret",
     )
-    config.set_secret("offline-secret")
-    config.save()
-    return config
 
 
 @pytest.fixture
-def offline_ns(team_a, offline_client):
+def offline_ns(team_a, offline_config):
     return Namespace.objects.create(team=team_a, name=NS)
 
 
@@ -99,9 +98,9 @@ def sandbox(live_server):
 
 
 @pytest.fixture
-def sandbox_client(team_a, sandbox):
-    config = OAuthClient(
-        team=team_a,
+def sandbox_config(team_a, sandbox):
+    return make_config(
+        team_a,
         name="Sandbox",
         preset="custom",
         token_url=sandbox["token_url"],
@@ -109,12 +108,10 @@ def sandbox_client(team_a, sandbox):
         scope=sandbox["scope"],
         api_base_url=sandbox["api_base_url"],
         service_instance_id=sandbox["service_instance_id"],
+        secret=sandbox["client_secret"],
     )
-    config.set_secret(sandbox["client_secret"])
-    config.save()
-    return config
 
 
 @pytest.fixture
-def sandbox_ns(team_a, sandbox_client):
+def sandbox_ns(team_a, sandbox_config):
     return Namespace.objects.create(team=team_a, name=NS)

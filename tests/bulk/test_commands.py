@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from provisioning.bulk import jobs
+from provisioning.bulk import credentials, jobs
 from provisioning.bulk.models import BulkJob, JobStatus, RowState
 from provisioning.models import AuditEvent
 from provisioning.sandbox import store
@@ -42,7 +42,7 @@ def provision_bulk(path, *extra):
 
 
 def test_provision_bulk_creates_the_devices_and_writes_the_credentials_once(
-    operator_a, sandbox_client, sandbox_ns, tmp_path
+    operator_a, sandbox_config, sandbox_ns, tmp_path
 ):
     source = tmp_path / "devices.csv"
     source.write_bytes(csv_bytes(device_rows(12)))
@@ -56,23 +56,23 @@ def test_provision_bulk_creates_the_devices_and_writes_the_credentials_once(
     assert "will create:                12" in out
     assert "Job " in out and "12 created" in out
     assert "12/12 100%" in err  # the progress line (no terminal here: plain lines)
-    assert len(store.device_ids(sandbox_client.service_instance_id)) == 12
+    assert len(store.device_ids(sandbox_config.service_instance_id)) == 12
     assert stat.S_IMODE(os.stat(creds).st_mode) == 0o600
     rows = list(csv.DictReader(io.StringIO(creds.read_text())))
     assert len(rows) == 12
     assert all(
-        store.device_secret_matches(sandbox_client.service_instance_id, r["auth_id"], r["password"])
+        store.device_secret_matches(sandbox_config.service_instance_id, r["auth_id"], r["password"])
         for r in rows
     )
     job = BulkJob.objects.get()
-    assert job.credentials_downloaded_at and not jobs.credentials_available(job)
+    assert job.credentials_downloaded_at and not credentials.credentials_available(job)
     assert rows[0]["password"] not in out + err
     assert (
         AuditEvent.objects.filter(action="device.provision", phase="intent", actor_name="oscar").count() == 12
     )
 
 
-def test_provision_bulk_exits_non_zero_and_writes_the_failed_rows(sandbox_client, sandbox_ns, tmp_path):
+def test_provision_bulk_exits_non_zero_and_writes_the_failed_rows(sandbox_config, sandbox_ns, tmp_path):
     source = tmp_path / "devices.csv"
     source.write_bytes(csv_bytes([*device_rows(3), ["bad/name", "", "", "", "", "", "", ""]]))
     failed = tmp_path / "failed.csv"
@@ -87,7 +87,7 @@ def test_provision_bulk_exits_non_zero_and_writes_the_failed_rows(sandbox_client
     assert intent.actor_name.endswith("(command line)")
 
 
-def test_provision_bulk_dry_run_sends_nothing(sandbox_client, sandbox_ns, tmp_path):
+def test_provision_bulk_dry_run_sends_nothing(sandbox_config, sandbox_ns, tmp_path):
     source = tmp_path / "devices.csv"
     source.write_bytes(csv_bytes(device_rows(3, password=lambda n: f"Typed-Pass-{n}")))
 
@@ -95,12 +95,12 @@ def test_provision_bulk_dry_run_sends_nothing(sandbox_client, sandbox_ns, tmp_pa
 
     assert code == 0
     assert "Dry run: nothing was sent." in out and "********" in out and "Typed-Pass" not in out
-    assert store.device_ids(sandbox_client.service_instance_id) == []
+    assert store.device_ids(sandbox_config.service_instance_id) == []
     assert not BulkJob.objects.exists()
 
 
 def test_provision_bulk_refuses_what_it_cannot_use(
-    operator_a, auditor_a, sandbox_client, sandbox_ns, tmp_path
+    operator_a, auditor_a, sandbox_config, sandbox_ns, tmp_path
 ):
     source = tmp_path / "devices.csv"
     source.write_bytes(b"device\nx\n")
@@ -115,13 +115,13 @@ def test_provision_bulk_refuses_what_it_cannot_use(
         )
 
 
-def test_the_worker_runs_a_confirmed_job(operator_a, sandbox_client, sandbox_ns):
-    job = make_draft(sandbox_ns.team, operator_a, sandbox_client, sandbox_ns, csv_bytes(device_rows(5)))
+def test_the_worker_runs_a_confirmed_job(operator_a, sandbox_config, sandbox_ns):
+    job = make_draft(sandbox_ns.team, operator_a, sandbox_config, sandbox_ns, csv_bytes(device_rows(5)))
     jobs.start(job, operator_a)  # enqueued on commit
 
     call_command("worker", "--batch", "--no-startup-delay", "--sweep", "0", verbosity=0)
 
     job.refresh_from_db()
     assert job.status == JobStatus.DONE
-    assert jobs.counts(job)[RowState.CREATED] == 5
-    assert len(store.device_ids(sandbox_client.service_instance_id)) == 5
+    assert job.row_counts()[RowState.CREATED] == 5
+    assert len(store.device_ids(sandbox_config.service_instance_id)) == 5

@@ -55,12 +55,12 @@ def status(job):
 
 
 def test_kill_9_mid_job_then_restart_loses_and_duplicates_nothing(
-    team_a, operator_a, sandbox_client, sandbox_ns, tmp_path
+    team_a, operator_a, sandbox_config, sandbox_ns, tmp_path
 ):
     total = 240
     knobs.configure(latency_ms=40)
     rows = device_rows(total, password=lambda n: f"Typed-Pass-{n:05d}" if n % 2 else "")
-    job = make_draft(team_a, operator_a, sandbox_client, sandbox_ns, csv_bytes(rows), concurrency=4)
+    job = make_draft(team_a, operator_a, sandbox_config, sandbox_ns, csv_bytes(rows), concurrency=4)
     jobs.start(job, operator_a)  # enqueued when the transaction commits
 
     with open(tmp_path / "worker-1.log", "w") as log:
@@ -86,7 +86,7 @@ def test_kill_9_mid_job_then_restart_loses_and_duplicates_nothing(
             second.wait(timeout=30)
 
     expected = sorted(f"{NS}:dev-{n:05d}" for n in range(total))
-    assert store.device_ids(sandbox_client.service_instance_id) == expected  # 0 lost
+    assert store.device_ids(sandbox_config.service_instance_id) == expected  # 0 lost
     states = Counter(BulkRow.objects.filter(job=job).values_list("state", flat=True))
     assert set(states) <= {RowState.CREATED, RowState.EXISTS}, states
     outcomes = AuditEvent.objects.filter(action="device.provision", phase=AuditEvent.Phase.OUTCOME)
@@ -105,16 +105,16 @@ def test_kill_9_mid_job_then_restart_loses_and_duplicates_nothing(
     assert conflicts == states[RowState.EXISTS]  # a 409 only for rows whose outcome was unknown
     # The typed passwords reached the devices the restarted worker sent.
     assert store.device_secret_matches(
-        sandbox_client.service_instance_id, f"{NS}_dev-{total - 1:05d}", f"Typed-Pass-{total - 1:05d}"
+        sandbox_config.service_instance_id, f"{NS}_dev-{total - 1:05d}", f"Typed-Pass-{total - 1:05d}"
     )
 
 
 def test_sigterm_stops_after_the_rows_in_flight_and_the_next_worker_continues(
-    team_a, operator_a, sandbox_client, sandbox_ns, tmp_path
+    team_a, operator_a, sandbox_config, sandbox_ns, tmp_path
 ):
     knobs.configure(latency_ms=40)
     job = make_draft(
-        team_a, operator_a, sandbox_client, sandbox_ns, csv_bytes(device_rows(200)), concurrency=4
+        team_a, operator_a, sandbox_config, sandbox_ns, csv_bytes(device_rows(200)), concurrency=4
     )
     jobs.start(job, operator_a)
 
@@ -136,5 +136,5 @@ def test_sigterm_stops_after_the_rows_in_flight_and_the_next_worker_continues(
             second.send_signal(signal.SIGTERM)
             second.wait(timeout=30)
 
-    assert len(store.device_ids(sandbox_client.service_instance_id)) == 200
+    assert len(store.device_ids(sandbox_config.service_instance_id)) == 200
     assert count(job, RowState.CREATED) == 200

@@ -1,7 +1,7 @@
 """The bulk pages in a real browser (Playwright, Debian's Chromium), with axe-core, and without JavaScript.
 
-An executor thread stands in for the worker process (the crash tests run the real one);
-the provider is the sandbox on the same live server.
+A thread runs the worker's tasks in this process (the crash tests run the real worker):
+it validates uploads and runs queued jobs; the provider is the sandbox on the same live server.
 """
 
 import threading
@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from provisioning.bulk import executor
+from provisioning.bulk import executor, tasks
 from provisioning.bulk.models import BulkJob, JobStatus
 from provisioning.models import Namespace
 from provisioning.sandbox import knobs, seed, store
@@ -50,7 +50,7 @@ def sandbox_config(server, team_a):  # noqa: F811
 
 @pytest.fixture
 def worker_thread():
-    """Runs every queued bulk job in this process until the test ends."""
+    """Validates every upload and runs every queued bulk job, in this process, until the test ends."""
     stop = threading.Event()
 
     def loop():
@@ -58,6 +58,9 @@ def worker_thread():
 
         try:
             while not stop.is_set():
+                for pk in BulkJob.objects.filter(status=JobStatus.VALIDATING).values_list("pk", flat=True):
+                    time.sleep(0.5)  # long enough for the page to show the check under way
+                    tasks.validate_upload.call(pk)
                 for pk in BulkJob.objects.filter(status=JobStatus.QUEUED).values_list("pk", flat=True):
                     executor.run(pk)
                 time.sleep(0.2)
@@ -153,6 +156,11 @@ def test_the_bulk_pages_work_without_javascript(
         page.goto("/t/team-a/bulk/new/")
         page.get_by_label("CSV file").set_input_files(source)
         page.get_by_role("button", name="Check the file").click()
+        for _ in range(60):
+            if page.get_by_role("button", name="Send 5 devices").count():
+                break
+            time.sleep(0.25)
+            page.get_by_role("link", name="Refresh").click()  # the file is being checked
         page.get_by_role("link", name="Invalid", exact=False).count()  # the tabs are plain links
         page.get_by_role("button", name="Send 5 devices").click()
         for _ in range(60):

@@ -1,15 +1,18 @@
 """Hypothesis against the upload: odd encodings, quotes, empty lines, huge cells. Never a 500.
 
-Every upload either becomes a draft (302 to its preview, which renders) or is refused
-with a message (400); nothing else, and a refused file leaves no job behind.
+Every upload is either refused at once with a message (400, and no job), or stored
+(302 to its page); the worker's validation then makes it a draft whose preview
+renders, or rejects it with a message and keeps none of its rows; nothing else.
 """
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils.html import escape
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from provisioning.bulk.models import BulkJob
+from provisioning.bulk import tasks
+from provisioning.bulk.models import BulkJob, BulkRow, BulkUpload, JobStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -78,14 +81,14 @@ uploads = st.one_of(
 
 
 @pytest.fixture
-def poster(as_user, cast, offline_client, offline_ns):
+def poster(as_user, cast, offline_config, offline_ns):
     client = as_user(cast["operator"])
 
     def post(data):
         return client.post(
             "/t/team-a/bulk/new/",
             {
-                "config": offline_client.pk,
+                "config": offline_config.pk,
                 "namespace": offline_ns.pk,
                 "credentials_type": "hashed-password",
                 "auth_scope": "__default__",
@@ -110,8 +113,17 @@ def test_no_upload_gives_a_500(poster, data):
     created = set(BulkJob.objects.values_list("pk", flat=True)) - before
     if response.status_code == 302:
         (pk,) = created
+        assert poster.client.get(response["Location"]).status_code == 200  # "checking the file"
+        outcome = tasks.validate_upload.call(pk)  # what the worker does next
+        event(f"validation: {outcome}")
+        job = BulkJob.objects.get(pk=pk)
+        assert job.status in (JobStatus.DRAFT, JobStatus.REJECTED) and not BulkUpload.objects.filter(job=job)
         preview = poster.client.get(response["Location"])
         assert preview.status_code == 200
+        if job.status == JobStatus.REJECTED:
+            assert job.upload_error and escape(job.upload_error) in preview.content.decode()
+            assert not BulkRow.objects.filter(job=job).exists()
+            return
         for state in ("invalid", "pending", "duplicate"):
             assert poster.client.get(response["Location"], {"state": state}).status_code == 200
         assert poster.client.get(f"/t/team-a/bulk/{pk}/failed-rows.csv").status_code == 200

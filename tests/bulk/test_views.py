@@ -4,8 +4,16 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django_tasks_db.models import DBTaskResult
 
-from provisioning.bulk import jobs
-from provisioning.bulk.models import BulkJob, BulkRow, JobStatus, RowState, SecretOrigin, seal_secret
+from provisioning.bulk import jobs, tasks
+from provisioning.bulk.models import (
+    BulkJob,
+    BulkRow,
+    BulkUpload,
+    JobStatus,
+    RowState,
+    SecretOrigin,
+    seal_secret,
+)
 from provisioning.models import AuditEvent
 from tests.views import assert_is_partial
 
@@ -33,7 +41,7 @@ def upload(client, config, namespace, data, **fields):
     return client.post(url(action="new/"), form)
 
 
-def test_the_upload_page_lists_the_columns_and_links_the_template(as_user, cast, offline_client, offline_ns):
+def test_the_upload_page_lists_the_columns_and_links_the_template(as_user, cast, offline_config, offline_ns):
     response = as_user(cast["operator"]).get(url(action="new/"))
 
     html = response.content.decode()
@@ -47,7 +55,7 @@ def test_the_upload_page_lists_the_columns_and_links_the_template(as_user, cast,
 
 
 def test_an_upload_becomes_a_preview_that_masks_the_first_body_and_sends_nothing(
-    as_user, cast, offline_client, offline_ns
+    as_user, cast, offline_config, offline_ns, django_capture_on_commit_callbacks
 ):
     rows = [
         ["dev-1", "Typed-Secret-1", "", "true", "", "", "north", "3"],
@@ -55,10 +63,26 @@ def test_an_upload_becomes_a_preview_that_masks_the_first_body_and_sends_nothing
     ]
     client = as_user(cast["operator"])
 
-    response = upload(client, offline_client, offline_ns, csv_bytes(rows))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = upload(client, offline_config, offline_ns, csv_bytes(rows))
 
     job = BulkJob.objects.get()
     assert response.status_code == 302 and response["Location"] == url(job)
+    assert job.status == JobStatus.VALIDATING and not BulkRow.objects.exists()  # the worker checks it
+    task = DBTaskResult.objects.get(id=job.task_id)
+    assert task.task_path == "provisioning.bulk.tasks.validate_upload" and task.status == "READY"
+    checking = client.get(url(job))
+    assert "Checking the file" in checking.content.decode()
+    poll = client.get(url(job), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="job-validation")
+    assert 'hx-trigger="every 1s"' in assert_is_partial(poll, "job-validation")
+    assert "HX-Refresh" not in poll
+
+    assert tasks.validate_upload.call(job.pk) == "draft"
+
+    job.refresh_from_db()
+    assert (
+        client.get(url(job), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="job-validation")["HX-Refresh"] == "true"
+    )
     page = client.get(url(job))
     html = page.content.decode()
     assert job.status == JobStatus.DRAFT
@@ -72,9 +96,31 @@ def test_an_upload_becomes_a_preview_that_masks_the_first_body_and_sends_nothing
     assert AuditEvent.objects.get(action="bulk.upload").actor_name == "oscar"
 
 
-def test_a_bad_file_is_refused_with_the_reason_and_no_job(as_user, cast, offline_client, offline_ns):
+def test_a_file_found_bad_by_the_worker_is_rejected_with_the_reason_and_no_rows(
+    as_user, cast, offline_config, offline_ns
+):
+    # Not UTF-8 on line 3002: past what the upload request reads to check the header.
+    data = b"name\n" + b"".join(b"dev-%d\n" % n for n in range(3000)) + b"dev-\xe9\n"
+    client = as_user(cast["operator"])
+
+    assert upload(client, offline_config, offline_ns, data).status_code == 302
+    job = BulkJob.objects.get()
+    assert tasks.validate_upload.call(job.pk) == "rejected"
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.REJECTED and "not UTF-8 text" in job.upload_error
+    assert not BulkRow.objects.exists() and not BulkUpload.objects.exists()
+    page = client.get(url(job)).content.decode()
+    assert (
+        "The file was not accepted" in page and "is not UTF-8 text (an invalid byte on or after line" in page
+    )
+    assert client.post(url(job, "discard/")).status_code == 302
+    assert not BulkJob.objects.exists()
+
+
+def test_a_bad_file_is_refused_with_the_reason_and_no_job(as_user, cast, offline_config, offline_ns):
     response = upload(
-        as_user(cast["operator"]), offline_client, offline_ns, "name\nd\u00e9v\n".encode("utf-16")
+        as_user(cast["operator"]), offline_config, offline_ns, "name\nd\u00e9v\n".encode("utf-16")
     )
 
     assert response.status_code == 400
@@ -84,18 +130,18 @@ def test_a_bad_file_is_refused_with_the_reason_and_no_job(as_user, cast, offline
 
 
 def test_a_namespace_reserved_for_another_client_is_refused(
-    as_user, cast, offline_client, config_a, namespace_a
+    as_user, cast, offline_config, config_a, namespace_a
 ):
-    response = upload(as_user(cast["operator"]), offline_client, namespace_a, csv_bytes(device_rows(1)))
+    response = upload(as_user(cast["operator"]), offline_config, namespace_a, csv_bytes(device_rows(1)))
 
     assert response.status_code == 400
     assert "is reserved for" in response.content.decode()
 
 
 def test_confirming_enqueues_the_job_when_the_transaction_commits(
-    as_user, cast, offline_client, offline_ns, django_capture_on_commit_callbacks
+    as_user, cast, offline_config, offline_ns, django_capture_on_commit_callbacks
 ):
-    job = make_draft(offline_ns.team, cast["operator"], offline_client, offline_ns, csv_bytes(device_rows(3)))
+    job = make_draft(offline_ns.team, cast["operator"], offline_config, offline_ns, csv_bytes(device_rows(3)))
     client = as_user(cast["admin"])
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -115,9 +161,9 @@ def test_confirming_enqueues_the_job_when_the_transaction_commits(
 
 
 def test_the_progress_partial_polls_while_running_and_refreshes_the_page_at_the_end(
-    as_user, cast, offline_client, offline_ns
+    as_user, cast, offline_config, offline_ns
 ):
-    job = make_draft(offline_ns.team, cast["operator"], offline_client, offline_ns, csv_bytes(device_rows(4)))
+    job = make_draft(offline_ns.team, cast["operator"], offline_config, offline_ns, csv_bytes(device_rows(4)))
     jobs.start(job, cast["operator"], run_in_worker=False)
     BulkRow.objects.filter(job=job, line=2).update(state=RowState.CREATED)
     client = as_user(cast["auditor"])
@@ -135,9 +181,9 @@ def test_the_progress_partial_polls_while_running_and_refreshes_the_page_at_the_
     assert "hx-trigger" not in done.content.decode()
 
 
-def test_the_rows_table_filters_by_state_and_pages_by_line(as_user, cast, offline_client, offline_ns):
+def test_the_rows_table_filters_by_state_and_pages_by_line(as_user, cast, offline_config, offline_ns):
     rows = [*device_rows(150), ["bad/name", "", "", "", "", "", "", ""]]
-    job = make_draft(offline_ns.team, cast["operator"], offline_client, offline_ns, csv_bytes(rows))
+    job = make_draft(offline_ns.team, cast["operator"], offline_config, offline_ns, csv_bytes(rows))
     client = as_user(cast["operator"])
 
     first = client.get(url(job))
@@ -152,8 +198,8 @@ def test_the_rows_table_filters_by_state_and_pages_by_line(as_user, cast, offlin
 @pytest.mark.parametrize(
     "action", ["start/", "discard/", "cancel/", "resume/", "retry-unknown/", "credentials/"]
 )
-def test_an_auditor_cannot_act_on_a_job(as_user, cast, offline_client, offline_ns, action):
-    job = make_draft(offline_ns.team, cast["operator"], offline_client, offline_ns, csv_bytes(device_rows(1)))
+def test_an_auditor_cannot_act_on_a_job(as_user, cast, offline_config, offline_ns, action):
+    job = make_draft(offline_ns.team, cast["operator"], offline_config, offline_ns, csv_bytes(device_rows(1)))
     client = as_user(cast["auditor"])
 
     assert client.post(url(job, action)).status_code == 403
@@ -162,15 +208,15 @@ def test_an_auditor_cannot_act_on_a_job(as_user, cast, offline_client, offline_n
     assert job.status == JobStatus.DRAFT
 
 
-def test_an_auditor_cannot_upload(as_user, cast, offline_client, offline_ns):
+def test_an_auditor_cannot_upload(as_user, cast, offline_config, offline_ns):
     client = as_user(cast["auditor"])
     assert client.get(url(action="new/")).status_code == 403
-    assert upload(client, offline_client, offline_ns, csv_bytes(device_rows(1))).status_code == 403
+    assert upload(client, offline_config, offline_ns, csv_bytes(device_rows(1))).status_code == 403
     assert not BulkJob.objects.exists()
 
 
-def test_another_teams_job_is_not_found(as_user, cast, offline_client, offline_ns):
-    job = make_draft(offline_ns.team, cast["operator"], offline_client, offline_ns, csv_bytes(device_rows(1)))
+def test_another_teams_job_is_not_found(as_user, cast, offline_config, offline_ns):
+    job = make_draft(offline_ns.team, cast["operator"], offline_config, offline_ns, csv_bytes(device_rows(1)))
     client = as_user(cast["other"])
 
     assert client.get(url(job)).status_code == 404
@@ -178,9 +224,9 @@ def test_another_teams_job_is_not_found(as_user, cast, offline_client, offline_n
     assert client.get(url(job, "failed-rows.csv")).status_code == 404
 
 
-def test_discard_deletes_a_draft_and_its_sealed_passwords(as_user, cast, offline_client, offline_ns):
+def test_discard_deletes_a_draft_and_its_sealed_passwords(as_user, cast, offline_config, offline_ns):
     rows = device_rows(2, password=lambda n: f"Typed-Secret-{n}")
-    job = make_draft(offline_ns.team, cast["operator"], offline_client, offline_ns, csv_bytes(rows))
+    job = make_draft(offline_ns.team, cast["operator"], offline_config, offline_ns, csv_bytes(rows))
 
     response = as_user(cast["operator"]).post(url(job, "discard/"))
 
@@ -189,8 +235,8 @@ def test_discard_deletes_a_draft_and_its_sealed_passwords(as_user, cast, offline
     assert AuditEvent.objects.filter(action="bulk.discard").exists()
 
 
-def test_cancel_of_a_job_nobody_runs_is_immediate(as_user, cast, offline_client, offline_ns):
-    job = make_draft(offline_ns.team, cast["operator"], offline_client, offline_ns, csv_bytes(device_rows(2)))
+def test_cancel_of_a_job_nobody_runs_is_immediate(as_user, cast, offline_config, offline_ns):
+    job = make_draft(offline_ns.team, cast["operator"], offline_config, offline_ns, csv_bytes(device_rows(2)))
     jobs.start(job, cast["operator"], run_in_worker=False)
 
     as_user(cast["operator"]).post(url(job, "cancel/"))
@@ -199,8 +245,8 @@ def test_cancel_of_a_job_nobody_runs_is_immediate(as_user, cast, offline_client,
     assert job.status == JobStatus.CANCELLED and job.cancel_requested_by == "oscar"
 
 
-def test_the_credentials_page_confirms_then_downloads_once(as_user, cast, offline_client, offline_ns):
-    job = make_draft(offline_ns.team, cast["operator"], offline_client, offline_ns, csv_bytes(device_rows(2)))
+def test_the_credentials_page_confirms_then_downloads_once(as_user, cast, offline_config, offline_ns):
+    job = make_draft(offline_ns.team, cast["operator"], offline_config, offline_ns, csv_bytes(device_rows(2)))
     jobs.start(job, cast["operator"], run_in_worker=False)
     for row in BulkRow.objects.filter(job=job):
         row.state = RowState.CREATED
@@ -220,9 +266,9 @@ def test_the_credentials_page_confirms_then_downloads_once(as_user, cast, offlin
     assert "already downloaded" in client.get(url(job, "credentials/")).content.decode()
 
 
-def test_the_failed_rows_csv_is_for_every_role_and_has_no_formulas(as_user, cast, offline_client, offline_ns):
+def test_the_failed_rows_csv_is_for_every_role_and_has_no_formulas(as_user, cast, offline_config, offline_ns):
     rows = [["=cmd|' /C calc'!A0", "", "", "", "", "", "", ""], *device_rows(1)]
-    job = make_draft(offline_ns.team, cast["operator"], offline_client, offline_ns, csv_bytes(rows))
+    job = make_draft(offline_ns.team, cast["operator"], offline_config, offline_ns, csv_bytes(rows))
 
     response = as_user(cast["auditor"]).get(url(job, "failed-rows.csv"))
 
@@ -232,8 +278,8 @@ def test_the_failed_rows_csv_is_for_every_role_and_has_no_formulas(as_user, cast
     assert "\n'=cmd" in text
 
 
-def test_the_job_list_shows_the_teams_jobs(as_user, cast, offline_client, offline_ns):
-    make_draft(offline_ns.team, cast["operator"], offline_client, offline_ns, csv_bytes(device_rows(3)))
+def test_the_job_list_shows_the_teams_jobs(as_user, cast, offline_config, offline_ns):
+    make_draft(offline_ns.team, cast["operator"], offline_config, offline_ns, csv_bytes(device_rows(3)))
 
     response = as_user(cast["operator"]).get(url())
 
@@ -244,8 +290,8 @@ def test_the_job_list_shows_the_teams_jobs(as_user, cast, offline_client, offlin
 
 
 @pytest.mark.parametrize("query", [{"after": "9" * 40}, {"after": "-5"}, {"after": "x"}, {"state": "nope"}])
-def test_odd_row_queries_are_harmless(as_user, cast, offline_client, offline_ns, query):
-    job = make_draft(offline_ns.team, cast["operator"], offline_client, offline_ns, csv_bytes(device_rows(2)))
+def test_odd_row_queries_are_harmless(as_user, cast, offline_config, offline_ns, query):
+    job = make_draft(offline_ns.team, cast["operator"], offline_config, offline_ns, csv_bytes(device_rows(2)))
 
     assert as_user(cast["operator"]).get(url(job), query).status_code == 200
 

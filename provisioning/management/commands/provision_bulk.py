@@ -1,6 +1,6 @@
 """Run a bulk job from a CSV file, without the browser: the same intake, executor and audit rows.
 
-    python manage.py provision_bulk --team T --client C --namespace N devices.csv
+    python manage.py provision_bulk --team T --config C --namespace N devices.csv
         [--user alice] [--concurrency 4] [--credentials hashed-password|none]
         [--auth-scope default|none|subscription|deviceManagementSubscription]
         [--dry-run] [--credentials-out creds.csv] [--failed-out failed.csv]
@@ -30,7 +30,8 @@ from types import SimpleNamespace
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from provisioning.bulk import executor, intake, jobs
+from provisioning.bulk import credentials, downloads, events, executor, intake, jobs, progress
+from provisioning.bulk.csvfile import UploadError
 from provisioning.bulk.forms import MAX_CONCURRENCY
 from provisioning.bulk.models import BulkJob, JobStatus, RowState
 from provisioning.device_form import AUTH_SCOPE_DEFAULT
@@ -45,7 +46,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("file", help="The CSV file (the columns of the page's template).")
         parser.add_argument("--team", required=True, help="Team slug.")
-        parser.add_argument("--client", required=True, help="Client configuration name.")
+        parser.add_argument(
+            "--config", "--client", dest="config", required=True, help="Client configuration name."
+        )
         parser.add_argument("--namespace", required=True)
         parser.add_argument(
             "--user", help="Act as this admin or operator of the team (default: the OS user)."
@@ -66,69 +69,72 @@ class Command(BaseCommand):
         parser.add_argument("--failed-out", metavar="PATH", help="Write the rows that were not created here.")
         parser.add_argument("--no-progress", action="store_true", help="No progress bar or progress lines.")
 
-    def handle(self, *args, **o):
-        team = Team.objects.filter(slug=o["team"]).first()
+    def handle(self, *args, **options):
+        team = Team.objects.filter(slug=options["team"]).first()
         if team is None:
-            raise CommandError(f"There is no team {o['team']!r}.")
-        actor = self._actor(team, o["user"])
-        config = OAuthClient.objects.filter(team=team, name=o["client"]).first()
+            raise CommandError(f"There is no team {options['team']!r}.")
+        actor = self.actor(team, options["user"])
+        config = OAuthClient.objects.filter(team=team, name=options["config"]).first()
         if config is None:
-            raise CommandError(f"Team {team.slug!r} has no client configuration named {o['client']!r}.")
-        namespace = Namespace.objects.filter(team=team, name=o["namespace"]).select_related("client").first()
+            raise CommandError(f"Team {team.slug!r} has no client configuration named {options['config']!r}.")
+        namespace = (
+            Namespace.objects.filter(team=team, name=options["namespace"]).select_related("client").first()
+        )
         if namespace is None:
-            raise CommandError(f"Team {team.slug!r} has no namespace {o['namespace']!r}.")
+            raise CommandError(f"Team {team.slug!r} has no namespace {options['namespace']!r}.")
         if namespace.client_id and namespace.client_id != config.pk:
             raise CommandError(f"The namespace {namespace.name} is reserved for {namespace.client.name!r}.")
-        if not 1 <= o["concurrency"] <= MAX_CONCURRENCY:
+        if not 1 <= options["concurrency"] <= MAX_CONCURRENCY:
             raise CommandError(f"--concurrency must be between 1 and {MAX_CONCURRENCY}.")
-        for path in (o["credentials_out"], o["failed_out"]):
+        for path in (options["credentials_out"], options["failed_out"]):
             if path and os.path.exists(path):
                 raise CommandError(f"{path} exists already; choose a new file name.")
 
         started = time.monotonic()
+        auth_scope = options["auth_scope"]
         try:
-            with open(o["file"], "rb") as binary:
+            with open(options["file"], "rb") as binary:
                 job = intake.create_draft(
                     team=team,
                     actor=actor,
                     config=config,
                     namespace=namespace,
                     binary=binary,
-                    file_name=os.path.basename(o["file"]),
-                    credentials_type=o["credentials"],
-                    auth_scope=AUTH_SCOPE_DEFAULT if o["auth_scope"] == "default" else o["auth_scope"],
-                    concurrency=o["concurrency"],
+                    file_name=os.path.basename(options["file"]),
+                    credentials_type=options["credentials"],
+                    auth_scope=AUTH_SCOPE_DEFAULT if auth_scope == "default" else auth_scope,
+                    concurrency=options["concurrency"],
                 )
         except OSError as exc:
-            raise CommandError(f"Cannot read {o['file']}: {exc.strerror}.") from None
-        except intake.UploadError as exc:
+            raise CommandError(f"Cannot read {options['file']}: {exc.strerror}.") from None
+        except UploadError as exc:
             raise CommandError(f"The file was not accepted: {exc.message}") from None
-        jobs.record(
+        events.record(
             job,
             "bulk.upload",
             actor=actor,
             message=f"{job.total_rows} rows from {job.file_name} (command line).",
         )
-        self._preview(job, time.monotonic() - started)
+        self.preview(job, time.monotonic() - started)
 
-        progress = jobs.progress(job)
-        if o["dry_run"]:
+        found = job.row_counts()
+        if options["dry_run"]:
             jobs.discard(job, actor)
             self.stdout.write("Dry run: nothing was sent.")
-            if progress.counts[RowState.INVALID] or progress.counts[RowState.DUPLICATE]:
+            if found[RowState.INVALID] or found[RowState.DUPLICATE]:
                 sys.exit(3)
             return
-        if not progress.counts[RowState.PENDING]:
+        if not found[RowState.PENDING]:
             jobs.discard(job, actor)
             self.stderr.write("No row can be sent; nothing was done.")
             sys.exit(3)
 
         jobs.start(job, actor, run_in_worker=False)
-        outcome = self._run(job, actor, show=not o["no_progress"])
+        outcome = self.run(job, actor, show=not options["no_progress"])
         job.refresh_from_db()
-        return self._report(job, actor, outcome, o)
+        return self.report(job, actor, outcome, options["failed_out"], options["credentials_out"])
 
-    def _actor(self, team, username):
+    def actor(self, team, username):
         if not username:
             return SimpleNamespace(pk=None, username=f"{getpass.getuser()} (command line)"[:150])
         user = get_user_model().objects.filter(username=username).first()
@@ -139,8 +145,8 @@ class Command(BaseCommand):
             raise CommandError(f"{username!r} is an {membership.role} and cannot provision.")
         return user
 
-    def _preview(self, job, seconds):
-        found = jobs.counts(job)
+    def preview(self, job, seconds):
+        found = job.row_counts()
         self.stdout.write(f"Checked {job.total_rows:,} rows of {job.file_name} in {seconds:.1f} s:")
         self.stdout.write(f"  will create:                {found[RowState.PENDING]:,}")
         for state, label in (
@@ -158,13 +164,13 @@ class Command(BaseCommand):
         more = found[RowState.INVALID] + found[RowState.DUPLICATE] - SHOW_PROBLEMS
         if more > 0:
             self.stdout.write(f"  ... and {more:,} more (see --failed-out)")
-        preview = jobs.first_preview(job)
+        preview = intake.first_preview(job)
         if preview:
             self.stdout.write(f"First request (line {preview['line']}, secrets masked):")
             self.stdout.write(f"{preview['method']} {preview['url']}")
             self.stdout.write(preview["body"])
 
-    def _run(self, job, actor, *, show):
+    def run(self, job, actor, *, show):
         cancel = threading.Event()
         bar = ProgressBar(self.stderr._out, enabled=show)
         previous = signal.getsignal(signal.SIGINT)
@@ -180,7 +186,7 @@ class Command(BaseCommand):
                 on_progress.cancelled = True
                 jobs.cancel(current, actor)
                 bar.note("Cancelling: the rows in flight finish (Ctrl+C again stops at once).")
-            bar.update(jobs.progress(current))
+            bar.update(progress.progress(current))
 
         signal.signal(signal.SIGINT, on_sigint)
         try:
@@ -190,32 +196,32 @@ class Command(BaseCommand):
                     break
         finally:
             signal.signal(signal.SIGINT, previous)
-        bar.update(jobs.progress(BulkJob.objects.get(pk=job.pk)), final=True)
+        bar.update(progress.progress(BulkJob.objects.get(pk=job.pk)), final=True)
         return outcome
 
-    def _report(self, job, actor, outcome, o):
-        progress = jobs.progress(job)
-        c = progress.counts
+    def report(self, job, actor, outcome, failed_out, credentials_out):
+        found = progress.progress(job)
+        c = found.counts
         self.stdout.write(
             f"Job {job.pk}: {c[RowState.CREATED]:,} created, {c[RowState.EXISTS]:,} already existed, "
             f"{c[RowState.CONFLICT]:,} conflict, {c[RowState.FAILED]:,} failed, "
             f"{c[RowState.UNKNOWN]:,} unknown, "
-            f"{progress.remaining:,} not sent, {progress.skipped:,} skipped"
-            + (f" ({progress.rate_text})" if progress.rate_text else "")
+            f"{found.remaining:,} not sent, {found.skipped:,} skipped"
+            + (f" ({found.rate_text})" if found.rate_text else "")
             + "."
         )
-        if o["failed_out"] and (progress.problems or progress.remaining):
-            with open(o["failed_out"], "x", encoding="utf-8", newline="") as out:
-                for line in jobs.failed_rows_csv(job):
+        if failed_out and (found.problems or found.remaining):
+            with open(failed_out, "x", encoding="utf-8", newline="") as out:
+                for line in downloads.failed_rows_csv(job):
                     out.write(line)
-            self.stdout.write(f"Rows that were not created: {o['failed_out']}")
-        if job.status in (JobStatus.DONE, JobStatus.CANCELLED) and jobs.credentials_available(job):
-            if o["credentials_out"]:
-                text = jobs.take_credentials(job, actor)
-                fd = os.open(o["credentials_out"], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            self.stdout.write(f"Rows that were not created: {failed_out}")
+        if job.status in (JobStatus.DONE, JobStatus.CANCELLED) and credentials.credentials_available(job):
+            if credentials_out:
+                text = credentials.take_credentials(job, actor)
+                fd = os.open(credentials_out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
                     out.write(text or "")
-                self.stdout.write(f"Generated passwords (erased here now): {o['credentials_out']}")
+                self.stdout.write(f"Generated passwords (erased here now): {credentials_out}")
             else:
                 self.stdout.write(
                     "Generated passwords are kept encrypted for 24 hours, for one download from "

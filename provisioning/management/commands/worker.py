@@ -4,13 +4,22 @@
 
 It runs the same loop as ``manage.py db_worker`` (the same options), and in addition:
 
-- before it takes its first task, and every ``--sweep`` seconds after, it enqueues
-  again every bulk job that should be running but whose executor is gone (a worker
-  killed with kill -9 or lost with its container: db_worker never runs a task again
-  once a worker claimed it), erases the secrets of jobs past their 24 hours and
-  drops abandoned drafts (provisioning.bulk.jobs.recover_stalled, purge_expired);
-- on SIGTERM or Ctrl+C, a bulk job it is running stops after the rows in flight and
-  is queued again for the next worker (a second signal stops at once).
+- before it takes its first task, and every ``--sweep`` seconds after, it marks
+  failed the tasks a dead worker of this host left RUNNING, enqueues again every
+  bulk job (or upload being checked) that should be worked on but has nobody (a
+  worker killed with kill -9 or lost with its container: db_worker never runs a
+  task again once a worker claimed it), erases the secrets of jobs past their 24
+  hours and drops abandoned drafts (provisioning.bulk.tasks.sweep). So a job whose
+  worker was killed continues as soon as a worker starts again on the same host;
+  on another host, once the dead worker's lease has expired;
+- it owns a stop event: on SIGTERM or Ctrl+C it is set, and a bulk job the worker
+  is running stops after the rows in flight and is queued again for the next worker
+  (a second signal stops at once).
+
+Its worker id names its host and process (provisioning.bulk.lease.new_owner), so
+the sweep can tell a task of a dead worker from one of a live worker. There is no
+random start-up delay unless ``--startup-delay`` asks for one (the sweep at start
+is what brings a killed worker's job back quickly).
 
 Several workers may run side by side (use PostgreSQL for that): each bulk job's
 lease lets one executor run it at a time.
@@ -21,29 +30,30 @@ import threading
 
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError, connection
-from django.utils.crypto import get_random_string
 from django_tasks_db.management.commands.db_worker import Worker, valid_interval, valid_max_tasks
 
-from provisioning.bulk import executor, jobs
+from provisioning.bulk import lease, tasks
 
 logger = logging.getLogger("provisioning.worker")
 
 
 class BulkAwareWorker(Worker):
-    """db_worker's worker; a shutdown signal also asks a running bulk job to stop cleanly."""
+    """db_worker's worker; a shutdown signal also sets ``stop``, which the bulk job it runs watches."""
+
+    def __init__(self, *, stop, **kwargs):
+        super().__init__(**kwargs)
+        self.stop = stop
 
     def shutdown(self, signum, frame):
-        executor.request_stop()
+        self.stop.set()
         super().shutdown(signum, frame)
 
-
-def sweep():
-    """One round of recovery and clean-up; returns what it did (for logs and tests)."""
-    revived = jobs.recover_stalled()
-    cleaned = jobs.purge_expired()
-    if revived:
-        logger.warning("Re-enqueued bulk jobs whose worker had stopped: %s", ", ".join(map(str, revived)))
-    return {"revived": revived, **cleaned}
+    def run_task(self, db_task_result):
+        token = tasks.worker_stop.set(self.stop)  # for this task only, like translation.override
+        try:
+            super().run_task(db_task_result)
+        finally:
+            tasks.worker_stop.reset(token)
 
 
 class Command(BaseCommand):
@@ -58,31 +68,40 @@ class Command(BaseCommand):
         )
         parser.add_argument("--batch", action="store_true", help="Run the tasks that are ready, then exit.")
         parser.add_argument("--max-tasks", type=valid_max_tasks, default=None)
-        parser.add_argument("--worker-id", default=None, help="Unique in the worker pool (default: random).")
+        parser.add_argument(
+            "--worker-id", default=None, help="Unique in the worker pool (default: host, process, random)."
+        )
         parser.add_argument(
             "--sweep",
             type=valid_interval,
             default=10,
             help="Seconds between looks for stalled bulk jobs and expired secrets (0: only at start).",
         )
+        parser.add_argument(
+            "--startup-delay",
+            action="store_true",
+            dest="startup_delay",
+            help="Wait up to a second before the first task (many workers starting at once).",
+        )
         parser.add_argument("--no-startup-delay", action="store_false", dest="startup_delay")
 
     def handle(self, *args, **options):
-        self._configure_logging(options["verbosity"])
-        sweep()
+        self.configure_logging(options["verbosity"])
+        tasks.sweep()
         connection.close()
         stop = threading.Event()
         if options["sweep"]:
-            thread = threading.Thread(target=self._sweeper, args=(options["sweep"], stop), daemon=True)
+            thread = threading.Thread(target=self.sweeper, args=(options["sweep"], stop), daemon=True)
             thread.start()
         worker = BulkAwareWorker(
+            stop=stop,
             queue_names=options["queue_name"].split(","),
             interval=options["interval"],
             batch=options["batch"],
             backend_name="default",
             startup_delay=options["startup_delay"],
             max_tasks=options["max_tasks"],
-            worker_id=options["worker_id"] or get_random_string(32),
+            worker_id=options["worker_id"] or lease.new_owner(),
             excluded_queue_names=[],
         )
         worker.configure_signals()
@@ -92,17 +111,16 @@ class Command(BaseCommand):
             stop.set()
             worker.reset_signals()
 
-    def _sweeper(self, every, stop):
+    def sweeper(self, every, stop):
         while not stop.wait(every):
             try:
-                sweep()
+                tasks.sweep()
             except DatabaseError:
                 logger.exception("The bulk job sweep failed; trying again in %s s", every)
             finally:
                 connection.close()  # this thread's connection
 
-    def _configure_logging(self, verbosity):
+    def configure_logging(self, verbosity):
         level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
         for name in ("django_tasks_db", "django_tasks", "provisioning.worker", "provisioning.bulk"):
-            log = logging.getLogger(name)
-            log.setLevel(level)
+            logging.getLogger(name).setLevel(level)

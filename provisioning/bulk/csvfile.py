@@ -1,0 +1,203 @@
+"""Reading a bulk CSV file: its encoding, its delimiter, its header, its records.
+
+The file
+- UTF-8, with or without a byte-order mark. Anything else (UTF-16, an Excel
+  workbook, bytes that are not UTF-8) is refused as a whole with a plain message.
+- The delimiter is ``,`` or ``;``, whichever the header line holds more of
+  (outside quotes); quoting follows the usual spreadsheet rules (RFC 4180).
+- The first non-empty line names the columns: ``name`` (required), ``password``
+  (empty: one is generated when the row is sent), ``auth_id``, ``enabled``
+  (true/false, yes/no, 1/0; empty means true), ``via``, ``definition``, and one
+  ``attr.<key>`` column per thing attribute (an empty cell adds nothing). Header
+  names are matched without regard to case, spaces, ``_`` or ``-``; other columns
+  are reported on the preview as ignored and their cells are never stored.
+- Empty lines are skipped; line numbers are the file's own, so "line 12" is what a
+  text editor shows.
+
+A file that cannot be read as a whole raises UploadError with the reason in plain words.
+"""
+
+import codecs
+import csv
+import io
+import itertools
+import re
+
+from provisioning import ids
+from provisioning.device_form import MAX_ATTRIBUTES
+
+MAX_COLUMNS = 200
+ATTR_PREFIX = "attr."
+# Normalised header -> DeviceForm field.
+KNOWN_COLUMNS = {
+    "name": "name",
+    "password": "password",
+    "authid": "auth_id",
+    "enabled": "enabled",
+    "via": "via",
+    "definition": "definition",
+}
+# NUL cannot be stored (PostgreSQL text and JSON refuse it) nor sent: a row with one is invalid,
+# and its cells are kept with this in its place.
+NUL_STAND_IN = "\ufffd"
+
+
+class UploadError(Exception):
+    """The file as a whole cannot be used; ``message`` says why, in plain words."""
+
+    def __init__(self, message):
+        super().__init__(message)
+        self.message = message
+
+
+def column_key(header):
+    """``"Auth ID"`` -> ``"authid"``; ``"attr.Room"`` -> ``"attr.Room"`` (attribute keys keep their case)."""
+    text = header.strip()
+    if text[: len(ATTR_PREFIX)].lower() == ATTR_PREFIX:
+        return ATTR_PREFIX + text[len(ATTR_PREFIX) :].strip()
+    return re.sub(r"[\s_-]+", "", text.lower())
+
+
+class Layout:
+    """Where each field is in a row, from the header. ``columns`` are the used headers, in file order."""
+
+    def __init__(self, header):
+        if len(header) > MAX_COLUMNS:
+            raise UploadError(f"The file has {len(header)} columns; at most {MAX_COLUMNS} are read.")
+        self.fields = {}  # form field -> index in the file's row
+        self.attributes = []  # (key, index in the file's row, header)
+        self.columns = []  # used headers, in file order
+        self.indexes = []  # their indexes in the file's row
+        self.ignored = []
+        self.width = len(header)
+        seen = {}
+        for index, raw in enumerate(header):
+            raw = raw.replace("\x00", NUL_STAND_IN)
+            key = column_key(raw)
+            label = raw.strip()
+            if not key:
+                if label or any(cell.strip() for cell in header[index + 1 :]):
+                    self.ignored.append(label or f"(column {index + 1} has no name)")
+                continue
+            if key in seen:
+                raise UploadError(
+                    f"The column “{label}” appears twice (columns {seen[key] + 1} and {index + 1})."
+                )
+            seen[key] = index
+            if key.startswith(ATTR_PREFIX):
+                attribute = key[len(ATTR_PREFIX) :]
+                problem = ids.key_error(attribute, "attribute key")
+                if problem:
+                    raise UploadError(f"The column “{label}”: {problem}")
+                self.attributes.append((attribute, index, label))
+            elif key in KNOWN_COLUMNS:
+                self.fields[KNOWN_COLUMNS[key]] = index
+            else:
+                self.ignored.append(label)
+                continue
+            self.columns.append(label)
+            self.indexes.append(index)
+        if "name" not in self.fields:
+            raise UploadError(
+                "The first line must name the columns, and one of them must be “name”. "
+                "Download the template to see them all."
+            )
+        if len(self.attributes) > MAX_ATTRIBUTES:
+            raise UploadError(f"The file has {len(self.attributes)} attr. columns; at most {MAX_ATTRIBUTES}.")
+        self.password_index = self.fields.get("password")
+
+    @classmethod
+    def for_job(cls, job):
+        """The layout of a job's stored ``cells`` (job.columns, in order)."""
+        return cls(job.columns)
+
+    def stored_cells(self, cells):
+        """The cells kept for a row: the used columns, the password left empty."""
+        width = len(cells)
+        kept = [cells[i] if i < width else "" for i in self.indexes]
+        if self.password_index is not None:
+            kept[self.indexes.index(self.password_index)] = ""
+        return kept
+
+
+def _text_lines(binary):
+    """The file as text lines (ends kept), after checking its encoding's byte-order mark."""
+    head = binary.read(4)
+    binary.seek(0)
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        raise UploadError("The file is UTF-32 text. Save it as “CSV UTF-8” and upload it again.")
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise UploadError("The file is UTF-16 text. Save it as “CSV UTF-8” and upload it again.")
+    if head.startswith(b"PK\x03\x04"):
+        raise UploadError("This looks like a spreadsheet workbook, not CSV. Export it as “CSV UTF-8” first.")
+    # utf-8-sig drops a leading byte-order mark; newline="" hands line ends to the csv module.
+    return io.TextIOWrapper(binary, encoding="utf-8-sig", errors="strict", newline="")
+
+
+def _delimiter(line):
+    counts = {",": 0, ";": 0}
+    quoted = False
+    for char in line:
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char in counts:
+            counts[char] += 1
+    return ";" if counts[";"] > counts[","] else ","
+
+
+def read_records(binary):
+    """(header, records): records yield (line number, cells) for every non-empty line.
+
+    Raises UploadError for a file that cannot be read as a whole (encoding, a cell
+    beyond the csv module's field limit, no header).
+    """
+    text = _text_lines(binary)
+    skipped = 0
+    try:
+        first = text.readline()
+        while first and not first.strip():
+            skipped += 1
+            first = text.readline()
+    except UnicodeDecodeError:
+        raise UploadError(_not_utf8(1)) from None
+    if not first:
+        raise UploadError("The file is empty. Download the template to see the columns.")
+    reader = csv.reader(itertools.chain([first], text), delimiter=_delimiter(first))
+    try:
+        header = next(reader)
+    except csv.Error as exc:
+        raise UploadError(_csv_problem(exc, skipped + 1)) from None
+    except UnicodeDecodeError:
+        raise UploadError(_not_utf8(skipped + 1)) from None
+
+    def records():
+        previous = reader.line_num
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise UploadError(_csv_problem(exc, skipped + previous + 1)) from None
+            except UnicodeDecodeError:
+                raise UploadError(_not_utf8(skipped + previous + 1)) from None
+            line = skipped + previous + 1
+            previous = reader.line_num
+            if any(cell.strip() for cell in cells):
+                yield line, cells
+
+    return header, records()
+
+
+def _not_utf8(line):
+    return (
+        f"The file is not UTF-8 text (an invalid byte on or after line {line}). "
+        "Save it as “CSV UTF-8” and upload it again."
+    )
+
+
+def _csv_problem(exc, line):
+    text = str(exc)
+    if "field larger than field limit" in text:
+        return f"Line {line}: a cell is longer than {csv.field_size_limit():,} characters."
+    return f"Line {line} cannot be read as CSV ({text})."
