@@ -1,15 +1,20 @@
 """Running one bulk job: a pool of threads, each row sent the way a single Send is.
 
-The executor holds the job's lease (provisioning.bulk.lease) while it runs. Its
-main thread claims rows a few at a time, in line order (``pending`` ->
-``sending``, with the attempt's correlation id and, for a blank password, the
-generated one, sealed), and hands each to a ``ThreadPoolExecutor`` of
-``job.concurrency`` threads, so at most that many requests are at the provider at
-once. A thread sends its row with the single Send's service call
-(services.perform: audit intent, call, audit outcome) and writes the row's result
-with one conditional UPDATE (it applies only while the row still has that
-attempt's correlation id). The main thread reads each row's verdict, renews the
-lease, watches for cancel and shutdown, and hands out the next row.
+The executor holds the job's lease (provisioning.bulk.lease) while it runs. A row
+goes through the single Send's three steps (services.perform: audit intent, call,
+audit outcome):
+
+- The main thread takes the next rows in line order and, in one transaction, moves
+  them to ``sending`` (with the attempt's correlation id and, for a blank password,
+  the generated one, sealed) and writes their audit intents (``services.begin``): if
+  that fails, none of them is sent. It begins up to ``ahead`` rows more than the
+  threads hold, so a thread's next request never waits for this write.
+- A ``ThreadPoolExecutor`` of ``job.concurrency`` threads makes the calls (so at most
+  that many requests are at the provider at once); each thread then writes its row's
+  audit outcome (``services.finish``) and the row's result in one transaction. The
+  result applies only while the row still has that attempt's correlation id.
+- The main thread reads each row's verdict, renews the lease, watches for cancel and
+  shutdown, and hands out the next row.
 
 Back-pressure. provisioning.client already waits out a short Retry-After and sends
 once more. When the provider still refuses before acting (Unavailable: 429, 503
@@ -20,9 +25,10 @@ the provider finish. Token, configuration and repeated 401 errors would fail eve
 row alike, so they pause the job for the operator instead (the row goes back to
 ``pending``: nothing was created), as do BREAKER_FAILURES failures in a row.
 
-Stopping. Cancel (status ``cancelling``) and the ``stop`` event (a worker
-shutting down) stop the hand-out; rows at the provider finish; claimed rows not
-yet handed out go back to ``pending``. The caller re-queues a stopped job.
+Stopping. Cancel (status ``cancelling``) and the ``stop`` event (a worker shutting
+down) stop taking rows; rows already begun (at the provider, or next in line) are
+sent and finish. The caller re-queues a stopped job. After a crash, lease.recover
+tells from the audit log what happened to each row left ``sending``.
 """
 
 import logging
@@ -34,7 +40,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import close_old_connections, connections, transaction
+from django.db import DatabaseError, close_old_connections, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -116,9 +122,13 @@ class Executor:
         self.on_progress = on_progress
         self.layout = Layout.for_job(job)
         self.concurrency = max(1, min(job.concurrency, 32))
+        # Rows begun (intent written) beyond the threads' number, so that a thread takes its
+        # next row the moment its answer is in; the provider still never has more than
+        # ``concurrency`` requests at once.
+        self.ahead = max(1, self.concurrency // 2)
         self.actor = job_actor(job)
         self.origin = str(job.public_id)
-        self.claimed = deque()  # claimed (``sending``) rows not handed to a thread yet
+        self.ready = deque()  # (row, attempt): begun, waiting for a thread
         self.exhausted = False
         self.pause_until = 0.0
         self.busy_streak = 0
@@ -152,13 +162,12 @@ class Executor:
                 self.control()
                 if self.on_progress:
                     self.on_progress(self.job)
+            lost = self.stop_reason == "lost"
             if self.stop_reason is None and now >= self.pause_until:
-                while len(running) < self.concurrency:
-                    row = self.next_row()
-                    if row is None:
-                        break
-                    running.add(pool.submit(self.send, row))
-            if not running and (self.stop_reason is not None or self.exhausted):
+                self.begin_next(len(running))
+            while not lost and now >= self.pause_until and self.ready and len(running) < self.concurrency:
+                running.add(pool.submit(self.send, *self.ready.popleft()))
+            if not running and (lost or not self.ready) and (self.stop_reason or self.exhausted):
                 return
             timeout = min(next_heartbeat, next_control) - time.monotonic()
             if self.pause_until > now:
@@ -168,34 +177,50 @@ class Executor:
                 running.discard(future)
                 self.handle(future.result())
 
-    def next_row(self):
-        if not self.claimed and not self.exhausted:
-            self.claimed.extend(self.claim(self.concurrency))
-            self.exhausted = not self.claimed
-        return self.claimed.popleft() if self.claimed else None
-
-    def claim(self, count):
-        """Move up to ``count`` pending rows to ``sending``, each with its correlation id (and a
-        sealed generated password) stored before anything is sent."""
+    def begin_next(self, in_flight):
+        """Begin the next rows when few are left waiting: mark them ``sending`` with their
+        correlation ids and write their audit intents, in one transaction."""
+        if self.exhausted or len(self.ready) > self.ahead // 2:
+            return
+        count = self.concurrency + self.ahead - in_flight - len(self.ready)
+        if count <= 0:
+            return
         job = self.job
+        rows = list(BulkRow.objects.filter(job=job, state=RowState.PENDING).order_by("line")[:count])
+        if not rows:
+            self.exhausted = True
+            return
         generate = job.credentials_type == "hashed-password"
-        with transaction.atomic():
-            rows = list(
-                BulkRow.objects.select_for_update()
-                .filter(job=job, state=RowState.PENDING)
-                .order_by("line")[:count]
-            )
-            for row in rows:
-                row.state = RowState.SENDING
-                row.correlation_id = uuid.uuid4()
-                row.attempts += 1
-                if generate and row.secret_origin == SecretOrigin.NONE:
-                    row.secret_sealed = seal_secret(job.public_id, row.line, generate_password())
-                    row.secret_origin = SecretOrigin.GENERATED
-            BulkRow.objects.bulk_update(
-                rows, ["state", "correlation_id", "attempts", "secret_sealed", "secret_origin"]
-            )
-        return rows
+        begun, settled_now = [], []
+        for row in rows:
+            row.state = RowState.SENDING
+            row.correlation_id = uuid.uuid4()
+            row.attempts += 1
+            if generate and row.secret_origin == SecretOrigin.NONE:
+                row.secret_sealed = seal_secret(job.public_id, row.line, generate_password())
+                row.secret_origin = SecretOrigin.GENERATED
+            attempt = self.prepare(row)
+            if isinstance(attempt, dict):  # it cannot be sent: settled here
+                for field, value in attempt.items():
+                    setattr(row, field, value)
+                settled_now.append(row)
+            else:
+                begun.append((row, attempt))
+        fields = ["state", "correlation_id", "attempts", "secret_sealed", "secret_origin"]
+        try:
+            with transaction.atomic():
+                BulkRow.objects.bulk_update([row for row, _ in begun], fields)
+                for row in settled_now:
+                    row.save(update_fields=[*fields, "done_at", "message", "http_status"])
+                if begun:
+                    services.begin([attempt for _, attempt in begun])
+        except (services.AuditUnavailable, DatabaseError) as exc:
+            logger.warning("bulk job %s: rows could not be begun (%s); waiting", job.pk, exc)
+            self.handle(Verdict("busy", wait=AUDIT_PAUSE, message=str(exc)))  # the rows stay pending
+            return
+        self.ready.extend(begun)
+        for row in settled_now:
+            self.handle(Verdict("done", state=row.state, message=row.message))
 
     def handle(self, verdict):
         if verdict.kind == "done":
@@ -248,13 +273,8 @@ class Executor:
             )
 
     def finish(self):
-        """Give back claimed rows that were not sent, settle the job's status, release the lease."""
+        """Settle the job's status and release the lease."""
         job = self.job
-        if self.claimed:
-            BulkRow.objects.filter(pk__in=[row.pk for row in self.claimed], state=RowState.SENDING).update(
-                state=RowState.PENDING, correlation_id=None
-            )
-            self.claimed.clear()
         if self.stop_reason == "lost":
             return "lost"
         if self.stop_reason == "shutdown":
@@ -283,29 +303,19 @@ class Executor:
 
     # --- the pool's threads ---------------------------------------------------------------------
 
-    def send(self, row):
-        """Send one row as a single Send does, write its result; return the Verdict."""
+    def send(self, row, attempt):
+        """Make one row's call, then write its audit outcome and its result; return the Verdict."""
         try:
-            attempt = self.prepare(row)
-            if isinstance(attempt, dict):  # settled without a call
-                return self.write(
-                    row, Verdict("done", state=attempt["state"], message=attempt["message"]), attempt
-                )
-            try:
-                outcome = services.perform(attempt)
-            except services.AuditUnavailable as exc:
-                return self.write(row, Verdict("busy", wait=AUDIT_PAUSE, message=str(exc)), back_to_pending())
-            return self.write(row, *self.verdict(row, outcome))
+            outcome = attempt.run()
+            verdict, fields = self.verdict(row, outcome)
+            with transaction.atomic():
+                services.finish([attempt])
+                BulkRow.objects.filter(pk=row.pk, correlation_id=row.correlation_id).update(**fields)
+            return verdict
         except Exception as exc:
             # Without an outcome the row stays "sending": recovery reads the audit log for it.
             logger.exception("bulk job %s line %s: unexpected error", self.job.pk, row.line)
             return Verdict("error", message=f"{exc!r}"[:200])
-
-    @staticmethod
-    def write(row, verdict, fields):
-        """The row's result, applied only while it still has this attempt's correlation id."""
-        BulkRow.objects.filter(pk=row.pk, correlation_id=row.correlation_id).update(**fields)
-        return verdict
 
     def prepare(self, row):
         """The row's services.Attempt, or the fields of a row that cannot be sent."""

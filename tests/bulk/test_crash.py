@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from django_tasks_db.models import DBTaskResult
 
 from provisioning.bulk import jobs
 from provisioning.bulk.models import BulkJob, BulkRow, JobStatus, RowState
@@ -24,6 +25,7 @@ from .conftest import NS, csv_bytes, device_rows, make_draft
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[2]
+RESUME_WITHIN = 2.0  # seconds from a worker's restart to its taking the killed worker's job
 
 
 def start_worker(log):
@@ -72,10 +74,31 @@ def test_kill_9_mid_job_then_restart_loses_and_duplicates_nothing(
     created_before = count(job, RowState.CREATED)
     assert in_flight > 0, "the worker was killed between rows; the test proves nothing"
     assert created_before < total and status(job) == JobStatus.RUNNING
+    dead_owner = BulkJob.objects.get(pk=job.pk).lease_owner
+    dead_task = DBTaskResult.objects.get(id=BulkJob.objects.get(pk=job.pk).task_id)
+    assert dead_task.status == "RUNNING"  # what db_worker leaves behind a killed worker
 
     with open(tmp_path / "worker-2.log", "w") as log:
+        restarted = time.monotonic()
         second = start_worker(log)
         try:
+            # The dead worker's lease is dead at once (its process is gone on this host), and the
+            # new worker's start-up sweep enqueues the job again: it resumes within 2 s.
+            wait_for(
+                lambda: (
+                    BulkJob.objects.filter(pk=job.pk, heartbeat_at__isnull=False)
+                    .exclude(lease_owner__in=["", dead_owner])
+                    .exists()
+                ),
+                10,
+                "the job to resume",
+                second,
+                log,
+            )
+            resumed_after = time.monotonic() - restarted
+            assert resumed_after <= RESUME_WITHIN, f"resumed {resumed_after:.1f} s after the restart"
+            dead_task.refresh_from_db()
+            assert dead_task.status == "FAILED" and "WorkerGone" in dead_task.exception_class_path
             wait_for(lambda: status(job) == JobStatus.DONE, 90, "the job to finish", second, log)
             unknown = count(job, RowState.UNKNOWN)
             if unknown:  # sent when the worker died, no answer recorded: only the operator resends

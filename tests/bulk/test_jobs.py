@@ -2,6 +2,7 @@
 
 import csv
 import io
+import os
 import threading
 import time
 import uuid
@@ -312,9 +313,9 @@ def test_a_dead_executor_is_detected_and_its_job_enqueued_again(
     now = timezone.now()
     BulkJob.objects.filter(pk=job.pk).update(
         status=JobStatus.RUNNING,
-        lease_owner=f"{lease.HOST}/{gone}/abcd",
+        lease_owner=f"{lease.HOST}/{gone}.1234/abcd",
         lease_expires_at=now + timezone.timedelta(seconds=20),
-        heartbeat_at=now - timezone.timedelta(seconds=10),
+        heartbeat_at=now,  # a heartbeat a moment ago: its process being gone is enough
     )
     job.refresh_from_db()
     assert progress.executor_state(job) == "stalled"
@@ -327,10 +328,55 @@ def test_a_dead_executor_is_detected_and_its_job_enqueued_again(
     assert len(store.device_ids(sid(sandbox_config))) == 2
 
 
+def test_a_lease_holder_is_gone_when_its_process_id_now_names_another_process():
+    pid = os.getpid()
+    assert not lease.owner_is_gone(lease.new_owner())  # this very process
+    assert lease.owner_is_gone(f"{lease.HOST}/{pid}.1/abcd")  # the same id, started at another time
+    assert lease.owner_is_gone(f"{lease.HOST}/{2**22 + 12345}.1/abcd")
+    assert not lease.owner_is_gone(f"other-host~x/{2**22 + 12345}.1/abcd")  # elsewhere: by the lease timeout
+
+
+def test_a_lease_of_another_host_counts_until_it_expires(team_a, operator_a, sandbox_config, sandbox_ns):
+    job = make_draft(team_a, operator_a, sandbox_config, sandbox_ns, csv_bytes(device_rows(1)))
+    jobs.start(job, operator_a, run_in_worker=False)
+    now = timezone.now()
+    BulkJob.objects.filter(pk=job.pk).update(
+        status=JobStatus.RUNNING,
+        lease_owner=f"other-host~x/{2**22 + 12345}.1/abcd",
+        lease_expires_at=now + timezone.timedelta(seconds=5),
+        heartbeat_at=now - timezone.timedelta(seconds=25),
+    )
+
+    assert tasks.revive_stalled() == []
+    assert tasks.revive_stalled(now + timezone.timedelta(seconds=6)) == [job.pk]
+
+
+def test_the_task_of_a_dead_worker_of_this_host_is_marked_failed(
+    team_a, operator_a, offline_config, offline_ns
+):
+    from django_tasks_db.models import DBTaskResult
+
+    job = make_draft(team_a, operator_a, offline_config, offline_ns, csv_bytes(device_rows(1)))
+    jobs.start(job, operator_a, run_in_worker=False)
+    tasks.enqueue_run(job.pk)
+    job.refresh_from_db()
+    task = DBTaskResult.objects.get(id=job.task_id)
+    task.claim(f"{lease.HOST}/{2**22 + 12345}.1/abcd")  # as db_worker does, by a worker now gone
+    live = DBTaskResult.objects.get(id=tasks.enqueue_run(job.pk).id)
+    live.claim(lease.new_owner())
+
+    assert tasks.fail_dead_tasks() == [str(task.id)]
+
+    task.refresh_from_db()
+    live.refresh_from_db()
+    assert task.status == "FAILED" and task.exception_class_path.endswith("WorkerGone")
+    assert live.status == "RUNNING"
+
+
 def test_a_live_lease_keeps_a_second_executor_out(team_a, operator_a, sandbox_config, sandbox_ns):
     job = make_draft(team_a, operator_a, sandbox_config, sandbox_ns, csv_bytes(device_rows(2)))
     jobs.start(job, operator_a, run_in_worker=False)
-    assert lease.acquire(job.pk, "other-host~x/1/abcd") is not None
+    assert lease.acquire(job.pk, "other-host~x/1.1/abcd") is not None
 
     assert executor.run(job.pk) == "busy"
     assert store.device_ids(sid(sandbox_config)) == []
