@@ -25,7 +25,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from werkzeug import Response
 
-from provisioning.bulk import executor
+from provisioning.bulk import executor, tasks
 from provisioning.bulk.models import BulkJob, BulkRow, JobStatus, RowState
 from provisioning.models import AuditEvent, Namespace, OAuthClient
 from tests.bulk.conftest import csv_bytes
@@ -206,6 +206,8 @@ def test_no_canary_leaves_the_show_once_panel(
     assert uploaded.status_code == 302, text(uploaded)[:2000]
     job = BulkJob.objects.get()
     job_url = f"/t/team-a/bulk/{job.pk}/"
+    pages(operator.get(job_url), "bulk upload being checked")
+    assert tasks.validate_upload.call(job.pk) == "draft"  # what the worker does with the upload
     pages(operator.get(job_url), "bulk preview")
     pages(operator.post(f"{job_url}start/", follow=True), "bulk started")
     assert executor.run(job.pk) == "done"

@@ -262,15 +262,16 @@ def format_violations(violations):
 
 @pytest.fixture
 def bulk_worker(server):
-    """Runs every queued bulk job until the test ends: the worker's code path, in a thread.
+    """Validates every upload and runs every queued bulk job until the test ends: the worker's
+    code path, in a thread.
 
-    ``manage.py worker`` takes the job from the task queue and calls the executor; the thread
-    calls the executor for every queued job directly. It shares the live server's database,
+    ``manage.py worker`` takes these from the task queue; the thread calls the validation
+    task and the executor for every such job directly. It shares the live server's database,
     so the pages show its progress as they would a real worker's.
     """
     from django.db import connections
 
-    from provisioning.bulk import executor
+    from provisioning.bulk import executor, tasks
     from provisioning.bulk.models import BulkJob, JobStatus
 
     stop = threading.Event()
@@ -278,8 +279,10 @@ def bulk_worker(server):
     def loop():
         try:
             while not stop.is_set():
+                for pk in BulkJob.objects.filter(status=JobStatus.VALIDATING).values_list("pk", flat=True):
+                    tasks.validate_upload.call(pk)
                 for pk in BulkJob.objects.filter(status=JobStatus.QUEUED).values_list("pk", flat=True):
-                    executor.run(pk, stop_event=stop)
+                    executor.run(pk, stop=stop)
                 time.sleep(0.2)
         finally:
             connections.close_all()
