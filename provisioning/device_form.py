@@ -194,7 +194,8 @@ class DeviceForm(forms.Form):
             if config.team_id != team.pk or namespace.team_id != team.pk:
                 raise ValueError("The client configuration and namespace must belong to the team.")
             self.fixed = {"config": config, "namespace": namespace}
-            del self.fields["config"], self.fields["namespace"]
+            self.fields.pop("config", None)  # a subclass may not have them at all
+            self.fields.pop("namespace", None)
         else:
             self.fields["config"].queryset = OAuthClient.objects.filter(team=team)
             # No join of the config: only the rare "reserved for another configuration" message names it.

@@ -69,11 +69,11 @@ class RowData(dict):
         return self.lists.get(key, [] if default is None else default)
 
 
-def row_data(layout, cells, job_fields, *, password=None):
+def row_data(layout, cells, *, password=None):
     """(RowData, problems) for the file's ``cells``; problems are column errors the form cannot see."""
     width = len(cells)
     fields = layout.fields
-    data = RowData(job_fields)
+    data = RowData()
     problems = []
     for field in ("name", "auth_id", "via", "definition"):
         index = fields.get(field)
@@ -99,21 +99,35 @@ def row_data(layout, cells, job_fields, *, password=None):
     return data, problems, labels
 
 
-def job_fields(job):
-    """The form fields that are the same for every row of ``job``."""
-    return {
-        "credentials_type": job.credentials_type,
-        "policy_mode": "generated",
-        "auth_scope": job.auth_scope or AUTH_SCOPE_DEFAULT,
-        "features": "",
-    }
+class RowForm(DeviceForm):
+    """The device builder's form for one CSV row of ``job``.
+
+    What is the same for every row of a job (configuration, namespace, credentials type,
+    policy, authScope; no features, key or policy id) is not a field here but a fixed
+    value from the job, which DeviceForm.clean puts in ``cleaned_data`` (the upload form
+    checked those values once). Django copies a form's fields for every instance: this
+    keeps the copy to the fields a row has, which halves what validating a row costs.
+    """
+
+    config = namespace = credentials_type = policy_mode = auth_scope = None
+    features = psk_key = policy_id = None
+
+    def __init__(self, data, *, job):
+        super().__init__(data, team=job.team, config=job.client, namespace=job.namespace)
+        self.fixed.update(
+            credentials_type=job.credentials_type,
+            policy_mode="generated",
+            auth_scope=job.auth_scope or AUTH_SCOPE_DEFAULT,
+            features={},
+            psk_key="",
+            policy_id="",
+        )
 
 
 def row_form(job, layout, cells, *, password=None):
-    """The bound DeviceForm of a stored row (the executor builds the body from it at send time)."""
-    data, problems, labels = row_data(layout, cells, job_fields(job), password=password)
-    form = DeviceForm(data, team=job.team, config=job.client, namespace=job.namespace)
-    return form, problems, labels
+    """The bound RowForm of a stored row (the executor builds the body from it at send time)."""
+    data, problems, labels = row_data(layout, cells, password=password)
+    return RowForm(data, job=job), problems, labels
 
 
 def form_problems(form, labels):
@@ -219,8 +233,6 @@ def validate(job):
 def store_rows(job, layout, records, binary):
     """Validate and store every record; the job's progress is written after each batch."""
     max_rows = settings.BULK_MAX_ROWS
-    fields = job_fields(job)
-    team, config, namespace = job.team, job.client, job.namespace
     with_credentials = job.credentials_type == "hashed-password"
     seen_ids = {}
     seen_auth_ids = {}
@@ -233,10 +245,10 @@ def store_rows(job, layout, records, binary):
         nul = any("\x00" in cell for cell in cells)
         if nul:
             cells = [cell.replace("\x00", NUL_STAND_IN) for cell in cells]
-        data, problems, labels = row_data(layout, cells, fields)
+        data, problems, labels = row_data(layout, cells)
         if nul:
             problems.append("The line holds a NUL character (shown as \ufffd), which cannot be sent.")
-        form = DeviceForm(data, team=team, config=config, namespace=namespace)
+        form = RowForm(data, job=job)
         valid = form.is_valid()
         row = BulkRow(job=job, line=line, cells=layout.stored_cells(cells), state=RowState.PENDING)
         password = ""
