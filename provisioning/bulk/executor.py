@@ -16,7 +16,7 @@ audit outcome):
 - The main thread reads each row's verdict, renews the lease, watches for cancel and
   shutdown, and hands out the next row.
 
-Back-pressure. provisioning.client already waits out a short Retry-After and sends
+Back-pressure. provisioning.api already waits out a short Retry-After and sends
 once more. When the provider still refuses before acting (Unavailable: 429, 503
 with Retry-After, connection refused), the row goes back to ``pending`` and the
 whole job stops handing out rows until the Retry-After (or a growing back-off when

@@ -11,8 +11,9 @@ from django.core.management.base import CommandError
 
 from provisioning.bulk import credentials, jobs
 from provisioning.bulk.models import BulkJob, JobStatus, RowState
-from provisioning.models import AuditEvent
+from provisioning.models import AuditEvent, Namespace
 from provisioning.sandbox import store
+from tests.factories import make_config
 
 from .conftest import NS, csv_bytes, device_rows, make_draft
 
@@ -112,6 +113,19 @@ def test_provision_bulk_refuses_what_it_cannot_use(
     with pytest.raises(CommandError, match="no namespace"):
         call_command(
             "provision_bulk", "--team", "team-a", "--client", "Sandbox", "--namespace", "x.y", str(source)
+        )
+    other = make_config(sandbox_config.team, name="Other", secret=None)
+    Namespace.objects.create(team=sandbox_config.team, name="com.acme.other", client=other)
+    with pytest.raises(CommandError, match=r"com\.acme\.other is reserved for “Other”"):
+        call_command(
+            "provision_bulk",
+            "--team",
+            "team-a",
+            "--config",
+            "Sandbox",
+            "--namespace",
+            "com.acme.other",
+            str(source),
         )
 
 

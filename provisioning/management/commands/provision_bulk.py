@@ -82,8 +82,8 @@ class Command(BaseCommand):
         )
         if namespace is None:
             raise CommandError(f"Team {team.slug!r} has no namespace {options['namespace']!r}.")
-        if namespace.client_id and namespace.client_id != config.pk:
-            raise CommandError(f"The namespace {namespace.name} is reserved for {namespace.client.name!r}.")
+        if namespace.reserved_against(config):
+            raise CommandError(namespace.reserved_against(config))
         if not 1 <= options["concurrency"] <= MAX_CONCURRENCY:
             raise CommandError(f"--concurrency must be between 1 and {MAX_CONCURRENCY}.")
         for path in (options["credentials_out"], options["failed_out"]):
@@ -172,7 +172,7 @@ class Command(BaseCommand):
 
     def run(self, job, actor, *, show):
         cancel = threading.Event()
-        bar = ProgressBar(self.stderr._out, enabled=show)
+        bar = ProgressBar(self.stderr, enabled=show)
         previous = signal.getsignal(signal.SIGINT)
 
         def on_sigint(signum, frame):
@@ -243,7 +243,9 @@ class Command(BaseCommand):
 
 
 class ProgressBar:
-    """A one-line bar on a terminal; elsewhere a plain line every few seconds."""
+    """A one-line bar on a terminal; elsewhere a plain line every few seconds.
+
+    ``stream`` is the command's OutputWrapper; every write passes its own line ending."""
 
     WIDTH = 30
     PLAIN_EVERY = 5.0
@@ -256,7 +258,7 @@ class ProgressBar:
 
     def note(self, text):
         if self.enabled:
-            self.stream.write(("\n" if self.tty else "") + text + "\n")
+            self.stream.write(("\n" if self.tty else "") + text + "\n", ending="")
             self.stream.flush()
 
     def update(self, p, final=False):
@@ -274,9 +276,9 @@ class ProgressBar:
         if self.tty:
             filled = int(self.WIDTH * p.percent / 100)
             bar = "#" * filled + "-" * (self.WIDTH - filled)
-            self.stream.write(f"\r[{bar}] {text}{counts}\x1b[K" + ("\n" if final else ""))
+            self.stream.write(f"\r[{bar}] {text}{counts}\x1b[K" + ("\n" if final else ""), ending="")
             self.stream.flush()
         elif final or now - self.last >= self.PLAIN_EVERY:
             self.last = now
-            self.stream.write(f"{text}{counts}\n")
+            self.stream.write(f"{text}{counts}\n", ending="")
             self.stream.flush()
