@@ -307,6 +307,22 @@ class AuditEvent(models.Model):
     def delete(self, *args, **kwargs):
         raise RuntimeError("Audit events are append-only.")
 
+    # How history shows the row's status. An intent's is derived: history.label_open_intents
+    # sets ``display_status`` (in progress, outcome unknown, or recorded when its outcome is in).
+
+    @property
+    def shown_status(self):
+        return getattr(self, "display_status", "") or self.status
+
+    @property
+    def status_label(self):
+        return "outcome unknown" if self.shown_status == "unknown" else self.shown_status
+
+    @property
+    def status_css(self):
+        """The badge's class suffix ("in progress" -> "in-progress")."""
+        return self.shown_status.replace(" ", "-")
+
 
 class OpenAttempt(models.Model):
     """An outbound call whose intent is recorded but whose outcome is not (yet).
