@@ -337,8 +337,8 @@ class DeviceForm(forms.Form):
         if self.attribute_errors:
             self.add_error(None, forms.ValidationError(self.attribute_errors))
         config, namespace, name = cleaned.get("config"), cleaned.get("namespace"), cleaned.get("name")
-        if config and namespace and namespace.reserved_against(config):
-            self.add_error("namespace", namespace.reserved_against(config))
+        if config and namespace and (reserved := namespace.reserved_against(config)):
+            self.add_error("namespace", reserved)
         if namespace and name:
             error = ids.thing_id_error(f"{namespace.name}:{name}")
             if error:

@@ -49,6 +49,6 @@ class UploadForm(forms.Form):
     def clean(self):
         cleaned = super().clean()
         config, namespace = cleaned.get("config"), cleaned.get("namespace")
-        if config and namespace and namespace.reserved_against(config):
-            self.add_error("namespace", namespace.reserved_against(config))
+        if config and namespace and (reserved := namespace.reserved_against(config)):
+            self.add_error("namespace", reserved)
         return cleaned

@@ -82,8 +82,8 @@ class Command(BaseCommand):
         )
         if namespace is None:
             raise CommandError(f"Team {team.slug!r} has no namespace {options['namespace']!r}.")
-        if namespace.reserved_against(config):
-            raise CommandError(namespace.reserved_against(config))
+        if reserved := namespace.reserved_against(config):
+            raise CommandError(reserved)
         if not 1 <= options["concurrency"] <= MAX_CONCURRENCY:
             raise CommandError(f"--concurrency must be between 1 and {MAX_CONCURRENCY}.")
         for path in (options["credentials_out"], options["failed_out"]):
