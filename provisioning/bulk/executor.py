@@ -7,14 +7,19 @@ audit outcome):
 - The main thread takes the next rows in line order and, in one transaction, moves
   them to ``sending`` (with the attempt's correlation id and, for a blank password,
   the generated one, sealed) and writes their audit intents (``services.begin``): if
-  that fails, none of them is sent. It begins up to ``ahead`` rows more than the
-  threads hold, so a thread's next request never waits for this write.
+  that fails, none of them is sent. Then it submits them to the pool.
 - A ``ThreadPoolExecutor`` of ``job.concurrency`` threads makes the calls (so at most
-  that many requests are at the provider at once); each thread then writes its row's
-  audit outcome (``services.finish``) and the row's result in one transaction. The
-  result applies only while the row still has that attempt's correlation id.
-- The main thread reads each row's verdict, renews the lease, watches for cancel and
-  shutdown, and hands out the next row.
+  that many requests are at the provider at once) and does no database work. The main
+  thread keeps up to ``ahead`` begun rows more than the threads hold in the pool's queue,
+  so a thread takes its next row the moment its answer is in, without waiting for the
+  main thread. A queued row waits out a pause that began after it was queued.
+- The main thread reads each answered row's verdict, then writes the audit outcomes
+  (``services.finish``) and results of every row that came back since its last look, in
+  one transaction. A result applies only while the row still has that attempt's
+  correlation id. It also renews the lease and watches for cancel and shutdown. (One
+  thread writing, a few rows to a transaction: on SQLite every write transaction waits
+  for the one write lock, which the sandbox shares when it runs in the same database;
+  per-row transactions from eight threads queued on it.)
 
 Back-pressure. provisioning.api already waits out a short Retry-After and sends
 once more. When the provider still refuses before acting (Unavailable: 429, 503
@@ -35,7 +40,6 @@ import logging
 import threading
 import time
 import uuid
-from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import timedelta
@@ -74,7 +78,8 @@ AUDIT_PAUSE = 5  # seconds to wait when the audit log could not be written
 @dataclass
 class Verdict:
     """What sending a row meant for the job: done (the row is settled), busy (wait, then send it
-    again), stop (pause the job for the operator), or error (an unexpected exception)."""
+    again), stop (pause the job for the operator), error (an unexpected exception), or lost (not
+    sent: another executor holds the lease)."""
 
     kind: str
     state: str = ""
@@ -122,13 +127,12 @@ class Executor:
         self.on_progress = on_progress
         self.layout = Layout.for_job(job)
         self.concurrency = max(1, min(job.concurrency, 32))
-        # Rows begun (intent written) beyond the threads' number, so that a thread takes its
-        # next row the moment its answer is in; the provider still never has more than
-        # ``concurrency`` requests at once.
-        self.ahead = max(1, self.concurrency // 2)
+        # Rows begun (intent written) and queued beyond the threads' number, so that a thread
+        # takes its next row the moment its answer is in; the provider still never has more
+        # than ``concurrency`` requests at once.
+        self.ahead = max(2, self.concurrency // 2)
         self.actor = job_actor(job)
         self.origin = str(job.public_id)
-        self.ready = deque()  # (row, attempt): begun, waiting for a thread
         self.exhausted = False
         self.pause_until = 0.0
         self.busy_streak = 0
@@ -144,7 +148,8 @@ class Executor:
             try:
                 self.loop(pool, running)
             finally:
-                wait(running)
+                # Rows still at the provider when the loop left (an error): their outcomes are kept.
+                self.settle([future.result() for future in wait(running).done])
                 close_thread_connections(pool, self.concurrency)
         return self.finish()
 
@@ -162,34 +167,48 @@ class Executor:
                 self.control()
                 if self.on_progress:
                     self.on_progress(self.job)
-            lost = self.stop_reason == "lost"
             if self.stop_reason is None and now >= self.pause_until:
-                self.begin_next(len(running))
-            while not lost and now >= self.pause_until and self.ready and len(running) < self.concurrency:
-                running.add(pool.submit(self.send, *self.ready.popleft()))
-            if not running and (lost or not self.ready) and (self.stop_reason or self.exhausted):
+                for row, attempt in self.begin_next(len(running)):
+                    running.add(pool.submit(self.send, row, attempt))
+            if not running and (self.stop_reason or self.exhausted):
                 return
             timeout = min(next_heartbeat, next_control) - time.monotonic()
             if self.pause_until > now:
                 timeout = min(timeout, self.pause_until - now)
             done, _ = wait(running, timeout=max(0.01, timeout), return_when=FIRST_COMPLETED)
-            for future in done:
-                running.discard(future)
-                self.handle(future.result())
+            running.difference_update(done)
+            answered = [future.result() for future in done]
+            for _, _, verdict, _ in answered:
+                self.handle(verdict)
+            self.settle(answered)
+
+    def settle(self, answered):
+        """Write the audit outcomes and the results of rows that came back, in one transaction."""
+        finished = [(row, attempt, fields) for row, attempt, _, fields in answered if fields is not None]
+        if not finished:
+            return
+        try:
+            with transaction.atomic():
+                services.finish([attempt for _, attempt, _ in finished])
+                for row, _, fields in finished:
+                    BulkRow.objects.filter(pk=row.pk, correlation_id=row.correlation_id).update(**fields)
+        except DatabaseError as exc:
+            # The rows stay "sending": recovery reads the audit log for them.
+            logger.exception("bulk job %s: row results could not be written", self.job.pk)
+            self.handle(Verdict("error", message=f"{exc!r}"[:200]))
 
     def begin_next(self, in_flight):
-        """Begin the next rows when few are left waiting: mark them ``sending`` with their
-        correlation ids and write their audit intents, in one transaction."""
-        if self.exhausted or len(self.ready) > self.ahead // 2:
-            return
-        count = self.concurrency + self.ahead - in_flight - len(self.ready)
-        if count <= 0:
-            return
+        """Begin the next rows when few are left in the pool's queue: mark them ``sending``
+        with their correlation ids and write their audit intents, in one transaction. Returns
+        the (row, Attempt) pairs begun, to be sent."""
+        if self.exhausted or in_flight - self.concurrency > self.ahead // 2:
+            return []
+        count = self.concurrency + self.ahead - in_flight
         job = self.job
         rows = list(BulkRow.objects.filter(job=job, state=RowState.PENDING).order_by("line")[:count])
         if not rows:
             self.exhausted = True
-            return
+            return []
         generate = job.credentials_type == "hashed-password"
         begun, settled_now = [], []
         for row in rows:
@@ -218,10 +237,10 @@ class Executor:
         except (services.AuditUnavailable, DatabaseError) as exc:
             logger.warning("bulk job %s: rows could not be begun (%s); waiting", job.pk, exc)
             self.handle(Verdict("busy", wait=AUDIT_PAUSE, message=str(exc)))  # the rows stay pending
-            return
-        self.ready.extend(begun)
+            return []
         for row in settled_now:
             self.handle(Verdict("done", state=row.state, message=row.message))
+        return begun
 
     def handle(self, verdict):
         if verdict.kind == "done":
@@ -305,18 +324,20 @@ class Executor:
     # --- the pool's threads ---------------------------------------------------------------------
 
     def send(self, row, attempt):
-        """Make one row's call, then write its audit outcome and its result; return the Verdict."""
+        """Make one row's call once the job may send (no database work): (row, attempt,
+        Verdict, the row's fields)."""
+        while self.stop_reason != "lost" and (delay := self.pause_until - time.monotonic()) > 0:
+            time.sleep(min(delay, CONTROL))
+        if self.stop_reason == "lost":
+            # Not sent, and the row stays "sending": the lease's new holder recovers it.
+            return row, attempt, Verdict("lost"), None
         try:
             outcome = attempt.run()
-            verdict, fields = self.verdict(row, outcome)
-            with transaction.atomic():
-                services.finish([attempt])
-                BulkRow.objects.filter(pk=row.pk, correlation_id=row.correlation_id).update(**fields)
-            return verdict
+            return (row, attempt, *self.verdict(row, outcome))
         except Exception as exc:
             # Without an outcome the row stays "sending": recovery reads the audit log for it.
             logger.exception("bulk job %s line %s: unexpected error", self.job.pk, row.line)
-            return Verdict("error", message=f"{exc!r}"[:200])
+            return row, attempt, Verdict("error", message=f"{exc!r}"[:200]), None
 
     def prepare(self, row):
         """The row's services.Attempt, or the fields of a row that cannot be sent."""
