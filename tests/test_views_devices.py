@@ -156,7 +156,7 @@ def test_the_preview_shows_the_exact_request_with_secrets_masked(as_user, cast, 
     assert body["things"]["thing"]["attributes"] == {"floor": 3, "site": "north"}
     assert body["id"] == DEVICE_ID
     curl = re.search(r'data-copy-source="curl">(.*?)</code>', page, re.S).group(1)
-    assert curl.startswith("curl -X POST") and "********" in curl and TYPED not in curl
+    assert "curl -X POST" in curl and '"$DEVICE_PASSWORD"' in curl and TYPED not in curl
     # Nothing left the server, and nothing was recorded.
     assert api_requests(httpserver) == [] and len(httpserver.log) == 0
     assert not AuditEvent.objects.exists()

@@ -140,30 +140,80 @@ def masked(body):
 
 
 def request_preview(config, body, *, auth_scope=None):
-    """Method, URL, headers and body of what Send would do, with every secret masked."""
+    """Method, URL, headers and body of what Send would do, with every secret masked, and
+    the same request as a curl command that takes the token and secrets from shell variables."""
     url = devices_url(config)
     if auth_scope:
         url = f"{url}?authScope={auth_scope}"
-    body = masked(body)
     headers = {
         "Authorization": "Bearer <token from the client configuration>",
         "Content-Type": "application/json",
         "Accept": "application/json",
     }
-    curl = " \\\n  ".join(
-        ["curl -X POST " + shlex.quote(url)]
-        + [f"-H {shlex.quote(f'{k}: {v}')}" for k, v in headers.items()]
-        + ["--data-raw " + shlex.quote(json.dumps(body, ensure_ascii=False))]
-    )
     return {
         "method": "POST",
         "url": url,
         "headers": headers,
-        "body": json.dumps(body, indent=2, ensure_ascii=False),
-        "curl": curl,
+        "body": json.dumps(masked(body), indent=2, ensure_ascii=False),
+        "curl": curl_command(config, url, body),
         "device_id": body["id"],
         "id_length": len(body["id"]),
     }
+
+
+# The shell variable a copied curl command reads each device secret from, by its body field.
+CURL_SECRETS = {"password": "DEVICE_PASSWORD", "key": "DEVICE_PSK"}
+
+
+def curl_command(config, url, body):
+    """``curl`` for creating the device of ``body``: the bearer token is "$TOKEN" and the device
+    secret "$DEVICE_PASSWORD" (or "$DEVICE_PSK"); comment lines say how to set them. Nothing
+    typed, generated or stored is ever in it."""
+    credentials = body["hub"].get("credentials")
+    variables = []
+    if credentials:
+        secrets = []
+        for secret in credentials["secrets"]:
+            secrets.append(
+                {key: f"@@{CURL_SECRETS[key]}@@" if key in CURL_SECRETS else v for key, v in secret.items()}
+            )
+            variables += [CURL_SECRETS[key] for key in secret if key in CURL_SECRETS]
+        body = {**body, "hub": {**body["hub"], "credentials": {**credentials, "secrets": secrets}}}
+    data = shlex.quote(json.dumps(body, ensure_ascii=False))
+    for name in variables:
+        # Close the single quotes around the JSON, expand the variable in double quotes, reopen.
+        data = data.replace(f"@@{name}@@", f"'\"${name}\"'")
+    client = shlex.quote(config.client_id)
+    if config.auth_method == "client_secret_post":
+        client_auth = f'-d client_id={client} -d client_secret="$CLIENT_SECRET"'
+    else:
+        client_auth = f'-u {client}:"$CLIENT_SECRET"'
+    extra = "".join(
+        f" -d {name}={shlex.quote(value)}"
+        for name, value in (("scope", config.scope), ("audience", config.audience))
+        if value
+    )
+    lines = [
+        f'# TOKEN: an access token of the client configuration "{config.name}"; with its client secret in',
+        f"# CLIENT_SECRET: TOKEN=$(curl -s {client_auth} -d grant_type=client_credentials{extra}",
+        f"#   {shlex.quote(config.token_url)} | jq -r .access_token)",
+    ]
+    for name in dict.fromkeys(variables):
+        what = "password" if name == "DEVICE_PASSWORD" else "pre-shared key"
+        lines.append(
+            f"# {name}: the device's {what} (without \" or \\ in it: the JSON below takes it as it is)."
+        )
+    command = " \\\n  ".join(
+        [
+            "curl -X POST " + shlex.quote(url),
+            '-H "Authorization: Bearer $TOKEN"',
+            "-H 'Content-Type: application/json'",
+            "-H 'Accept: application/json'",
+            "--data-raw " + data,
+        ]
+    )
+    # A line break in a name must not end a comment line and turn the rest into a command.
+    return "\n".join([*(" ".join(line.split()) for line in lines), command])
 
 
 # --- what a 400 or 409 points at -----------------------------------------------------------------
