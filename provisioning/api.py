@@ -9,7 +9,9 @@ provisioning/providers/.
 What is retried, and why:
 - 401: the token is dropped, a fresh one fetched, and the request sent once more.
 - 429, and 503 with Retry-After: the provider refused before acting, so the same
-  request is sent again after the wait, a bounded number of times.
+  request is sent again after the wait, at most MAX_RETRIES times and MAX_TOTAL_WAIT
+  seconds of waiting in all; then the caller gets Unavailable ("try again in a moment").
+  While it waits, ``progress(correlation_id)`` says so, for the page of a Send in progress.
 - Nothing else. A POST that timed out or got a 5xx may have created the device;
   it surfaces as OutcomeUnknown, and the caller decides (a later 409 means "exists").
 """
@@ -20,6 +22,7 @@ import time
 from dataclasses import dataclass
 
 import requests
+from django.core.cache import cache
 
 from provisioning import tokens
 from provisioning.errors import (
@@ -36,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 MAX_RETRIES = 3  # extra attempts after 429 / 503 with Retry-After
 MAX_RETRY_AFTER = 30  # seconds; a longer wait is handed back to the caller instead
+MAX_TOTAL_WAIT = 30  # seconds of Retry-After waits in one call, in all
 MAX_MESSAGE = 300  # characters of a provider message shown to the operator
 
 
@@ -46,6 +50,27 @@ class Response:
     latency_ms: int
     attempts: int
     url: str
+    waited: int = 0  # seconds spent waiting out Retry-After
+    retries: int = 0  # requests sent again after a Retry-After
+
+
+def _progress_key(correlation_id):
+    return f"provisioning:api-wait:{correlation_id}"
+
+
+def progress(correlation_id):
+    """What the call of ``correlation_id`` is waiting for, as a sentence, or "" (shared by
+    every process through the cache)."""
+    return cache.get(_progress_key(correlation_id), "")
+
+
+def _report_wait(correlation_id, status, seconds, attempt):
+    if correlation_id:
+        text = (
+            f"The provider answered {status} and asked to wait {seconds} s; "
+            f"sending again then, attempt {attempt} of {MAX_RETRIES + 1}."
+        )
+        cache.set(_progress_key(correlation_id), text, timeout=MAX_TOTAL_WAIT + 60)
 
 
 def _retry_after(response):
@@ -88,6 +113,7 @@ def call(config, method, url, *, params, json_body, correlation_id=None):
     token = tokens.get_token(config)
     refreshed = False
     attempts = 0
+    waited = retries = 0
     started = time.monotonic()
     while True:
         attempts += 1
@@ -127,7 +153,15 @@ def call(config, method, url, *, params, json_body, correlation_id=None):
                     http_status=status,
                 )
             latency = int((time.monotonic() - started) * 1000)
-            return Response(status=status, body=body, latency_ms=latency, attempts=attempts, url=url)
+            return Response(
+                status=status,
+                body=body,
+                latency_ms=latency,
+                attempts=attempts,
+                url=url,
+                waited=waited,
+                retries=retries,
+            )
 
         if status == 401:
             if not refreshed:
@@ -142,11 +176,19 @@ def call(config, method, url, *, params, json_body, correlation_id=None):
 
         retry_after = _retry_after(response)
         if status == 429 or (status == 503 and retry_after is not None):
-            if retry_after is not None and retry_after <= MAX_RETRY_AFTER and attempts <= MAX_RETRIES:
+            if (
+                retry_after is not None
+                and retry_after <= MAX_RETRY_AFTER
+                and retries < MAX_RETRIES
+                and waited + retry_after <= MAX_TOTAL_WAIT
+            ):
+                _report_wait(correlation_id, status, retry_after, retries + 2)
                 time.sleep(retry_after)
+                waited += retry_after
+                retries += 1
                 continue
             raise Unavailable(
-                f"The provisioning API is busy (HTTP {status}); nothing was created.",
+                f"The provisioning API is busy (HTTP {status}); nothing was created. Try again in a moment.",
                 http_status=status,
                 details=body,
                 retry_after=retry_after,

@@ -166,6 +166,10 @@ class DeviceForm(forms.Form):
         label="Pre-shared key (base64)",
         help_text="Leave empty to have a random 256-bit key generated when you send.",
     )
+    # A page re-rendered in full (a refused Send, no JavaScript) never carries a typed secret
+    # back to the browser: it says one was typed, and Send then needs it again or a choice.
+    secret_was_typed = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    generate_instead = forms.BooleanField(required=False, label="Generate one instead")
     definition = forms.CharField(
         required=False,
         max_length=256,
@@ -351,8 +355,23 @@ class DeviceForm(forms.Form):
                 error = ids.thing_id_error(policy_id)
                 if error:
                     self.add_error("policy_id", f"A policy id has the form namespace:name. {error}")
-        if cleaned.get("credentials_type") == "none":
+        kind = cleaned.get("credentials_type")
+        if kind == "none":
             cleaned["password"] = cleaned["psk_key"] = ""
+        secret_field = {"hashed-password": "password", "psk": "psk_key"}.get(kind)
+        if (
+            secret_field
+            and cleaned.get("secret_was_typed")
+            and not cleaned.get("generate_instead")
+            and not cleaned.get(secret_field)
+            and secret_field not in self.errors
+        ):
+            what = "password" if kind == "hashed-password" else "key"
+            self.add_error(
+                secret_field,
+                f"Type the {what} again: a typed {what} is never sent back to your browser. "
+                f"Or tick “Generate one instead”.",
+            )
         return cleaned
 
     # --- what is sent ---------------------------------------------------------------------------

@@ -341,6 +341,20 @@ class OpenAttempt(models.Model):
         return f"{self.target} since {self.started_at:%Y-%m-%d %H:%M:%S}"
 
 
+class HeldResult(models.Model):
+    """A Send's show-once result, sealed, kept for a few minutes for a second submission of
+    the same form by the same user (provisioning.held_results): after a double click the
+    browser shows the second answer, not the first that carried the device's secret."""
+
+    correlation_id = models.UUIDField(primary_key=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    sealed = models.TextField()
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self):
+        return f"held result of {self.correlation_id} until {self.expires_at:%H:%M:%S}"
+
+
 class Theme(models.TextChoices):
     SYSTEM = "system", "System"
     LIGHT = "light", "Light"

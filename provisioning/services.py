@@ -45,6 +45,8 @@ class Outcome:
     latency_ms: int | None = None
     message: str = ""
     next_step: str = ""
+    retries: int = 0  # sent again after the provider asked to wait (Retry-After)
+    waited: int = 0  # seconds waited for it
     # The provider's raw 201/200 body. It may hold the device password: it is only
     # handed to the show-once panel and is never stored or logged.
     body: dict | None = field(default=None, repr=False)
@@ -141,6 +143,8 @@ class Attempt:
                 http_status=result.status,
                 latency_ms=result.latency_ms,
                 body=result.body,
+                retries=result.retries,
+                waited=result.waited,
             )
             self.response = result.body
         return self.outcome

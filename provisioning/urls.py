@@ -12,6 +12,7 @@ urlpatterns = [
     path("t/<slug:team_slug>/clients/<int:pk>/delete/", views.config_delete, name="config_delete"),
     path("t/<slug:team_slug>/clients/<int:pk>/test/", views.config_test, name="config_test"),
     path("t/<slug:team_slug>/devices/new/", views.device_new, name="device_new"),
+    path("t/<slug:team_slug>/devices/new/progress/", views.device_send_progress, name="device_send_progress"),
     path("t/<slug:team_slug>/bulk/", include("provisioning.bulk.urls")),
     path("t/<slug:team_slug>/history/", views.history_list, name="history"),
     path("t/<slug:team_slug>/history/export/", views.history_export, name="history_export"),

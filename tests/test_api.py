@@ -4,6 +4,7 @@ import json
 import logging
 import re
 import time
+import uuid
 
 import pytest
 from werkzeug import Response
@@ -174,6 +175,38 @@ def test_retries_are_bounded(httpserver, config):
 
     assert len(api_requests(httpserver)) == api.MAX_RETRIES + 1
     assert caught.value.retry_after == 0
+
+
+def test_the_waits_of_one_call_are_bounded_in_total_and_said_while_they_last(httpserver, config, monkeypatch):
+    monkeypatch.setattr(api, "MAX_TOTAL_WAIT", 2)
+    httpserver.expect_request(DEVICES, method="POST").respond_with_json(
+        {}, status=429, headers={"Retry-After": "1"}
+    )
+    correlation_id = uuid.uuid4()
+    started = time.monotonic()
+
+    with pytest.raises(Unavailable) as caught:
+        bosch.create_device(config, BODY, correlation_id=correlation_id)
+
+    # Two waits of 1 s fit in 2 s; a third would not: handed back after three requests.
+    assert len(api_requests(httpserver)) == 3
+    assert 2 <= time.monotonic() - started < 3
+    assert "Try again in a moment" in caught.value.message
+    assert api.progress(correlation_id) == (
+        "The provider answered 429 and asked to wait 1 s; sending again then, attempt 3 of 4."
+    )
+    assert api.progress(uuid.uuid4()) == ""
+
+
+def test_a_call_that_waited_says_so(httpserver, config):
+    httpserver.expect_oneshot_request(DEVICES, method="POST").respond_with_json(
+        {}, status=429, headers={"Retry-After": "1"}
+    )
+    httpserver.expect_oneshot_request(DEVICES, method="POST").respond_with_json(CREATED, status=201)
+
+    result = bosch.create_device(config, BODY)
+
+    assert (result.retries, result.waited) == (1, 1)
 
 
 def test_a_long_retry_after_is_handed_back(httpserver, config):

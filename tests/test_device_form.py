@@ -302,3 +302,30 @@ def test_json_up_to_the_depth_limit_is_sent_as_json(team_a, config_a, namespace_
     form = valid_form(team_a, config_a, namespace_a, attr_key=["site"], attr_value=[nested])
 
     assert form.to_body()["things"]["thing"]["attributes"]["site"] == json.loads(nested)
+
+
+@pytest.mark.parametrize(
+    ("kind", "field", "typed"),
+    [("hashed-password", "password", "Typed-Pa55-word-0001"), ("psk", "psk_key", "a" * 44)],
+)
+def test_a_secret_typed_before_a_full_page_is_asked_for_again_never_generated(
+    team_a, config_a, namespace_a, kind, field, typed
+):
+    """A full page does not carry a typed secret back: Send needs it again or a choice."""
+    asked = DeviceForm(data(config_a, namespace_a, credentials_type=kind, secret_was_typed="on"), team=team_a)
+    assert not asked.is_valid()
+    assert "again" in asked.errors[field][0] and "Generate one instead" in asked.errors[field][0]
+
+    retyped = DeviceForm(
+        data(config_a, namespace_a, credentials_type=kind, secret_was_typed="on", **{field: typed}),
+        team=team_a,
+    )
+    assert retyped.is_valid(), retyped.errors
+    assert not retyped.needs_generated_secret()
+
+    chosen = DeviceForm(
+        data(config_a, namespace_a, credentials_type=kind, secret_was_typed="on", generate_instead="on"),
+        team=team_a,
+    )
+    assert chosen.is_valid(), chosen.errors
+    assert chosen.needs_generated_secret()

@@ -147,6 +147,10 @@ EXPECTED = {
         "GET": cells(LOGIN, 200, 200, 403, 404),
         "POST": cells(LOGIN, 200, 200, 403, 404),
     },
+    "t/<slug:team_slug>/devices/new/progress/": {
+        "GET": cells(LOGIN, 200, 200, 403, 404),
+        "POST": cells(LOGIN, 405, 405, 405, 405),
+    },
     "t/<slug:team_slug>/history/": {
         "GET": cells(LOGIN, 200, 200, 200, 404),
         "POST": cells(LOGIN, 405, 405, 405, 405),

@@ -6,12 +6,16 @@ import json
 import os
 import re
 import subprocess
+import uuid
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
-from provisioning.models import Namespace
+from provisioning import held_results
+from provisioning.models import HeldResult, Namespace
 from tests.provider import SID, TokenIssuer, make_config
-from tests.workflow import DEVICE_URL, NAMESPACE, device_data, text
+from tests.workflow import DEVICE_URL, NAMESPACE, device_data, form_token, send, text
 
 pytestmark = pytest.mark.django_db
 
@@ -68,3 +72,45 @@ def test_the_copied_curl_runs_in_a_shell_with_the_token_and_secret_from_variable
         {"password": "Shell-Secret-0001"} if kind == "hashed-password" else {"key": "Shell-Secret-0001"}
     )
     assert body["id"].startswith(NAMESPACE + ":")
+
+
+def test_an_unknown_outcome_with_a_generated_password_reaches_a_second_submission_once(
+    as_user, cast, scripted, httpserver
+):
+    """The device may exist with the generated password: a second submission of the form
+    (the browser dropped the first answer) shows it once, as the first answer did."""
+    config, namespace = scripted
+    httpserver.expect_request(f"/api/1/{SID}/devices", method="POST").respond_with_data(
+        "upstream broke", status=502
+    )
+    client = as_user(cast["operator"])
+    token = form_token(client)
+
+    first = send(client, config, namespace, token=token)
+    generated = re.search(r'readonly value="([^"]+)"[^>]*data-copy-source="secret"', text(first))[1]
+    again = send(client, config, namespace, token=token)
+    third = send(client, config, namespace, token=token)
+
+    assert again.status_code == 409
+    assert "ended <strong>outcome unknown</strong>" in text(again) and text(again).count(generated) == 1
+    assert third.status_code == 409 and generated not in text(third)
+    assert len([r for r in httpserver.log if r[0].path.endswith("/devices")]) == 1
+    assert not HeldResult.objects.exists()
+
+
+def test_a_held_result_is_sealed_kept_minutes_and_only_for_its_user(operator_a, admin_a):
+    correlation_id = uuid.uuid4()
+    held_results.hold(correlation_id, operator_a, {"kind": "unknown", "secret": TYPED, "secret_kind": "psk"})
+    (row,) = HeldResult.objects.all()
+    assert TYPED not in row.sealed
+    assert timedelta(minutes=4) < row.expires_at - timezone.now() <= held_results.HOLD_FOR
+
+    assert held_results.claim(correlation_id, admin_a) is None  # another user's
+    assert held_results.claim(correlation_id, operator_a)["secret"] == TYPED
+    assert held_results.claim(correlation_id, operator_a) is None  # taken
+
+    held_results.hold(correlation_id, operator_a, {"secret": TYPED})
+    HeldResult.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert held_results.claim(correlation_id, operator_a) is None  # expired
+    held_results.hold(uuid.uuid4(), operator_a, {"secret": TYPED})
+    assert HeldResult.objects.count() == 1  # the expired one was purged

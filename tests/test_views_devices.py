@@ -16,7 +16,7 @@ from urllib.parse import quote, unquote
 import pytest
 import requests
 
-from provisioning.models import AuditEvent, Namespace, OAuthClient, OpenAttempt
+from provisioning.models import AuditEvent, HeldResult, Namespace, OAuthClient, OpenAttempt
 from provisioning.sandbox import knobs, seed, store
 from provisioning.views import devices
 from tests import factories
@@ -361,22 +361,29 @@ def test_every_body_sent_matches_the_openapi_payload(as_user, cast, scripted, ht
 
 
 def test_a_resubmitted_form_is_not_sent_twice(as_user, cast, scripted, httpserver):
+    """The first answer may never have been seen (the browser drops it when the form is sent
+    again): the next submission shows its result, secret included, once; later ones do not."""
     config, namespace = scripted
     httpserver.expect_request(DEVICES, method="POST").respond_with_handler(echo_201)
     client = as_user(cast["operator"])
     token = form_token(client)
 
-    first = send(client, config, namespace, token=token)
-    again = send(client, config, namespace, token=token)  # back, then Send again
+    first = send(client, config, namespace, token=token, password=TYPED)
+    again = send(client, config, namespace, token=token, password=TYPED)  # back, then Send again
+    third = send(client, config, namespace, token=token, password=TYPED)
 
-    assert first.status_code == 201
-    assert again.status_code == 409
-    page = text(again)
-    assert "already sent" in page
+    assert first.status_code == 201 and TYPED in text(first)
+    assert again.status_code == 201
+    assert "had been sent already, so nothing was sent again" in text(again)
+    assert text(again).count(TYPED) == 1  # the show-once panel, from the held result
+    assert third.status_code == 409
+    page = text(third)
+    assert "already sent" in page and "ended <strong>created</strong>" in page and TYPED not in page
     (intent,) = AuditEvent.objects.filter(phase="intent")
     assert f"?correlation={intent.correlation_id}" in page
     assert len(api_requests(httpserver)) == 1
     assert AuditEvent.objects.count() == 2
+    assert not HeldResult.objects.exists()  # taken by the second submission
 
 
 def test_a_forged_or_foreign_form_token_sends_nothing(as_user, cast, scripted, httpserver):
@@ -433,7 +440,7 @@ def test_a_double_click_creates_one_attempt(
 
     def click():
         response = session.post(f"{live_server.url}{DEVICE_URL}", data=data, timeout=30)
-        results.append(response.status_code)
+        results.append((response.status_code, response.text))
 
     threads = [threading.Thread(target=click) for _ in range(2)]
     for thread in threads:
@@ -442,9 +449,14 @@ def test_a_double_click_creates_one_attempt(
     for thread in threads:
         thread.join()
 
-    assert sorted(results) == [201, 409]
     assert AuditEvent.objects.filter(phase="intent").count() == 1
     assert store.device_ids(tenant["service_instance_id"]) == [DEVICE_ID]
+    # The browser shows the second answer: it waited for the first attempt and carries its
+    # generated password, the one the device has.
+    assert [status for status, _ in results] == [201, 201]
+    second = next(page for _, page in results if "had been sent already" in page)
+    password = re.search(r'value="([^"]+)" class="wide mono" aria-label="Device secret"', second).group(1)
+    assert store.device_secret_matches(tenant["service_instance_id"], DEVICE_ID.replace(":", "_"), password)
 
 
 # --- provider errors --------------------------------------------------------------------

@@ -110,7 +110,7 @@ class RowForm(DeviceForm):
     """
 
     config = namespace = credentials_type = policy_mode = auth_scope = None
-    features = psk_key = policy_id = None
+    features = psk_key = policy_id = secret_was_typed = generate_instead = None
 
     def __init__(self, data, *, job):
         super().__init__(data, team=job.team, config=job.client, namespace=job.namespace)

@@ -194,9 +194,10 @@ def curl_command(config, url, body):
         if value
     )
     lines = [
-        f'# TOKEN: an access token of the client configuration "{config.name}"; with its client secret in',
-        f"# CLIENT_SECRET: TOKEN=$(curl -s {client_auth} -d grant_type=client_credentials{extra}",
-        f"#   {shlex.quote(config.token_url)} | jq -r .access_token)",
+        f'# TOKEN: an access token of the client configuration "{config.name}". With its client secret',
+        "# in CLIENT_SECRET, get one with:",
+        f"# TOKEN=$(curl -s {client_auth} -d grant_type=client_credentials{extra} "
+        f"{shlex.quote(config.token_url)} | jq -r .access_token)",
     ]
     for name in dict.fromkeys(variables):
         what = "password" if name == "DEVICE_PASSWORD" else "pre-shared key"
@@ -314,8 +315,13 @@ def connection_settings(answer, device_id, secret_kind, secret):
             if isinstance(a, dict)
         ],
     }
+    return with_secret(settings, secret_kind, secret)
+
+
+def with_secret(settings, secret_kind, secret):
+    """Connection ``settings`` with the device's ``secret`` added (a new dict)."""
     if secret and secret_kind == "hashed-password":
-        settings["password"] = secret
-    elif secret and secret_kind == "psk":
-        settings["pskKey"] = secret
+        return {**settings, "password": secret}
+    if secret and secret_kind == "psk":
+        return {**settings, "pskKey": secret}
     return settings

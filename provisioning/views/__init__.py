@@ -2,7 +2,7 @@
 
 from provisioning.views.account import theme
 from provisioning.views.configs import config_delete, config_detail, config_new, config_test, configs
-from provisioning.views.devices import device_new
+from provisioning.views.devices import device_new, device_send_progress
 from provisioning.views.history import deprovision, history_entry, history_export, history_list
 from provisioning.views.members import (
     accept_invitation,
@@ -23,6 +23,7 @@ __all__ = [
     "configs",
     "deprovision",
     "device_new",
+    "device_send_progress",
     "healthz",
     "history_entry",
     "history_export",

@@ -5,14 +5,16 @@ import dataclasses
 import json
 import uuid
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core import signing
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
-from provisioning import services
+from provisioning import api, held_results, services
 from provisioning.access import PROVISIONERS, get_membership
 from provisioning.device_form import DeviceForm
 from provisioning.models import AuditEvent, OpenAttempt
@@ -80,11 +82,17 @@ def _initial(membership):
 
 
 def _edit_attribute_rows(request, form):
-    """Apply the add/remove buttons of the attribute rows (with or without JavaScript)."""
+    """Apply the add/remove buttons of the attribute rows (with or without JavaScript).
+
+    Returns where the keyboard focus goes next: the new row's key after "Add", the key of
+    the row that moved into the removed one's place after "Remove", else the add button.
+    """
     action = request.POST.get("action", "")
     rows = list(form.attribute_rows)
+    focus = "add"
     if action == "add-attr":
         rows.append(("", ""))
+        focus = len(rows) - 1
     elif action.startswith("remove-attr:"):
         try:
             index = int(action.split(":", 1)[1])
@@ -92,7 +100,10 @@ def _edit_attribute_rows(request, form):
             index = -1
         if 0 <= index < len(rows):
             del rows[index]
+            if index < len(rows):
+                focus = index
     form.attribute_rows = rows or [("", "")]
+    return focus
 
 
 def device_history_entry(team, device_id):
@@ -130,6 +141,59 @@ def _show_provider_error(form, outcome):
     return None
 
 
+def _result_page(request, ctx, result):
+    """The show-once page of a created device (``result`` as held_results keeps it)."""
+    secret = _shown(result["secret"])
+    settings_ = bosch.with_secret(result["settings"], result["secret_kind"], secret)
+    device_id = settings_["deviceId"]
+    download = base64.b64encode(json.dumps(settings_, indent=2).encode()).decode()
+    ctx.update(
+        device_id=device_id,
+        settings=settings_,
+        secret=secret,
+        secret_kind=result["secret_kind"],
+        generated=result["generated"],
+        download_href=ShownOnce(f"data:application/json;base64,{download}"),
+        download_name=f"{device_id.replace(':', '_')}.json",
+    )
+    response = render(request, "provisioning/device_result.html", ctx, status=201)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def second_submission_wait():
+    """How long a second submission of a form waits for the first one's outcome: as long as
+    one Send can take (its connection and read timeouts, and the Retry-After waits)."""
+    return settings.OUTBOUND_CONNECT_TIMEOUT + settings.OUTBOUND_READ_TIMEOUT + api.MAX_TOTAL_WAIT
+
+
+def _second_submission(request, ctx, form, correlation_id):
+    """A form sent again (a double click, a re-post): nothing is sent. The answer is the first
+    submission's: its result with the device's secret, if it is held for this user, else
+    what happened to it, with a link to its history."""
+    first = held_results.wait_for_outcome(ctx["membership"].team, correlation_id, second_submission_wait())
+    held = held_results.claim(correlation_id, request.user) if first is not None else None
+    if held and held["kind"] == "created":
+        ctx.update(
+            outcome={"correlation_id": correlation_id, "latency_ms": first.latency_ms},
+            config=form.cleaned_data["config"],
+            resubmitted=True,
+        )
+        return _result_page(request, ctx, held)
+    ctx.update(
+        form_token=new_form_token(request.user),
+        preview=request_preview(form),
+        duplicate=True,
+        previous=correlation_id,
+        first_outcome=first,
+    )
+    if held:  # the outcome was unknown, with a generated secret the device may have now
+        ctx.update(maybe_secret=_shown(held["secret"]), secret_kind=held["secret_kind"])
+    response = render(request, "provisioning/device_new.html", ctx, status=409)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 @login_required
 @never_cache
 @sensitive_post_parameters("password", "psk_key")
@@ -148,8 +212,12 @@ def device_new(request, team_slug):
     action = request.POST.get("action", "preview")
     valid = form.is_valid()
     ctx.update(form=form, form_token=request.POST.get("form_token") or new_form_token(request.user))
+    # A full page drops what was typed into the secret fields: it says so, and Send asks again.
+    ctx["secret_typed"] = not form.data.get("generate_instead") and any(
+        form.data.get(field) for field in ("password", "psk_key", "secret_was_typed")
+    )
     if action == "add-attr" or action.startswith("remove-attr:"):
-        _edit_attribute_rows(request, form)
+        ctx["attr_focus"] = _edit_attribute_rows(request, form)
         template = (
             "provisioning/device_new.html#attributes" if request.htmx else "provisioning/device_new.html"
         )
@@ -183,13 +251,7 @@ def device_new(request, team_slug):
             correlation_id=correlation_id,
         )
     except services.AlreadyBegun as already:
-        ctx.update(
-            form_token=new_form_token(request.user),
-            preview=request_preview(form),
-            duplicate=True,
-            previous=already.correlation_id,
-        )
-        return render(request, "provisioning/device_new.html", ctx, status=409)
+        return _second_submission(request, ctx, form, already.correlation_id)
     except services.AuditUnavailable as exc:
         # Nothing was written or sent: the same form may be sent again.
         ctx.update(preview=request_preview(form), failure=str(exc))
@@ -198,21 +260,18 @@ def device_new(request, team_slug):
     device_id = body["id"]
     # The page needs no provider body; the 201 body echoes the device secret.
     ctx.update(outcome=dataclasses.replace(outcome, body=None), device_id=device_id, config=config)
-    secret = _shown(bosch.body_secret(body))
+    secret = bosch.body_secret(body)
     if outcome.ok:
-        settings = bosch.connection_settings(outcome.body, device_id, secret_kind, secret)
-        download = base64.b64encode(json.dumps(settings, indent=2).encode()).decode()
-        ctx.update(
-            settings=settings,
-            secret=secret,
-            secret_kind=secret_kind,
-            generated=generated is not None,
-            download_href=ShownOnce(f"data:application/json;base64,{download}"),
-            download_name=f"{device_id.replace(':', '_')}.json",
-        )
-        response = render(request, "provisioning/device_result.html", ctx, status=201)
-        response["Cache-Control"] = "no-store"
-        return response
+        result = {
+            "kind": "created",
+            "settings": bosch.connection_settings(outcome.body, device_id, secret_kind, None),
+            "secret": secret,
+            "secret_kind": secret_kind,
+            "generated": generated is not None,
+        }
+        if secret:
+            held_results.hold(correlation_id, request.user, result)
+        return _result_page(request, ctx, result)
     # The preview first: a field error below takes the field out of cleaned_data.
     ctx.update(form_token=new_form_token(request.user), preview=request_preview(form))
     if outcome.status == "conflict":
@@ -222,6 +281,21 @@ def device_new(request, team_slug):
     if outcome.status == "unknown" and generated is not None:
         # The device may exist now, with this secret: it is shown once, as after a 201.
         ctx.update(maybe_secret=_shown(generated), secret_kind=secret_kind)
+        held_results.hold(
+            correlation_id, request.user, {"kind": "unknown", "secret": generated, "secret_kind": secret_kind}
+        )
     response = render(request, "provisioning/device_new.html", ctx, status=200)
     response["Cache-Control"] = "no-store"
     return response
+
+
+@login_required
+@never_cache
+@require_http_methods(["GET"])
+def device_send_progress(request, team_slug):
+    """What the Send of the form ``?token=`` is waiting for (polled by the page while it sends),
+    as plain text; empty while there is nothing to say."""
+    get_membership(request, team_slug, PROVISIONERS)
+    correlation_id = form_token_attempt(request.user, request.GET.get("token"))
+    text = api.progress(correlation_id) if correlation_id else ""
+    return HttpResponse(text, content_type="text/plain; charset=utf-8")

@@ -1,4 +1,5 @@
-// Provisioner's only script: copy buttons, the "/" shortcut and the theme switch. The rest is htmx.
+// Provisioner's only script: copy buttons, the "/" shortcut, the theme switch, and the device
+// builder's busy Send and curl panel. The rest is htmx.
 "use strict";
 document.addEventListener("click", async (event) => {
   const button = event.target.closest("button[data-copy]");
@@ -41,5 +42,51 @@ document.addEventListener("theme-changed", (event) => {
   if (meta) meta.content = theme === "system" ? "light dark" : theme;
   for (const button of document.querySelectorAll(".theme-switch button[name=theme]")) {
     button.setAttribute("aria-pressed", String(button.value === theme));
+  }
+});
+
+// The device builder's Send: from the first click the button says "Sending…" and takes no
+// second click (disabled once the browser has read the form, so its action=send is posted).
+document.addEventListener("submit", (event) => {
+  const button = event.submitter;
+  if (!button || !button.dataset.busyLabel || event.defaultPrevented) return;
+  button.dataset.idleLabel = button.textContent;
+  button.textContent = button.dataset.busyLabel;
+  button.setAttribute("aria-busy", "true");
+  setTimeout(() => { button.disabled = true; });
+  // While the answer is awaited, say what the Send waits for (a provider's Retry-After).
+  const status = document.getElementById("send-status");
+  const url = button.dataset.progressUrl;
+  if (!status || !url) return;
+  status.textContent = "Sending…";
+  setInterval(async () => {
+    try {
+      const response = await fetch(url, { headers: { Accept: "text/plain" } });
+      const text = response.ok ? (await response.text()).trim() : "";
+      if (text) status.textContent = text;
+    } catch {
+      // The page is being replaced by the answer.
+    }
+  }, 1000);
+});
+
+// The preview is replaced on every change; its "As curl" panel stays open or closed as the
+// operator left it.
+let curlOpen = false;
+document.addEventListener("toggle", (event) => {
+  if (event.target.matches && event.target.matches("#device-preview details")) curlOpen = event.target.open;
+}, true);
+document.addEventListener("htmx:afterSwap", () => {
+  const panel = document.querySelector("#device-preview details");
+  if (panel) panel.open = curlOpen;
+});
+
+// Back to a page kept by the browser: its Send is ready again.
+window.addEventListener("pageshow", (event) => {
+  if (!event.persisted) return;
+  for (const button of document.querySelectorAll("button[data-busy-label][aria-busy=true]")) {
+    button.disabled = false;
+    button.removeAttribute("aria-busy");
+    button.textContent = button.dataset.idleLabel || button.textContent;
   }
 });

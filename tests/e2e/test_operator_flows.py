@@ -104,10 +104,17 @@ def test_a_refresh_of_the_result_does_not_send_again(page, login, admin_a, sandb
     page.get_by_role("button", name="Send").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Device created")
 
-    page.once("dialog", lambda dialog: dialog.accept())
-    page.reload()  # the browser re-posts the form
+    password = page.get_by_label("Device secret").input_value()
 
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.reload()  # the browser re-posts the form: nothing is sent, the first result is shown
+    expect(page.get_by_role("status").filter(has_text="had been sent already")).to_be_visible()
+    assert page.get_by_label("Device secret").input_value() == password
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.reload()  # and once only
     expect(page.get_by_role("alert").first).to_contain_text("This form was already sent")
+    assert password not in page.content()
     sid = sandbox_config.service_instance_id
     assert store.device_ids(sid) == ["com.acme.sensors:e2e-once"]
 
