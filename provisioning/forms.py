@@ -2,7 +2,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 
 from provisioning import ids
-from provisioning.models import AuthMethod, Namespace, OAuthClient, Preset, Role, Theme
+from provisioning.models import AuthMethod, GroupMapping, Namespace, OAuthClient, Preset, Role, Theme
 from provisioning.outbound import UnsafeURL, check_url
 
 SUITE_AUTH_TOKEN_URL = "https://access.bosch-iot-suite.com/token"
@@ -271,3 +271,25 @@ class ThemeForm(forms.Form):
             "invalid_choice": "There is no such theme. Choose System, Light or Dark.",
         },
     )
+
+
+class GroupMappingForm(forms.ModelForm):
+    """A group of the identity provider and the role its members get in the team."""
+
+    class Meta:
+        model = GroupMapping
+        fields = ["group", "role"]
+        help_texts = {
+            "group": "The group's name exactly as the identity provider sends it in the groups claim.",
+        }
+
+    def __init__(self, *args, team, **kwargs):
+        super().__init__(*args, instance=GroupMapping(team=team), **kwargs)
+
+    def clean_group(self):
+        group = self.cleaned_data["group"]
+        if GroupMapping.objects.filter(team=self.instance.team, group=group).exists():
+            raise forms.ValidationError(
+                "This group is mapped already. Remove it first to give it another role."
+            )
+        return group

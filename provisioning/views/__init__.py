@@ -3,6 +3,7 @@
 from provisioning.views.account import theme
 from provisioning.views.configs import config_delete, config_detail, config_new, config_test, configs
 from provisioning.views.devices import device_new
+from provisioning.views.groups import group_delete, groups
 from provisioning.views.history import deprovision, history_entry, history_export, history_list
 from provisioning.views.members import (
     accept_invitation,
@@ -23,6 +24,8 @@ __all__ = [
     "configs",
     "deprovision",
     "device_new",
+    "group_delete",
+    "groups",
     "healthz",
     "history_entry",
     "history_export",
