@@ -1,5 +1,8 @@
 from django import forms
+from django.conf import settings
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import AuthenticationForm
 
 from provisioning import ids
 from provisioning.models import AuthMethod, GroupMapping, Namespace, OAuthClient, Preset, Role, Theme
@@ -271,6 +274,28 @@ class ThemeForm(forms.Form):
             "invalid_choice": "There is no such theme. Choose System, Light or Dark.",
         },
     )
+
+
+class LocalLoginPolicy:
+    """With LOCAL_LOGIN_SUPERUSERS_ONLY, a password signs in superusers only (Django's
+    ``confirm_login_allowed`` hook, run after the password was found right)."""
+
+    def confirm_login_allowed(self, user):
+        super().confirm_login_allowed(user)
+        if settings.LOCAL_LOGIN_SUPERUSERS_ONLY and not user.is_superuser:
+            raise forms.ValidationError(
+                f"Password sign-in is for superusers only here. Sign in with "
+                f"{settings.OIDC_PROVIDER_NAME} instead.",
+                code="local_login_off",
+            )
+
+
+class LoginForm(LocalLoginPolicy, AuthenticationForm):
+    pass
+
+
+class AdminLoginForm(LocalLoginPolicy, AdminAuthenticationForm):
+    pass
 
 
 class GroupMappingForm(forms.ModelForm):

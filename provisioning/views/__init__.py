@@ -13,9 +13,11 @@ from provisioning.views.members import (
     members,
 )
 from provisioning.views.namespaces import namespace_delete, namespaces
+from provisioning.views.signin import LoginView, logout, oidc_callback, oidc_login
 from provisioning.views.team import healthz, home, locked_out, team
 
 __all__ = [
+    "LoginView",
     "accept_invitation",
     "config_delete",
     "config_detail",
@@ -33,11 +35,14 @@ __all__ = [
     "home",
     "invitation_revoke",
     "locked_out",
+    "logout",
     "member_remove",
     "member_role",
     "members",
     "namespace_delete",
     "namespaces",
+    "oidc_callback",
+    "oidc_login",
     "team",
     "theme",
 ]
