@@ -309,7 +309,7 @@ class GroupMappingForm(forms.ModelForm):
         }
 
     def __init__(self, *args, team, **kwargs):
-        super().__init__(*args, instance=GroupMapping(team=team), **kwargs)
+        super().__init__(*args, instance=GroupMapping(team=team, role=Role.OPERATOR), **kwargs)
 
     def clean_group(self):
         group = self.cleaned_data["group"]
