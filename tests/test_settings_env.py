@@ -336,7 +336,10 @@ def test_oidc_settings_come_from_the_environment(clean_env, tmp_path):
     [
         ({**OIDC, "OIDC_CLIENT_SECRET": ""}, "OIDC_CLIENT_ID and OIDC_CLIENT_SECRET"),
         ({**OIDC, "OIDC_CLIENT_ID": ""}, "OIDC_CLIENT_ID and OIDC_CLIENT_SECRET"),
-        ({**OIDC, "OIDC_ISSUER": "sso.example.com"}, "OIDC_ISSUER must be the identity provider's issuer URL"),
+        (
+            {**OIDC, "OIDC_ISSUER": "sso.example.com"},
+            "OIDC_ISSUER must be the identity provider's issuer URL",
+        ),
         ({**OIDC, "OIDC_SCOPES": "email profile"}, "OIDC_SCOPES must contain openid"),
         ({**OIDC, "OIDC_GROUPS_CLAIM": ""}, "OIDC_GROUPS_CLAIM may not be empty"),
         ({"LOCAL_LOGIN_SUPERUSERS_ONLY": "true"}, "LOCAL_LOGIN_SUPERUSERS_ONLY=true needs OIDC_ISSUER"),

@@ -89,7 +89,9 @@ def test_bad_input_is_shown_next_to_the_field(as_user, cast, mapping_a, data, er
 
 
 def test_the_same_group_may_be_mapped_in_two_teams(as_user, cast, mapping_a):
-    response = as_user(cast["other"]).post("/t/team-b/groups/", {"group": "/devices/operators", "role": "admin"})
+    response = as_user(cast["other"]).post(
+        "/t/team-b/groups/", {"group": "/devices/operators", "role": "admin"}
+    )
     assert response.status_code == 302
     assert ("team-b", "/devices/operators", "admin") in mappings()
 
