@@ -126,3 +126,10 @@ def test_members_show_which_memberships_come_from_groups(as_user, cast):
     page = text(as_user(cast["admin"]).get("/t/team-a/members/"))
     assert page.count("from groups</span>") == 1
     assert 'href="/t/team-a/groups/"' in page
+
+
+def test_history_filters_group_mapping_changes(as_user, cast):
+    client = as_user(cast["admin"])
+    client.post(GROUPS, {"group": "readers", "role": "auditor"})
+    page = text(client.get("/t/team-a/history/?action=group."))
+    assert "group.map" in page and "Group mapping changes" in page
