@@ -11,6 +11,7 @@ import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
 from django.contrib.auth import get_user_model
 
 from provisioning.models import AuditEvent, ExternalIdentity, GroupMapping, Membership, Role
@@ -302,3 +303,41 @@ def test_sign_out_when_the_provider_is_down(client, idp, settings):
     assert response.redirect_chain == [("/accounts/login/", 302)]
     assert "You are signed out here" in text(response)
     assert not signed_in_user(client).is_authenticated
+
+
+# --- the provider's URLs, as every outbound URL ------------------------------------------------
+
+
+def test_the_providers_redirects_are_not_followed(client, idp, settings, httpserver, caplog):
+    httpserver.expect_request("/.well-known/openid-configuration").respond_with_data(
+        "", status=302, headers={"Location": f"{idp.issuer}/.well-known/openid-configuration"}
+    )
+    settings.OIDC_ISSUER = httpserver.url_for("").rstrip("/")
+    assert_refused(client.get("/accounts/oidc/login/"), 502, "could not be reached", caplog)
+    assert len(httpserver.log) == 1
+
+
+def test_a_discovery_document_pointing_at_a_metadata_address_is_refused(
+    client, idp, settings, httpserver, caplog
+):
+    issuer = httpserver.url_for("").rstrip("/")
+    document = requests.get(f"{idp.issuer}/.well-known/openid-configuration", timeout=5).json()
+    document.update(issuer=issuer, jwks_uri="http://169.254.169.254/latest/meta-data/keys")
+    httpserver.expect_request("/.well-known/openid-configuration").respond_with_json(document)
+    settings.OIDC_ISSUER = issuer
+    assert_refused(client.get("/accounts/oidc/login/"), 502, "Link-local and metadata addresses", caplog)
+
+
+def test_a_discovery_document_without_keys_is_refused(client, idp, settings, httpserver, caplog):
+    issuer = httpserver.url_for("").rstrip("/")
+    httpserver.expect_request("/.well-known/openid-configuration").respond_with_json(
+        {"issuer": issuer, "authorization_endpoint": f"{issuer}/authorize", "token_endpoint": f"{issuer}/t"}
+    )
+    settings.OIDC_ISSUER = issuer
+    assert_refused(client.get("/accounts/oidc/login/"), 502, "names no jwks_uri", caplog)
+
+
+def test_an_audience_list_that_holds_this_client_is_accepted(client, idp):
+    response = sign_in(client, idp, aud=[CLIENT_ID, "another-application"], azp=CLIENT_ID)
+    assert response.status_code == 302
+    assert signed_in_user(client).username == "olga"
