@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 
 from provisioning.models import Invitation, Role
 from tests.conftest import PASSWORD
+from tests.idp import Provider, configure
 from tests.workflow import text
 
 pytestmark = pytest.mark.django_db
@@ -19,18 +20,24 @@ def superuser(db):
 
 
 @pytest.fixture
-def superusers_only(idp, settings):
-    """OIDC on, password sign-in for superusers only, and the provider down."""
-    settings.LOCAL_LOGIN_SUPERUSERS_ONLY = True
-    settings.OIDC_ISSUER = DOWN
+def provider_down(settings):
+    """Sign-in with an identity provider configured, and the provider down (no node needed)."""
+    configure(settings, Provider(DOWN, control=None))
     return settings
+
+
+@pytest.fixture
+def superusers_only(provider_down):
+    """... and password sign-in for superusers only."""
+    provider_down.LOCAL_LOGIN_SUPERUSERS_ONLY = True
+    return provider_down
 
 
 def log_in(client, username):
     return client.post("/accounts/login/", {"username": username, "password": PASSWORD})
 
 
-def test_passwords_sign_everyone_in_by_default(client, idp, admin_a):
+def test_passwords_sign_everyone_in_by_default(client, provider_down, admin_a):
     response = log_in(client, "alice")
     assert response.status_code == 302 and response["Location"] == "/"
 
