@@ -99,7 +99,7 @@ def _metadata(app):
     _checked(discovery_url())
     try:
         metadata = app.load_server_metadata()
-    except (requests.RequestException, ValueError) as exc:
+    except (requests.RequestException, ValueError, TypeError) as exc:  # TypeError: JSON, not an object
         raise _unreachable(exc) from None
     for key in CALLED_ENDPOINTS:
         url = metadata.get(key)
@@ -137,7 +137,7 @@ def finish(request):
         ) from None
     except OAuthError as exc:
         # The provider's own refusal (?error=access_denied, or the token endpoint's answer).
-        raise _failed(f"The identity provider did not sign you in: {exc.error}.") from None
+        raise _failed(f"The identity provider did not sign you in: {_printable(exc.error)}.") from None
     except ExpiredTokenError:
         raise _failed(
             "The ID token has expired. Sign in again; if this keeps happening, this server's clock "
@@ -159,6 +159,11 @@ def finish(request):
     if not isinstance(subject, str) or not 0 < len(subject) <= SUBJECT_MAX:
         raise _failed("The ID token names no subject (sub) this server can store.")
     return dict(claims)
+
+
+def _printable(code):
+    """An error code from the provider (or from whoever crafted the link), safe for a log line."""
+    return "".join(ch for ch in str(code)[:100] if ch.isprintable())
 
 
 def _failed(message):

@@ -341,3 +341,16 @@ def test_an_audience_list_that_holds_this_client_is_accepted(client, idp):
     response = sign_in(client, idp, aud=[CLIENT_ID, "another-application"], azp=CLIENT_ID)
     assert response.status_code == 302
     assert signed_in_user(client).username == "olga"
+
+
+def test_a_discovery_document_that_is_not_an_object_is_refused(client, idp, settings, httpserver, caplog):
+    httpserver.expect_request("/.well-known/openid-configuration").respond_with_json(["not", "an", "object"])
+    settings.OIDC_ISSUER = httpserver.url_for("").rstrip("/")
+    assert_refused(client.get("/accounts/oidc/login/"), 502, "could not be reached", caplog)
+
+
+def test_an_error_code_with_a_line_break_stays_on_one_log_line(client, idp, caplog):
+    state = parse_qs(urlsplit(start(client)).query)["state"][0]
+    response = client.get(f"/accounts/oidc/callback/?error=denied%0AFAKE+entry&state={state}")
+    assert_refused(response, 400, "did not sign you in: deniedFAKE entry", caplog)
+    assert not any(line.startswith("FAKE") for line in caplog.text.splitlines())
