@@ -28,8 +28,10 @@ def sign_in(claims, *, issuer, groups):
         .filter(issuer=issuer, subject=claims["sub"])
         .first()
     )
+    # Team admins add people by e-mail: an address the provider says it has not verified is not kept.
+    verified = claims.get("email_verified") is not False
     profile = {
-        "email": _text(claims.get("email"), 254),
+        "email": _text(claims.get("email"), 254) if verified else "",
         "first_name": _text(claims.get("given_name"), 150),
         "last_name": _text(claims.get("family_name"), 150),
     }

@@ -116,6 +116,11 @@ def test_later_sign_ins_update_name_and_email(client, idp):
     assert (user.username, user.email, user.last_name) == ("olga", "olga.new@example.com", "Operator")
 
 
+def test_an_address_the_provider_has_not_verified_is_not_kept(client, idp):
+    sign_in(client, idp, email="someone.else@example.com", email_verified=False)
+    assert get_user_model().objects.get().email == ""
+
+
 def test_an_existing_local_account_of_the_same_name_is_not_taken_over(client, idp, admin_a):
     sign_in(client, idp, preferred_username="alice", email="other-alice@example.com")
     user = signed_in_user(client)
