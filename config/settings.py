@@ -182,6 +182,41 @@ TASKS = {
     }
 }
 
+# Sign-in with the company's identity provider (OpenID Connect): off unless OIDC_ISSUER is set.
+# The issuer is the provider's own URL (its discovery document is at
+# {OIDC_ISSUER}/.well-known/openid-configuration); it is trusted like any operator setting, and
+# is checked against OUTBOUND_ALLOWED_HOSTS and the metadata refusals at each sign-in.
+OIDC_ISSUER = env_str("OIDC_ISSUER", "")
+OIDC_ENABLED = bool(OIDC_ISSUER)
+OIDC_CLIENT_ID = env_str("OIDC_CLIENT_ID", "")
+OIDC_CLIENT_SECRET = env_str("OIDC_CLIENT_SECRET", "")
+OIDC_SCOPES = env_str("OIDC_SCOPES", "openid email profile")
+OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
+# The name on the sign-in button ("Sign in with ...").
+OIDC_PROVIDER_NAME = env_str("OIDC_PROVIDER_NAME", "your company account")
+# Password sign-in for superusers only (everyone else signs in with the identity provider).
+LOCAL_LOGIN_SUPERUSERS_ONLY = env_bool("LOCAL_LOGIN_SUPERUSERS_ONLY", False)
+if OIDC_ENABLED:
+    if not (OIDC_CLIENT_ID and OIDC_CLIENT_SECRET):
+        raise ImproperlyConfigured(
+            "OIDC_ISSUER is set, so OIDC_CLIENT_ID and OIDC_CLIENT_SECRET (or OIDC_CLIENT_SECRET_FILE) "
+            "must be set too."
+        )
+    _issuer = urlsplit(OIDC_ISSUER)
+    if _issuer.scheme not in ("https", "http") or not _issuer.hostname or _issuer.query or _issuer.fragment:
+        raise ImproperlyConfigured(
+            f"OIDC_ISSUER must be the identity provider's issuer URL (https://...), not {OIDC_ISSUER!r}."
+        )
+    if "openid" not in OIDC_SCOPES.split():
+        raise ImproperlyConfigured(f"OIDC_SCOPES must contain openid, not {OIDC_SCOPES!r}.")
+    if not OIDC_GROUPS_CLAIM:
+        raise ImproperlyConfigured("OIDC_GROUPS_CLAIM may not be empty (the default is groups).")
+elif LOCAL_LOGIN_SUPERUSERS_ONLY:
+    raise ImproperlyConfigured(
+        "LOCAL_LOGIN_SUPERUSERS_ONLY=true needs OIDC_ISSUER: without an identity provider only "
+        "superusers could sign in."
+    )
+
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
@@ -245,6 +280,11 @@ CONTENT_SECURITY_POLICY = {
         "object-src": ["'none'"],
     }
 }
+
+if OIDC_ENABLED:
+    # Signing out posts the header's form to this server, which answers with a redirect to the
+    # provider's end-session endpoint; browsers hold that redirect to form-action too.
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"].append(f"{_issuer.scheme}://{_issuer.netloc}")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from provisioning.models import Invitation, Membership, Namespace, OAuthClient, Role
+from provisioning.models import GroupMapping, Invitation, Membership, Namespace, OAuthClient, Role
 
 ALL_ROLES = (Role.ADMIN, Role.OPERATOR, Role.AUDITOR)
 PROVISIONERS = (Role.ADMIN, Role.OPERATOR)
@@ -53,3 +53,9 @@ def get_invitation(request, team_slug, pk, roles=ADMINS):
     membership = get_membership(request, team_slug, roles)
     invitation = get_object_or_404(Invitation, pk=pk, team=membership.team, accepted_at__isnull=True)
     return membership, invitation
+
+
+def get_group_mapping(request, team_slug, pk, roles=ADMINS):
+    membership = get_membership(request, team_slug, roles)
+    mapping = get_object_or_404(GroupMapping, pk=pk, team=membership.team)
+    return membership, mapping

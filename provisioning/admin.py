@@ -1,7 +1,11 @@
 from django.contrib import admin
 from django.db import models
 
+from provisioning.forms import AdminLoginForm
 from provisioning.models import AuditEvent, Invitation, Membership, Namespace, OAuthClient, Team
+
+# With LOCAL_LOGIN_SUPERUSERS_ONLY, staff who are not superusers may not log in here with a password either.
+admin.site.login_form = AdminLoginForm
 
 
 class MembershipInline(admin.TabularInline):

@@ -1,8 +1,11 @@
 from django import forms
+from django.conf import settings
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import AuthenticationForm
 
 from provisioning import ids
-from provisioning.models import AuthMethod, Namespace, OAuthClient, Preset, Role, Theme
+from provisioning.models import AuthMethod, GroupMapping, Namespace, OAuthClient, Preset, Role, Theme
 from provisioning.outbound import UnsafeURL, check_url
 
 SUITE_AUTH_TOKEN_URL = "https://access.bosch-iot-suite.com/token"
@@ -271,3 +274,47 @@ class ThemeForm(forms.Form):
             "invalid_choice": "There is no such theme. Choose System, Light or Dark.",
         },
     )
+
+
+class LocalLoginPolicy:
+    """With LOCAL_LOGIN_SUPERUSERS_ONLY, a password signs in superusers only (Django's
+    ``confirm_login_allowed`` hook, run after the password was found right)."""
+
+    def confirm_login_allowed(self, user):
+        super().confirm_login_allowed(user)
+        if settings.LOCAL_LOGIN_SUPERUSERS_ONLY and not user.is_superuser:
+            raise forms.ValidationError(
+                f"Password sign-in is for superusers only here. Sign in with "
+                f"{settings.OIDC_PROVIDER_NAME} instead.",
+                code="local_login_off",
+            )
+
+
+class LoginForm(LocalLoginPolicy, AuthenticationForm):
+    pass
+
+
+class AdminLoginForm(LocalLoginPolicy, AdminAuthenticationForm):
+    pass
+
+
+class GroupMappingForm(forms.ModelForm):
+    """A group of the identity provider and the role its members get in the team."""
+
+    class Meta:
+        model = GroupMapping
+        fields = ["group", "role"]
+        help_texts = {
+            "group": "The group's name exactly as the identity provider sends it in the groups claim.",
+        }
+
+    def __init__(self, *args, team, **kwargs):
+        super().__init__(*args, instance=GroupMapping(team=team, role=Role.OPERATOR), **kwargs)
+
+    def clean_group(self):
+        group = self.cleaned_data["group"]
+        if GroupMapping.objects.filter(team=self.instance.team, group=group).exists():
+            raise forms.ValidationError(
+                "This group is mapped already. Remove it first to give it another role."
+            )
+        return group

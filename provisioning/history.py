@@ -39,6 +39,7 @@ ACTION_CHOICES = [
     ("client.", "Client configuration changes and tests"),
     ("namespace.", "Namespace changes"),
     ("member.", "Membership changes"),
+    ("group.", "Group mapping changes"),
     ("bulk.", "Bulk jobs"),
 ]
 EXPORT_COLUMNS = [

@@ -32,6 +32,9 @@ class Membership(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices)
+    # Set from the identity provider's groups at each sign-in (see provisioning.identity):
+    # added, changed and removed there. Memberships made by hand are never touched by it.
+    from_groups = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -48,6 +51,44 @@ class Membership(models.Model):
     @property
     def can_provision(self):
         return self.role in (Role.ADMIN, Role.OPERATOR)
+
+
+# Higher roles first: a person whose groups give them several roles in a team gets the highest.
+ROLE_RANK = {Role.ADMIN: 3, Role.OPERATOR: 2, Role.AUDITOR: 1}
+
+
+class GroupMapping(models.Model):
+    """A group of the identity provider whose members get ``role`` in ``team`` at sign-in."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="group_mappings")
+    group = models.CharField(max_length=255)
+    role = models.CharField(max_length=16, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "group"], name="one_mapping_per_group")]
+        ordering = ["group"]
+
+    def __str__(self):
+        return f"{self.group} -> {self.team} ({self.role})"
+
+
+class ExternalIdentity(models.Model):
+    """The identity provider's account (issuer and subject) that signs in as ``user``."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="external_identity"
+    )
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_login_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["issuer", "subject"], name="one_user_per_subject")]
+
+    def __str__(self):
+        return f"{self.subject} at {self.issuer}"
 
 
 def _invitation_expiry():

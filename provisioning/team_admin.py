@@ -108,13 +108,28 @@ def delete_namespace(namespace, *, actor, team):
     namespace.delete()
 
 
+# The audit message of membership changes made from the identity provider's groups.
+FROM_GROUPS = "From the identity provider's groups at sign-in."
+
+
 @transaction.atomic
-def add_member(user, *, role, actor, team):
-    """Add an existing user to the team (a double-submitted form changes nothing the second time)."""
-    membership, created = Membership.objects.get_or_create(user=user, team=team, defaults={"role": role})
+def add_member(user, *, role, actor, team, from_groups=False):
+    """Add an existing user to the team (a double-submitted form changes nothing the second time).
+
+    ``from_groups``: the membership comes from group mappings, and later sign-ins keep it in step.
+    """
+    membership, created = Membership.objects.get_or_create(
+        user=user, team=team, defaults={"role": role, "from_groups": from_groups}
+    )
     if created:
         audit.record(
-            "member.add", actor=actor, team=team, target=user.username, status="ok", request={"role": role}
+            "member.add",
+            actor=actor,
+            team=team,
+            target=user.username,
+            status="ok",
+            request={"role": role},
+            message=FROM_GROUPS if from_groups else "",
         )
     return membership
 
@@ -128,7 +143,7 @@ def invite(email, *, role, actor, team):
 
 
 @transaction.atomic
-def change_role(member, role, *, actor):
+def change_role(member, role, *, actor, from_groups=False):
     member.role = role
     member.save(update_fields=["role"])
     audit.record(
@@ -138,13 +153,42 @@ def change_role(member, role, *, actor):
         target=member.user.username,
         status="ok",
         request={"role": role},
+        message=FROM_GROUPS if from_groups else "",
     )
 
 
 @transaction.atomic
-def remove_member(member, *, actor):
-    audit.record("member.remove", actor=actor, team=member.team, target=member.user.username, status="ok")
+def remove_member(member, *, actor, from_groups=False):
+    audit.record(
+        "member.remove",
+        actor=actor,
+        team=member.team,
+        target=member.user.username,
+        status="ok",
+        message=FROM_GROUPS if from_groups else "",
+    )
     member.delete()
+
+
+@transaction.atomic
+def add_group_mapping(form, *, actor, team):
+    """Save a valid GroupMappingForm: members of the group get its role at their next sign-in."""
+    mapping = form.save()
+    audit.record(
+        "group.map",
+        actor=actor,
+        team=team,
+        target=mapping.group,
+        status="ok",
+        request={"role": mapping.role},
+    )
+    return mapping
+
+
+@transaction.atomic
+def delete_group_mapping(mapping, *, actor, team):
+    audit.record("group.unmap", actor=actor, team=team, target=mapping.group, status="ok")
+    mapping.delete()
 
 
 @transaction.atomic

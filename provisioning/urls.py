@@ -23,6 +23,8 @@ urlpatterns = [
     path("t/<slug:team_slug>/members/", views.members, name="members"),
     path("t/<slug:team_slug>/members/<int:pk>/role/", views.member_role, name="member_role"),
     path("t/<slug:team_slug>/members/<int:pk>/remove/", views.member_remove, name="member_remove"),
+    path("t/<slug:team_slug>/groups/", views.groups, name="groups"),
+    path("t/<slug:team_slug>/groups/<int:pk>/delete/", views.group_delete, name="group_delete"),
     path(
         "t/<slug:team_slug>/invitations/<int:pk>/revoke/", views.invitation_revoke, name="invitation_revoke"
     ),

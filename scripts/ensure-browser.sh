@@ -3,9 +3,10 @@
 #
 #   1. Debian's Chromium at /usr/bin/chromium (Playwright's own `playwright install` cannot
 #      download browsers here). Installed with apt-get when missing and we are root.
-#   2. axe-core in node_modules/ (accessibility checks), from package-lock.json via `npm ci`.
+#   2. axe-core (accessibility checks) and oauth2-mock-server (the OpenID Connect provider of the
+#      sign-in tests) in node_modules/, from package-lock.json via `npm ci`.
 #
-# Quick and silent when both are present. Never fails: when something cannot be installed it
+# Quick and silent when all are present. Never fails: when something cannot be installed it
 # says why, and the e2e tests skip with a reason (or fail, when CI is set).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 0
@@ -40,20 +41,21 @@ ensure_chromium() {
   say "installed: $("$CHROMIUM" --version 2>/dev/null || echo "$CHROMIUM")"
 }
 
-ensure_axe() {
-  if [ -f node_modules/axe-core/axe.min.js ]; then
+ensure_node_modules() {
+  if [ -f node_modules/axe-core/axe.min.js ] && [ -f node_modules/oauth2-mock-server/package.json ]; then
     return 0
   fi
   if ! command -v npm >/dev/null 2>&1; then
-    say "node_modules/axe-core is missing and npm is not available; accessibility checks will be skipped."
+    say "node_modules/ lacks axe-core or oauth2-mock-server and npm is not available;" \
+      "accessibility checks and the OpenID Connect tests will be skipped."
     return 0
   fi
-  say "installing axe-core (npm ci)..."
+  say "installing axe-core and oauth2-mock-server (npm ci)..."
   if ! npm ci --no-audit --no-fund --loglevel=error >/dev/null; then
-    say "npm ci failed; accessibility checks will be skipped."
+    say "npm ci failed; accessibility checks and the OpenID Connect tests will be skipped."
   fi
 }
 
 ensure_chromium
-ensure_axe
+ensure_node_modules
 exit 0

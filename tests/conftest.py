@@ -8,6 +8,7 @@ from django.test.utils import override_settings
 
 from provisioning.models import AuditEvent, Membership, Namespace, Role, Team
 from tests.factories import make_config
+from tests.idp import configure, running_provider
 
 PASSWORD = "a-long-test-password-1"
 
@@ -86,6 +87,21 @@ def as_user(client):
         return login_client(client, user)
 
     return _login
+
+
+@pytest.fixture(scope="session")
+def oidc_provider():
+    """oauth2-mock-server, started once for the run (see tests/idp.py)."""
+    with running_provider() as provider:
+        yield provider
+
+
+@pytest.fixture
+def idp(oidc_provider, settings):
+    """The OpenID Connect provider with its default claims, and sign-in with it turned on."""
+    oidc_provider.set_claims()
+    configure(settings, oidc_provider)
+    return oidc_provider
 
 
 @pytest.fixture

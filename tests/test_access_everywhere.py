@@ -65,8 +65,17 @@ def test_every_team_url_refuses_other_team(as_user, cast, config_a, namespace_a,
 
 # Routes outside /t/<team>/ that need a signed-in user: they act on the user, never on a team.
 ACCOUNT_ROUTES = ["", "account/theme/"]
-# Routes with their own access rules (public, Django admin, the sandbox's client credentials).
-OWN_RULES = ("healthz", "accounts/login/", "accounts/logout/", "invitations/", "admin/", "sandbox/")
+# Routes with their own access rules (public, sign-in with the identity provider, Django admin,
+# the sandbox's client credentials).
+OWN_RULES = (
+    "healthz",
+    "accounts/login/",
+    "accounts/logout/",
+    "accounts/oidc/",
+    "invitations/",
+    "admin/",
+    "sandbox/",
+)
 
 
 def test_every_route_outside_the_teams_is_listed():

@@ -15,11 +15,16 @@ database (sealed columns hold ciphertext) nor in the log, with every logger at D
 tests/test_redaction.py does the same against the built-in sandbox (its JWT, a psk, the
 provision command); this file adds the scripted token, bulk jobs, a generated password and
 the pages that test does not visit.
+
+Sign-in with the identity provider has canaries of its own: the OIDC client secret and the ID
+tokens the provider (oauth2-mock-server, tests/idp.py) issues, one accepted and one refused.
 """
 
+import base64
 import json
 import logging
 import re
+from urllib.parse import unquote
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -27,8 +32,9 @@ from werkzeug import Response
 
 from provisioning.bulk import executor, tasks
 from provisioning.bulk.models import BulkJob, BulkRow, JobStatus, RowState
-from provisioning.models import AuditEvent, Namespace, OAuthClient
+from provisioning.models import AuditEvent, GroupMapping, Namespace, OAuthClient, Role
 from tests.bulk.conftest import csv_bytes
+from tests.idp import configure
 from tests.provider import SID
 from tests.test_redaction import assert_nowhere, table_dump
 from tests.workflow import NAMESPACE, device_data, form_token, text
@@ -39,6 +45,7 @@ CLIENT_SECRET = "Canary-Secret-b71c04"
 PASSWORD = "Canary-Device-Pw-93ad1e"
 BULK_PASSWORDS = ["Canary-Bulk-Pw-1f0c7a", "Canary-Bulk-Pw-2e8b5d"]
 TOKEN = "Canary-Access-Token-5d2e77f0"
+OIDC_CLIENT_SECRET = "Canary-OIDC-Client-Secret-4c1e9a"
 DEVICES = f"/api/1/{SID}/devices"
 
 
@@ -268,4 +275,56 @@ def test_no_canary_leaves_the_show_once_panel(
     assert any(
         r.name.startswith("urllib3") and r.levelno == logging.DEBUG for r in every_log_at_debug.records
     )
+    assert_nowhere(log, everything, "the log")
+
+
+def id_token_canaries(token):
+    """An ID token, and its signature alone (the part no claim could explain)."""
+    assert token.count(".") == 2
+    return [token, token.rsplit(".", 1)[1]]
+
+
+def test_no_id_token_or_oidc_client_secret_leaves_the_sign_in(
+    client, oidc_provider, settings, team_a, every_log_at_debug
+):
+    configure(settings, oidc_provider, OIDC_CLIENT_SECRET=OIDC_CLIENT_SECRET)
+    GroupMapping.objects.create(team=team_a, group="device-admins", role=Role.ADMIN)
+    pages = Pages()
+
+    # Signed in through the provider: the team's pages, members, groups, history, every entry.
+    oidc_provider.set_claims(sub="canary-subject", preferred_username="olga", groups=["device-admins"])
+    pages(client.get("/accounts/login/"), "login")
+    callback = oidc_provider.authorize(client.get("/accounts/oidc/login/")["Location"])
+    pages(client.get(callback), "callback")
+    accepted = oidc_provider.last()
+    pages(client.get("/", follow=True), "team page")
+    for path in ("members/", "groups/", "history/", "history/export/?format=csv"):
+        pages(client.get(f"/t/team-a/{path}"), path)
+    for pk in AuditEvent.objects.values_list("pk", flat=True):
+        pages(client.get(f"/t/team-a/history/{pk}/"), f"history entry {pk}")
+    pages(client.post("/accounts/logout/"), "sign-out")
+
+    # Refused: an ID token for another application; its page and its log line.
+    oidc_provider.set_claims(sub="canary-subject", aud="another-application")
+    callback = oidc_provider.authorize(client.get("/accounts/oidc/login/")["Location"])
+    assert "another application" in pages(client.get(callback), "refused sign-in")
+    refused = oidc_provider.last()
+
+    # The provider really got the secret and issued the tokens, so finding none below means something.
+    for answer in (accepted, refused):
+        scheme, _, credentials = answer["authorization"].partition(" ")
+        assert scheme == "Basic"
+        assert unquote(base64.b64decode(credentials).decode()).endswith(f":{OIDC_CLIENT_SECRET}")
+    everything = [
+        OIDC_CLIENT_SECRET,
+        *id_token_canaries(accepted["id_token"]),
+        *id_token_canaries(refused["id_token"]),
+    ]
+    for what, status, body in pages.seen:
+        assert_nowhere(body, everything, f"the page {what!r} ({status})")
+    dump = table_dump()
+    assert "member.add" in dump and "django_session" in dump
+    assert_nowhere(dump, everything, "the database")
+    log = every_log_at_debug.text
+    assert "SELECT" in log and "provisioning.oidc" in log
     assert_nowhere(log, everything, "the log")

@@ -32,6 +32,7 @@ from provisioning import audit
 from provisioning.bulk.models import BulkJob, JobStatus
 from provisioning.models import (
     AuditEvent,
+    GroupMapping,
     Invitation,
     Membership,
     Namespace,
@@ -107,6 +108,12 @@ EXPECTED = {
         "POST": cells(200, "302 /", "302 /", "302 /", "302 /"),
     },
     "accounts/logout/": {"GET": same(405), "POST": same("302 /accounts/login/")},
+    # Sign-in with the identity provider, which is down here (see ``world``): a page saying so.
+    "accounts/oidc/login/": {
+        "GET": cells(502, "302 /", "302 /", "302 /", "302 /"),
+        "POST": same(405),
+    },
+    "accounts/oidc/callback/": {"GET": same(502), "POST": same(405)},
     "invitations/<str:token>/": {"GET": same(200), "POST": same(200)},
     # Signed in, no team in the URL.
     "": {
@@ -191,6 +198,14 @@ EXPECTED = {
         "GET": cells(LOGIN, 405, 405, 405, 405),
         "POST": cells(LOGIN, "302 /t/team-a/members/", 403, 403, 404),
     },
+    "t/<slug:team_slug>/groups/": {
+        "GET": cells(LOGIN, 200, 403, 403, 404),
+        "POST": cells(LOGIN, 200, 403, 403, 404),
+    },
+    "t/<slug:team_slug>/groups/<int:pk>/delete/": {
+        "GET": cells(LOGIN, 405, 405, 405, 405),
+        "POST": cells(LOGIN, "302 /t/team-a/groups/", 403, 403, 404),
+    },
     # Bulk jobs (the job is a finished one: actions on it are refused politely, with a redirect).
     "t/<slug:team_slug>/bulk/": {
         "GET": cells(LOGIN, 200, 200, 200, 404),
@@ -270,6 +285,7 @@ MUTATES = {
     "t/<slug:team_slug>/namespaces/<int:pk>/delete/": {("POST", "admin")},
     "t/<slug:team_slug>/members/<int:pk>/remove/": {("POST", "admin")},
     "t/<slug:team_slug>/invitations/<int:pk>/revoke/": {("POST", "admin")},
+    "t/<slug:team_slug>/groups/<int:pk>/delete/": {("POST", "admin")},
 }
 
 # Which of team A's objects a route's <pk> names.
@@ -283,6 +299,7 @@ OBJECTS = {
     "t/<slug:team_slug>/members/<int:pk>/role/": "spare_member",
     "t/<slug:team_slug>/members/<int:pk>/remove/": "spare_member",
     "t/<slug:team_slug>/invitations/<int:pk>/revoke/": "spare_invitation",
+    "t/<slug:team_slug>/groups/<int:pk>/delete/": "spare_mapping",
 }
 # Patterns written as regular expressions, and the URL used for each.
 REGEX_URLS = {
@@ -301,6 +318,7 @@ POST_DATA = {
     "t/<slug:team_slug>/namespaces/": {"name": "not a namespace!"},
     "t/<slug:team_slug>/members/": {"email": "not-an-email", "role": "operator"},
     "t/<slug:team_slug>/members/<int:pk>/role/": {"role": "no-such-role"},
+    "t/<slug:team_slug>/groups/": {"group": "", "role": "operator"},
     "sandbox/": {"action": "clear_faults"},
     "admin/login/": {"username": "", "password": ""},
 }
@@ -317,9 +335,17 @@ def browsers():
 
 
 @pytest.fixture
-def world(cast, team_a, caplog, browsers):
-    """Team A's objects, and a logged-in test client per visitor."""
+def world(cast, team_a, caplog, browsers, settings):
+    """Team A's objects, and a logged-in test client per visitor.
+
+    Sign-in with an identity provider is on, the provider down (nothing listens on the discard
+    port): its routes answer for themselves without one (tests/test_oidc_sign_in.py has one).
+    """
     caplog.set_level(logging.ERROR, logger="django.request")  # 1,500 requests: no 403/404 tracebacks
+    settings.OIDC_ENABLED = True
+    settings.OIDC_ISSUER = "http://127.0.0.1:9"
+    settings.OIDC_CLIENT_ID = "matrix"
+    settings.OIDC_CLIENT_SECRET = "matrix-oidc-secret"
     operator = cast["operator"]
     # Test connection fails fast: nothing listens on the discard port.
     config = make_config(
@@ -357,6 +383,7 @@ def world(cast, team_a, caplog, browsers):
             correlation_id=correlation,
             request={"method": "POST", "body": {"id": target}},
         )
+    spare_mapping = GroupMapping.objects.create(team=team_a, group="/spare", role=Role.AUDITOR)
     job = make_draft(team_a, operator, config, namespace, csv_bytes(device_rows(2)))
     BulkJob.objects.filter(pk=job.pk).update(status=JobStatus.DONE)
 
@@ -372,6 +399,7 @@ def world(cast, team_a, caplog, browsers):
             "spare_namespace": spare_namespace.pk,
             "spare_member": spare_member.pk,
             "spare_invitation": spare_invitation.pk,
+            "spare_mapping": spare_mapping.pk,
             "entry": entry.pk,
             "job": job.pk,
         },
@@ -412,7 +440,10 @@ def _watched():
             "pk", "name", "config_version", "secret_sealed", "last_error", "last_success_at"
         ),
         "namespaces": Namespace.objects.order_by("pk").values_list("pk", "name", "client_id"),
-        "members": Membership.objects.order_by("pk").values_list("pk", "user_id", "team_id", "role"),
+        "members": Membership.objects.order_by("pk").values_list(
+            "pk", "user_id", "team_id", "role", "from_groups"
+        ),
+        "group_mappings": GroupMapping.objects.order_by("pk").values_list("pk", "team_id", "group", "role"),
         "users": get_user_model()
         .objects.order_by("pk")
         .values_list("pk", "username", "password", "is_active"),
@@ -559,3 +590,17 @@ def test_another_team_cannot_reach_an_object_through_its_own_team(route, world):
     assert observed == {method: EXPECTED[route][method]["other"] for method in METHODS}
     assert 404 in observed.values()
     assert snapshot() == before
+
+
+def test_someone_in_no_team_sees_whom_to_ask_and_no_team_page(client, world, settings):
+    """A sixth visitor, signed in but in no team (the no-team page): the "" row's other answer."""
+    loner = get_user_model().objects.create_user("loner", "loner@example.com", "a-long-password-for-loner")
+    client.force_login(loner)
+    home = client.get("/")
+    assert home.status_code == 200
+    assert "You are not in a team yet" in home.content.decode()
+    for route in sorted(EXPECTED):
+        if route.startswith("t/"):
+            url = concrete(route, world)
+            observed = {"GET": client.get(url).status_code, "POST": client.post(url).status_code}
+            assert set(observed.values()) <= {404, 405}, (route, observed)

@@ -6,6 +6,7 @@ environment, to check what it builds and what it refuses.
 """
 
 import importlib.util
+import re
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,13 @@ VARIABLES = [
     "SESSION_IDLE_MINUTES",
     "LOG_LEVEL",
     "SANDBOX_ENABLED",
+    "OIDC_ISSUER",
+    "OIDC_CLIENT_ID",
+    "OIDC_CLIENT_SECRET",
+    "OIDC_SCOPES",
+    "OIDC_GROUPS_CLAIM",
+    "OIDC_PROVIDER_NAME",
+    "LOCAL_LOGIN_SUPERUSERS_ONLY",
 ]
 
 
@@ -290,3 +298,54 @@ def test_the_running_test_database_uses_wal_on_sqlite(db):
     with connection.cursor() as cursor:
         cursor.execute("PRAGMA journal_mode")
         assert cursor.fetchone()[0] == "wal"
+
+
+OIDC = {
+    "OIDC_ISSUER": "https://sso.example.com/realms/acme",
+    "OIDC_CLIENT_ID": "provisioner",
+    "OIDC_CLIENT_SECRET": "oidc-secret",
+}
+
+
+def test_oidc_is_off_unless_the_issuer_is_set(clean_env, tmp_path):
+    settings = load_settings(clean_env, tmp_path, **production())
+    assert settings.OIDC_ENABLED is False
+    assert settings.LOCAL_LOGIN_SUPERUSERS_ONLY is False
+    assert settings.CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"] == ["'self'"]
+
+
+def test_oidc_settings_come_from_the_environment(clean_env, tmp_path):
+    secret = tmp_path / "oidc_secret"
+    secret.write_text("from-a-file\n")
+    env = {**OIDC, "OIDC_GROUPS_CLAIM": "roles", "LOCAL_LOGIN_SUPERUSERS_ONLY": "true"}
+    del env["OIDC_CLIENT_SECRET"]
+    settings = load_settings(clean_env, tmp_path, **production(**env, OIDC_CLIENT_SECRET_FILE=str(secret)))
+    assert settings.OIDC_ENABLED is True
+    assert settings.OIDC_CLIENT_SECRET == "from-a-file"
+    assert (settings.OIDC_SCOPES, settings.OIDC_GROUPS_CLAIM) == ("openid email profile", "roles")
+    assert settings.LOCAL_LOGIN_SUPERUSERS_ONLY is True
+    # Sign-out's form answers with a redirect to the provider's end-session endpoint.
+    assert settings.CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"] == [
+        "'self'",
+        "https://sso.example.com",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({**OIDC, "OIDC_CLIENT_SECRET": ""}, "OIDC_CLIENT_ID and OIDC_CLIENT_SECRET"),
+        ({**OIDC, "OIDC_CLIENT_ID": ""}, "OIDC_CLIENT_ID and OIDC_CLIENT_SECRET"),
+        (
+            {**OIDC, "OIDC_ISSUER": "sso.example.com"},
+            "OIDC_ISSUER must be the identity provider's issuer URL",
+        ),
+        ({**OIDC, "OIDC_SCOPES": "email profile"}, "OIDC_SCOPES must contain openid"),
+        ({**OIDC, "OIDC_GROUPS_CLAIM": ""}, "OIDC_GROUPS_CLAIM may not be empty"),
+        ({"LOCAL_LOGIN_SUPERUSERS_ONLY": "true"}, "LOCAL_LOGIN_SUPERUSERS_ONLY=true needs OIDC_ISSUER"),
+        ({**OIDC, "LOCAL_LOGIN_SUPERUSERS_ONLY": "yes"}, "must be 'true' or 'false'"),
+    ],
+)
+def test_bad_oidc_settings_stop_start_up(clean_env, tmp_path, env, message):
+    with pytest.raises(ImproperlyConfigured, match=re.escape(message)):
+        load_settings(clean_env, tmp_path, **production(**env))

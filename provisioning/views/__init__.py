@@ -3,6 +3,7 @@
 from provisioning.views.account import theme
 from provisioning.views.configs import config_delete, config_detail, config_new, config_test, configs
 from provisioning.views.devices import device_new, device_send_progress
+from provisioning.views.groups import group_delete, groups
 from provisioning.views.history import deprovision, history_entry, history_export, history_list
 from provisioning.views.members import (
     accept_invitation,
@@ -12,9 +13,11 @@ from provisioning.views.members import (
     members,
 )
 from provisioning.views.namespaces import namespace_delete, namespaces
+from provisioning.views.signin import LoginView, logout, oidc_callback, oidc_login
 from provisioning.views.team import healthz, home, locked_out, team
 
 __all__ = [
+    "LoginView",
     "accept_invitation",
     "config_delete",
     "config_detail",
@@ -24,6 +27,8 @@ __all__ = [
     "deprovision",
     "device_new",
     "device_send_progress",
+    "group_delete",
+    "groups",
     "healthz",
     "history_entry",
     "history_export",
@@ -31,11 +36,14 @@ __all__ = [
     "home",
     "invitation_revoke",
     "locked_out",
+    "logout",
     "member_remove",
     "member_role",
     "members",
     "namespace_delete",
     "namespaces",
+    "oidc_callback",
+    "oidc_login",
     "team",
     "theme",
 ]

@@ -1,5 +1,6 @@
 """Team members: invite, change role, remove; accepting an invitation."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.decorators import login_required
@@ -31,9 +32,17 @@ def members(request, team_slug):
             team_admin.add_member(user, role=role, actor=request.user, team=team)
             messages.success(request, f"{user.username} joined the team as {role}.")
             return redirect("members", team_slug)
-        token = team_admin.invite(email, role=role, actor=request.user, team=team)
-        invitation_link = request.build_absolute_uri(reverse("accept_invitation", args=[token]))
-        form = InviteForm(team=team)
+        if settings.LOCAL_LOGIN_SUPERUSERS_ONLY:
+            # An invitation makes a password account, which could not sign in here.
+            form.add_error(
+                "email",
+                f"Nobody with this e-mail has signed in yet. Ask them to sign in with "
+                f"{settings.OIDC_PROVIDER_NAME} once, or map one of their groups to the team.",
+            )
+        else:
+            token = team_admin.invite(email, role=role, actor=request.user, team=team)
+            invitation_link = request.build_absolute_uri(reverse("accept_invitation", args=[token]))
+            form = InviteForm(team=team)
     ctx = {
         "membership": membership,
         "members": team.memberships.select_related("user").order_by("user__username"),
@@ -88,8 +97,13 @@ def accept_invitation(request, token):
     invitation = (
         Invitation.objects.filter(token_hash=Invitation.hash_token(token)).select_related("team").first()
     )
-    if invitation is None or not invitation.is_usable:
-        return render(request, "registration/invitation_invalid.html", status=404)
+    if invitation is None or not invitation.is_usable or settings.LOCAL_LOGIN_SUPERUSERS_ONLY:
+        # With password sign-in for superusers only, an invitation's account could not sign in.
+        ctx = {
+            "oidc_sign_in_only": settings.LOCAL_LOGIN_SUPERUSERS_ONLY,
+            "oidc_provider_name": settings.OIDC_PROVIDER_NAME,
+        }
+        return render(request, "registration/invitation_invalid.html", ctx, status=404)
     form = AcceptInvitationForm(request.POST or None, email=invitation.email)
     if request.method == "POST" and form.is_valid():
         try:

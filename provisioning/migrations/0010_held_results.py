@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('provisioning', '0008_team_configs'),
+        ('provisioning', '0009_oidc_sign_in'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
