@@ -13,8 +13,8 @@ from datetime import UTC, datetime, time, timedelta
 
 from django import forms
 from django.conf import settings
-from django.db.models import Q, TextField
-from django.db.models.functions import Cast, Substr
+from django.db.models import OuterRef, Q, Subquery, TextField
+from django.db.models.functions import Cast, Coalesce, Substr
 from django.utils import timezone
 
 from provisioning.exports import safe_cell
@@ -285,8 +285,13 @@ def _records(rows):
     each costs nothing measurable.
     """
     limit = timezone.now() - unknown_after()
+    # An attempt's request is kept on its intent row; its outcome row (the one listed) shows it too.
+    intent_request = AuditEvent.objects.filter(
+        correlation_id=OuterRef("correlation_id"), phase=AuditEvent.Phase.INTENT
+    ).values("request")[:1]
     values = rows.annotate(
-        request_text=Cast("request", TextField()), response_text=Cast("response", TextField())
+        request_text=Coalesce(Cast("request", TextField()), Cast(Subquery(intent_request), TextField())),
+        response_text=Cast("response", TextField()),
     ).values_list(*EXPORT_FIELDS, "request_text", "response_text")
     for (
         created_at,

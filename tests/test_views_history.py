@@ -542,6 +542,33 @@ def test_the_jsonl_export_has_one_object_per_line(as_user, cast, team_a):
     assert set(records[0]) >= {"time", "action", "status", "actor", "client", "correlation_id", "request"}
 
 
+def test_the_export_of_an_attempt_carries_its_redacted_request(
+    as_user, cast, team_a, admin_a, sandbox_config, sandbox_namespace, tenant
+):
+    services.provision_device(
+        actor=admin_a,
+        team=team_a,
+        config=sandbox_config,
+        body={
+            "id": f"{NAMESPACE}:exported",
+            "hub": {
+                "device": {},
+                "credentials": {"type": "hashed-password", "secrets": [{"password": "Pw-123456"}]},
+            },
+            "things": {"thing": {"attributes": {"site": "north"}}},
+        },
+    )
+    client = as_user(cast["auditor"])
+    (record,) = map(json.loads, b"".join(client.get(f"{EXPORT}?format=jsonl").streaming_content).splitlines())
+    assert record["status"] == "created"
+    assert record["request"]["body"]["things"]["thing"]["attributes"] == {"site": "north"}
+    assert "Pw-123456" not in json.dumps(record) and "[redacted]" in json.dumps(record["request"])
+    (row,) = csv.DictReader(
+        io.StringIO(b"".join(client.get(f"{EXPORT}?format=csv").streaming_content).decode())
+    )
+    assert json.loads(row["request"]) == record["request"]
+
+
 def test_the_export_follows_the_filters(as_user, cast, mixed):
     rows, _, _ = mixed
     client = as_user(cast["auditor"])
