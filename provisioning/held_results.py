@@ -22,7 +22,8 @@ HOLD_FOR = timedelta(minutes=5)
 POLL = 0.25  # seconds between looks for the first attempt's outcome
 
 
-def _aad(correlation_id, user):
+def aad(correlation_id, user):
+    """What a held result is sealed to: its attempt and its user."""
     return f"held-result:{correlation_id}:{user.pk}"
 
 
@@ -33,7 +34,7 @@ def hold(correlation_id, user, result):
     HeldResult.objects.create(
         correlation_id=correlation_id,
         user=user,
-        sealed=crypto.seal(json.dumps(result), _aad(correlation_id, user)),
+        sealed=crypto.seal(json.dumps(result), aad(correlation_id, user)),
         expires_at=now + HOLD_FOR,
     )
 
@@ -47,7 +48,7 @@ def claim(correlation_id, user):
     if held is None or HeldResult.objects.filter(pk=held.pk).delete()[0] != 1:
         return None  # a third submission took it first
     try:
-        return json.loads(crypto.open_sealed(held.sealed, _aad(correlation_id, user)))
+        return json.loads(crypto.open_sealed(held.sealed, aad(correlation_id, user)))
     except crypto.SecretBoxError:
         return None
 

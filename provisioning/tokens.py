@@ -115,6 +115,11 @@ def _remember(config, token):
     return token
 
 
+def is_cached(config):
+    """True when the shared cache holds a token of ``config``."""
+    return cache.get(cache_key(config)) is not None
+
+
 def forget(config):
     """Drop the cached token of ``config`` (the shared cache and this process's copy)."""
     _local_tokens.pop(cache_key(config), None)

@@ -1,13 +1,18 @@
-"""manage.py rotate_secrets: every client secret re-encrypted with the newest key."""
+"""manage.py rotate_secrets: everything sealed re-encrypted with the newest key."""
 
 import io
+import uuid
 
 import pytest
 from django.core.management import CommandError, call_command
 
-from provisioning import crypto
-from provisioning.models import AuditEvent, OAuthClient
+from provisioning import crypto, held_results, tokens
+from provisioning.bulk.models import BulkRow, open_secret
+from provisioning.models import AuditEvent, Namespace, OAuthClient
+from tests import provider
+from tests.bulk.conftest import csv_bytes, device_rows, make_draft
 from tests.factories import make_config
+from tests.provider import TokenIssuer
 
 pytestmark = pytest.mark.django_db
 
@@ -121,3 +126,63 @@ def test_configurations_without_a_secret_are_skipped(settings, team_a):
     out, _, error = rotate()
     assert error is None
     assert "re-encrypted 0, already on key new: 0, failed: 0" in out
+
+
+def test_bulk_passwords_held_results_and_cached_tokens_follow_the_new_key(
+    settings, team_a, operator_a, httpserver
+):
+    """Everything sealed is re-encrypted (cached tokens: dropped), and opens with the new key alone."""
+    settings.ENCRYPTION_KEYS = OLD
+    httpserver.expect_request("/token", method="POST").respond_with_handler(TokenIssuer())
+    config = provider.make_config(team_a, httpserver)
+    namespace = Namespace.objects.create(team=team_a, name="com.acme.bulk")
+    rows = device_rows(3, password=lambda n: f"Typed-Pass-{n:04d}")
+    job = make_draft(team_a, operator_a, config, namespace, csv_bytes(rows))
+    held_id = uuid.uuid4()
+    held_results.hold(
+        held_id, operator_a, {"kind": "unknown", "secret": "Held-Secret-1", "secret_kind": "psk"}
+    )
+    tokens.get_token(config)
+    assert tokens.is_cached(config)
+    settings.ENCRYPTION_KEYS = f"{NEW},{OLD}"
+
+    out, err, error = rotate("--dry-run")
+    assert error is None, err
+    assert "client secrets: would re-encrypt 1, already on key new: 0, failed: 0" in out
+    assert "bulk passwords: would re-encrypt 3, already on key new: 0, failed: 0" in out
+    assert "held Send results: would re-encrypt 1, already on key new: 0, failed: 0" in out
+    assert "cached tokens: would drop 1" in out
+    assert tokens.is_cached(config)
+
+    out, err, error = rotate()
+    assert error is None, err
+    assert "bulk passwords: re-encrypted 3" in out and "cached tokens: dropped 1" in out
+    assert "Typed-Pass" not in out + err and "Held-Secret" not in out + err
+
+    settings.ENCRYPTION_KEYS = NEW  # the old key is gone: everything still opens
+    opened = sorted(
+        open_secret(job.public_id, row.line, row.secret_sealed)
+        for row in BulkRow.objects.filter(job=job).exclude(secret_sealed="")
+    )
+    assert opened == ["Typed-Pass-0000", "Typed-Pass-0001", "Typed-Pass-0002"]
+    assert held_results.claim(held_id, operator_a)["secret"] == "Held-Secret-1"
+    assert not tokens.is_cached(config)
+    config.refresh_from_db()
+    assert tokens.get_token(config).access_token  # fetched again
+
+
+def test_a_bulk_password_that_does_not_open_is_reported_by_job_and_line(settings, team_a, operator_a):
+    settings.ENCRYPTION_KEYS = LOST
+    config = make_config(team_a, name="Offline", token_url="https://token.invalid/token")
+    namespace = Namespace.objects.create(team=team_a, name="com.acme.bulk")
+    job = make_draft(
+        team_a, operator_a, config, namespace, csv_bytes(device_rows(1, password=lambda n: "Typed-Pass-9"))
+    )
+    settings.ENCRYPTION_KEYS = f"{NEW},{OLD}"
+
+    out, err, error = rotate()
+
+    assert error is not None
+    (row,) = BulkRow.objects.filter(job=job)
+    assert f"bulk job {job.public_id}, line {row.line}" in err
+    assert "bulk passwords: re-encrypted 0, already on key new: 0, failed: 1" in out
