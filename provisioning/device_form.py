@@ -126,6 +126,32 @@ def holds_nul(value):
     return False
 
 
+def initial_from_device(device):
+    """The builder's initial values for ``device`` (from providers.bosch.device_from_request),
+    without config and namespace: each attribute value as the text that parses back to it."""
+
+    def as_typed(value):
+        if isinstance(value, str) and parse_attribute_value(value) == value:
+            return value
+        return json.dumps(value, ensure_ascii=False)
+
+    namespace, _, name = device["id"].partition(":")
+    return {
+        "name": name,
+        "namespace_name": namespace,
+        "enabled": device["enabled"],
+        "via": device["via"],
+        "credentials_type": device["credentials_type"],
+        "auth_id": device["auth_id"],
+        "attributes": {key: as_typed(value) for key, value in device["attributes"].items()},
+        "definition": device["definition"],
+        "features": json.dumps(device["features"], ensure_ascii=False) if device["features"] else "",
+        "policy_mode": "existing" if device["policy_id"] else "generated",
+        "policy_id": device["policy_id"],
+        "auth_scope": device["auth_scope"] or "none",
+    }
+
+
 class DeviceForm(forms.Form):
     config = TeamChoiceField(queryset=OAuthClient.objects.none(), label="Client configuration")
     namespace = TeamChoiceField(queryset=Namespace.objects.none())

@@ -9,6 +9,7 @@ stands for the attempt) but stay in the log and in the detail view.
 import base64
 import csv
 import json
+import uuid
 from datetime import UTC, datetime, time, timedelta
 
 from django import forms
@@ -235,6 +236,52 @@ def provision_outcome(team, entry):
     return AuditEvent.objects.filter(
         team_id=team.pk, correlation_id=entry.correlation_id, phase=AuditEvent.Phase.OUTCOME
     ).first()
+
+
+def unknown_attempt(team, correlation_id):
+    """The intent row of ``team``'s provisioning attempt ``correlation_id`` when its outcome is
+    unknown (recorded as such, or never recorded), else None."""
+    rows = AuditEvent.objects.filter(
+        team_id=team.pk, correlation_id=correlation_id, action="device.provision"
+    )
+    intent = rows.filter(phase=AuditEvent.Phase.INTENT).first()
+    if intent is None:
+        return None
+    outcome = rows.filter(phase=AuditEvent.Phase.OUTCOME).first()
+    if outcome is not None:
+        return intent if outcome.status == "unknown" else None
+    started = (
+        OpenAttempt.objects.filter(correlation_id=correlation_id).values_list("started_at", flat=True).first()
+    )
+    return intent if open_status(started, timezone.now() - unknown_after()) == "unknown" else None
+
+
+def resolved_attempt(row):
+    """The correlation id of the unknown attempt that the attempt of intent ``row`` was sent to
+    resolve ("Send again"), or None."""
+    origin = (row.request or {}).get("origin") if isinstance(row.request, dict) else None
+    resolves = origin.get("resolves") if isinstance(origin, dict) else None
+    try:
+        return uuid.UUID(resolves) if resolves else None
+    except (TypeError, ValueError):
+        return None
+
+
+def resolutions(team, intent):
+    """The outcome rows of the attempts sent again to resolve the unknown attempt of ``intent``."""
+    later = AuditEvent.objects.filter(
+        team_id=team.pk,
+        target=intent.target,
+        action="device.provision",
+        phase=AuditEvent.Phase.INTENT,
+        created_at__gt=intent.created_at,
+    )
+    ids = [row.correlation_id for row in later if resolved_attempt(row) == intent.correlation_id]
+    return list(
+        AuditEvent.objects.filter(
+            team_id=team.pk, correlation_id__in=ids, phase=AuditEvent.Phase.OUTCOME
+        ).order_by("created_at")
+    )
 
 
 def deprovisioned_since(team, entry):

@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the sandbox fixtures are imported from tests.workflow
 """Send keeps the device's secret and says what it is doing (issue 12): the copied curl
 runs as it is, with the token and the secret from shell variables."""
 
@@ -13,9 +14,20 @@ import pytest
 from django.utils import timezone
 
 from provisioning import held_results
-from provisioning.models import HeldResult, Namespace
+from provisioning.models import AuditEvent, HeldResult, Namespace
+from provisioning.sandbox import knobs, store
 from tests.provider import SID, TokenIssuer, make_config
-from tests.workflow import DEVICE_URL, NAMESPACE, device_data, form_token, send, text
+from tests.workflow import (  # noqa: F401 - fixtures
+    DEVICE_URL,
+    NAMESPACE,
+    device_data,
+    form_token,
+    sandbox_config,
+    sandbox_namespace,
+    send,
+    tenant,
+    text,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -114,3 +126,80 @@ def test_a_held_result_is_sealed_kept_minutes_and_only_for_its_user(operator_a, 
     assert held_results.claim(correlation_id, operator_a) is None  # expired
     held_results.hold(uuid.uuid4(), operator_a, {"secret": TYPED})
     assert HeldResult.objects.count() == 1  # the expired one was purged
+
+
+# --- an attempt whose outcome is unknown, sent again from its history entry --------------------
+
+
+@pytest.mark.parametrize(
+    ("fault", "created_first", "answer", "says"),
+    [
+        ("500", False, 201, "had not created the device; it is created now"),
+        (
+            "garbage",
+            True,
+            200,
+            "the device already existed, so the attempt whose outcome was unknown had created it",
+        ),
+    ],
+)
+def test_an_unknown_attempt_is_sent_again_from_its_entry_and_both_entries_link(
+    as_user, cast, team_a, sandbox_config, sandbox_namespace, tenant, fault, created_first, answer, says
+):
+    client = as_user(cast["operator"])
+    attributes = {"attr_key": ["site", "code"], "attr_value": ["north", '"42"']}
+    knobs.inject_fault(fault)
+    first = send(client, sandbox_config, sandbox_namespace, name="maybe-1", **attributes)
+    assert "Outcome unknown" in text(first)
+    sid = tenant["service_instance_id"]
+    assert store.device_ids(sid) == ([f"{NAMESPACE}:maybe-1"] if created_first else [])
+    unknown = AuditEvent.objects.get(phase="outcome", status="unknown")
+
+    entry = text(client.get(f"/t/team-a/history/{unknown.pk}/"))
+    again_url = re.search(r'href="(/t/team-a/devices/new/\?again=[^"]+)">Send again', entry)[1]
+    builder = client.get(again_url)
+    page = text(builder)
+    assert "Sending again" in page and 'name="resolves"' in page
+    assert 'value="maybe-1"' in page and 'value="site"' in page and 'value=""42""' in page
+    token = re.search(r'name="form_token" value="([^"]+)"', page)[1]
+    resolves = re.search(r'name="resolves" value="([^"]+)"', page)[1]
+    assert resolves == str(unknown.correlation_id)
+
+    second = send(
+        client,
+        sandbox_config,
+        sandbox_namespace,
+        token=token,
+        name="maybe-1",
+        resolves=resolves,
+        **attributes,
+    )
+    assert says in text(second)
+    assert second.status_code == (201 if answer == 201 else 200)
+    assert store.get_device(sid, f"{NAMESPACE}:maybe-1")["thing"]["attributes"] == {
+        "site": "north",
+        "code": "42",
+    }
+
+    later = AuditEvent.objects.filter(phase="outcome").exclude(pk=unknown.pk).get()
+    assert later.status == ("created" if answer == 201 else "conflict")
+    assert f"/t/team-a/history/{later.pk}/" in text(client.get(f"/t/team-a/history/{unknown.pk}/"))
+    assert f"?correlation={unknown.correlation_id}" in text(client.get(f"/t/team-a/history/{later.pk}/"))
+
+
+def test_send_again_is_offered_only_for_an_unknown_outcome_and_to_those_who_may_provision(
+    as_user, cast, team_a, sandbox_config, sandbox_namespace, tenant
+):
+    operator = as_user(cast["operator"])
+    send(operator, sandbox_config, sandbox_namespace, name="fine-1")
+    created = AuditEvent.objects.get(phase="outcome", status="created")
+    assert "Send again" not in text(operator.get(f"/t/team-a/history/{created.pk}/"))
+    knobs.inject_fault("500")
+    send(operator, sandbox_config, sandbox_namespace, name="maybe-2")
+    unknown = AuditEvent.objects.get(phase="outcome", status="unknown")
+    assert "Send again" in text(operator.get(f"/t/team-a/history/{unknown.pk}/"))
+    assert "Send again" not in text(as_user(cast["auditor"]).get(f"/t/team-a/history/{unknown.pk}/"))
+    # A made-up or settled attempt is not sent "again": the builder opens as usual.
+    for value in ("not-a-uuid", str(created.correlation_id), str(uuid.uuid4())):
+        page = text(operator.get(f"{DEVICE_URL}?again={value}"))
+        assert "Sending again" not in page and 'name="resolves"' not in page

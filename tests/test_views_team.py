@@ -116,3 +116,14 @@ def test_browsing_a_team_writes_the_session_only_when_something_changed(as_user,
     assert session_writes("/t/team-a/") == []
     assert len(session_writes("/t/team-b/")) == 1  # the team switch is remembered
     assert browser.get("/").headers["Location"] == "/t/team-b/"
+
+
+def test_recent_activity_shows_one_line_per_attempt_each_opening_its_entry(as_user, cast, team_a):
+    from tests.test_views_history import T0, attempt
+
+    _, outcome = attempt(team_a, "com.acme:dev-1", "created", at=T0)
+    page = as_user(cast["auditor"]).get("/t/team-a/").content.decode()
+
+    recent = page.split("Recent activity", 1)[1]
+    assert recent.count("com.acme:dev-1") == 1 and "pending" not in recent
+    assert f'href="/t/team-a/history/{outcome.pk}/"' in recent and "status-created" in recent

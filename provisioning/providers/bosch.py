@@ -122,6 +122,34 @@ def request_body(device, *, generated_secret=None):
     return {"id": device_id, "hub": hub, "things": {"thing": thing}}
 
 
+def device_from_request(record):
+    """What ``request_body`` was given, read back from a request as the audit log keeps it
+    (secrets redacted, so none): to send an attempt again. None for a record that is not a
+    device creation."""
+    body = record.get("body") if isinstance(record, dict) else None
+    if (
+        not isinstance(body, dict)
+        or not isinstance(body.get("id"), str)
+        or not isinstance(body.get("hub"), dict)
+    ):
+        return None
+    hub_device = body["hub"].get("device") or {}
+    credentials = body["hub"].get("credentials") or {}
+    thing = (body.get("things") or {}).get("thing") or {}
+    return {
+        "id": body["id"],
+        "enabled": hub_device.get("enabled", True) is not False,
+        "via": hub_device.get("via", ""),
+        "credentials_type": credentials.get("type", "none"),
+        "auth_id": credentials.get("authId", ""),
+        "attributes": thing.get("attributes") or {},
+        "definition": thing.get("definition", ""),
+        "features": thing.get("features") or {},
+        "policy_id": thing.get("policyId", ""),
+        "auth_scope": (record.get("params") or {}).get("authScope"),
+    }
+
+
 def body_secret(body):
     """The password or pre-shared key that ``body`` gives the device, or None."""
     credentials = body["hub"].get("credentials")

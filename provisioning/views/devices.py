@@ -14,9 +14,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
-from provisioning import api, held_results, services
+from provisioning import api, held_results, history, services
 from provisioning.access import PROVISIONERS, get_membership
-from provisioning.device_form import DeviceForm
+from provisioning.device_form import DeviceForm, initial_from_device
 from provisioning.models import AuditEvent, OpenAttempt
 from provisioning.providers import bosch
 
@@ -78,6 +78,27 @@ def _initial(membership):
         namespace = team.namespaces.filter(client__in=[first_config]).first() or team.namespaces.first()
         if namespace:
             initial["namespace"] = namespace.pk
+    return initial
+
+
+def _unknown_attempt(team, value):
+    """The intent row of the attempt with correlation id ``value`` when it is ``team``'s
+    provisioning attempt whose outcome is unknown (to send it again), else None."""
+    try:
+        correlation_id = uuid.UUID(str(value))
+    except ValueError:
+        return None
+    return history.unknown_attempt(team, correlation_id)
+
+
+def _send_again_initial(team, intent):
+    """The builder's initial values to send the unknown attempt of ``intent`` again, or None."""
+    device = bosch.device_from_request(intent.request)
+    if device is None:
+        return None
+    initial = initial_from_device(device)
+    namespace = team.namespaces.filter(name=initial.pop("namespace_name")).first()
+    initial.update(config=intent.client_ref, namespace=namespace.pk if namespace else None)
     return initial
 
 
@@ -203,14 +224,19 @@ def device_new(request, team_slug):
     team = membership.team
     ctx = {"membership": membership}
     if request.method == "GET":
-        form = DeviceForm(initial=_initial(membership), team=team)
+        again = _unknown_attempt(team, request.GET["again"]) if "again" in request.GET else None
+        initial = (_send_again_initial(team, again) if again else None) or _initial(membership)
+        form = DeviceForm(initial=initial, team=team)
         form.attribute_rows = form.attribute_rows or [("", "")]
-        ctx.update(form=form, form_token=new_form_token(request.user), preview=None)
+        ctx.update(form=form, form_token=new_form_token(request.user), preview=None, resolves=again)
         return render(request, "provisioning/device_new.html", ctx)
 
     form = DeviceForm(request.POST, team=team)
     action = request.POST.get("action", "preview")
     valid = form.is_valid()
+    # "Send again" of an attempt whose outcome is unknown: the new attempt says which it resolves.
+    resolves = _unknown_attempt(team, request.POST["resolves"]) if request.POST.get("resolves") else None
+    ctx["resolves"] = resolves
     ctx.update(form=form, form_token=request.POST.get("form_token") or new_form_token(request.user))
     # A full page drops what was typed into the secret fields: it says so, and Send asks again.
     ctx["secret_typed"] = not form.data.get("generate_instead") and any(
@@ -249,6 +275,7 @@ def device_new(request, team_slug):
             body=body,
             auth_scope=form.effective_auth_scope(),
             correlation_id=correlation_id,
+            origin={"resolves": str(resolves.correlation_id)} if resolves else None,
         )
     except services.AlreadyBegun as already:
         return _second_submission(request, ctx, form, already.correlation_id)

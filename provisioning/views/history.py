@@ -69,6 +69,9 @@ def history_entry(request, team_slug, pk):
     outcome = next((r for r in related if r.phase == AuditEvent.Phase.OUTCOME), None)
     created = entry.action == "device.provision" and outcome is not None and outcome.status == "created"
     deprovisioned = created and history.deprovisioned_since(team, outcome)
+    intent = next((r for r in related if r.phase == AuditEvent.Phase.INTENT), None)
+    unknown = intent is not None and history.unknown_attempt(team, entry.correlation_id) is not None
+    resolves = history.resolved_attempt(intent) if intent is not None else None
     ctx = {
         "membership": membership,
         "entry": entry,
@@ -76,6 +79,10 @@ def history_entry(request, team_slug, pk):
         "outcome": outcome,
         "can_deprovision": membership.can_provision and created and not deprovisioned,
         "deprovisioned": deprovisioned,
+        # "Send again" for an attempt whose outcome is unknown, and the links both ways.
+        "can_send_again": unknown and membership.can_provision,
+        "resolved_by": history.resolutions(team, intent) if unknown else [],
+        "resolves": resolves,
     }
     return render(request, "provisioning/history_entry.html", ctx)
 

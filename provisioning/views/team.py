@@ -11,10 +11,11 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from provisioning import history
 from provisioning.access import (
     get_membership,
 )
-from provisioning.models import AuditEvent, Team
+from provisioning.models import Team
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ def team(request, team_slug):
         "membership": membership,
         "configs": team.configs.all(),
         "namespaces": team.namespaces.select_related("client"),
-        "recent": AuditEvent.objects.filter(team_id=team.pk)[:10],
+        # One line per attempt, as history shows them (an attempt's intent row only while open).
+        "recent": history.label_open_intents(list(history.events(team)[:10]), team),
     }
     return render(request, "provisioning/team.html", ctx)
