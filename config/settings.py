@@ -116,6 +116,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "provisioning.context_processors.teams",
                 "provisioning.context_processors.theme",
+                "provisioning.context_processors.sandbox",
             ],
         },
     },
