@@ -6,13 +6,14 @@ import shlex
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
 import requests
-from django.db import connection
 
 from tests.gunicorn import ROOT
+from tests.test_token_processes import database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the worker and servers read the test database
 
@@ -31,9 +32,7 @@ def make_env(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS"))}
     for name in ("SECRET_KEY", "ENCRYPTION_KEYS", "SANDBOX_ENABLED", "OUTBOUND_ALLOWED_HOSTS", "DEBUG"):
         env.pop(name, None)
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
+    env["DATABASE_URL"] = database_url()
     env["VAR"] = str(tmp_path / "var")
     return env
 
@@ -110,6 +109,7 @@ def stopped_within(process, pids, seconds):
     return time.monotonic() - started, output
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "how",
     ["ctrl-c", "sigterm"],
@@ -178,7 +178,7 @@ def test_help_needs_no_environment_at_all():
 
     for command in (["provision", "--help"], ["provision_bulk", "-h"], ["help"]):
         done = subprocess.run(
-            [str(ROOT / ".venv/bin/python"), "manage.py", *command],
+            [sys.executable, "manage.py", *command],
             cwd=ROOT,
             env=bare,
             capture_output=True,
