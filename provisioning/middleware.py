@@ -1,4 +1,4 @@
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.contrib import messages
@@ -63,9 +63,10 @@ class IdleTimeoutMiddleware:
         response = self.get_response(request)
         ended = not signed_in and (request.htmx or request.method not in SAFE_METHODS)
         if ended and response.status_code == 302:
-            login_url = resolve_url(settings.LOGIN_URL)
-            location = response.get("Location", "")
-            if location.split("?", 1)[0] == login_url:
+            # login_required's answer: the login page, with where to come back to. (Logging
+            # out also leads there, without a "next".)
+            location = urlsplit(response.get("Location", ""))
+            if location.path == resolve_url(settings.LOGIN_URL) and "next" in parse_qs(location.query):
                 return self._to_login(request)
         return response
 
