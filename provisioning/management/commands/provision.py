@@ -12,13 +12,14 @@ import json
 import os
 import sys
 
-from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError
 from django.http import QueryDict
 
 from provisioning import services
+from provisioning.access import get_provisioner
 from provisioning.device_form import DeviceForm
-from provisioning.models import Membership, Namespace, OAuthClient, Role
+from provisioning.models import Namespace, OAuthClient
 from provisioning.providers import bosch
 
 EXIT_CODES = {"created": 0, "conflict": 3, "refused": 4, "failed": 5, "unknown": 6}
@@ -96,13 +97,11 @@ class Command(BaseCommand):
         as_json,
         **options,
     ):
-        user = get_user_model().objects.filter(username=username).first()
-        membership = Membership.objects.filter(user=user, team__slug=team_slug).select_related("team").first()
-        if user is None or membership is None:
-            raise CommandError(f"{username!r} is not a member of team {team_slug!r}.")
-        if membership.role not in (Role.ADMIN, Role.OPERATOR):
-            raise CommandError(f"{username!r} is an {membership.role} and cannot provision.")
-        team = membership.team
+        try:
+            membership = get_provisioner(username, team_slug)
+        except PermissionDenied as refused:
+            raise CommandError(str(refused)) from None
+        user, team = membership.user, membership.team
         config = OAuthClient.objects.filter(team=team, name=config_name).first()
         namespace = Namespace.objects.filter(team=team, name=namespace_name).first()
         if config is None:

@@ -24,15 +24,16 @@ import sys
 import threading
 import time
 
-from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError
 
+from provisioning.access import get_provisioner
 from provisioning.bulk import credentials, downloads, events, executor, intake, jobs, progress
 from provisioning.bulk.csvfile import UploadError
 from provisioning.bulk.forms import MAX_CONCURRENCY
 from provisioning.bulk.models import BulkJob, JobStatus, RowState
 from provisioning.device_form import AUTH_SCOPE_DEFAULT
-from provisioning.models import Membership, Namespace, OAuthClient, Role, Team
+from provisioning.models import Namespace, OAuthClient, Team
 
 SHOW_PROBLEMS = 20
 EXIT_HELP = (
@@ -81,10 +82,13 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="No progress bar or progress lines.")
 
     def handle(self, *args, **options):
-        team = Team.objects.filter(slug=options["team"]).first()
-        if team is None:
+        if not Team.objects.filter(slug=options["team"]).exists():
             raise CommandError(f"There is no team {options['team']!r}.")
-        actor = self.actor(team, options["user"])
+        try:
+            membership = get_provisioner(options["user"], options["team"])
+        except PermissionDenied as refused:
+            raise CommandError(str(refused)) from None
+        actor, team = membership.user, membership.team
         config = OAuthClient.objects.filter(team=team, name=options["config"]).first()
         if config is None:
             raise CommandError(f"Team {team.slug!r} has no client configuration named {options['config']!r}.")
@@ -145,15 +149,6 @@ class Command(BaseCommand):
         outcome = self.run(job, actor, show=not options["no_progress"])
         job.refresh_from_db()
         return self.report(job, actor, outcome, options["failed_out"], options["credentials_out"])
-
-    def actor(self, team, username):
-        user = get_user_model().objects.filter(username=username).first()
-        membership = Membership.objects.filter(user=user, team=team).first() if user else None
-        if membership is None:
-            raise CommandError(f"{username!r} is not a member of team {team.slug!r}.")
-        if membership.role not in (Role.ADMIN, Role.OPERATOR):
-            raise CommandError(f"{username!r} is an {membership.role} and cannot provision.")
-        return user
 
     def preview(self, job, seconds):
         found = job.row_counts()
