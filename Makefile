@@ -8,15 +8,23 @@ HOST ?= 127.0.0.1
 # The sandbox's API gets a server of its own, as a provider is elsewhere (see serve).
 SANDBOX_PORT ?= $(shell echo $$(( $(PORT) + 1 )))
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt 2>/dev/null | cksum | cut -d' ' -f1)
+# Where `make run` keeps its keys (and, by default, the database: settings' DATABASE_URL).
+VAR ?= var
+comma := ,
 
-# Local-only settings for `make run`: DEBUG on, the sandbox on, keys generated once in var/.
+# Local-only settings for `make run` and `make manage`: DEBUG on, the sandbox on, keys generated
+# once in var/. The loopback hosts are added to an OUTBOUND_ALLOWED_HOSTS of your own, not put
+# in its place.
 RUN_ENV := DEBUG=true SANDBOX_ENABLED=true \
-	SECRET_KEY_FILE=var/secret_key ENCRYPTION_KEYS_FILE=var/encryption_keys \
-	OUTBOUND_ALLOWED_HOSTS=127.0.0.1,localhost \
+	SECRET_KEY_FILE=$(VAR)/secret_key ENCRYPTION_KEYS_FILE=$(VAR)/encryption_keys \
+	OUTBOUND_ALLOWED_HOSTS=$(if $(OUTBOUND_ALLOWED_HOSTS),$(OUTBOUND_ALLOWED_HOSTS)$(comma))127.0.0.1,localhost \
 	SANDBOX_BASE_URL=http://$(HOST):$(SANDBOX_PORT)/sandbox \
 	ALLOWED_HOSTS=127.0.0.1,localhost
 
-.PHONY: install run serve test lint format check-docker clean
+SERVE := bash scripts/serve.sh
+SERVE_ARGS = $(HOST) $(PORT) $(SANDBOX_PORT) $(VENV)
+
+.PHONY: install run serve manage test lint format check-docker clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,32 +33,32 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-var/secret_key:
-	@mkdir -p var && chmod 700 var
+$(VAR)/secret_key:
+	@mkdir -p $(VAR) && chmod 700 $(VAR)
 	@$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@ && chmod 600 $@
 
-var/encryption_keys: $(STAMP)
-	@mkdir -p var && chmod 700 var
+$(VAR)/encryption_keys: $(STAMP)
+	@mkdir -p $(VAR) && chmod 700 $(VAR)
 	@$(PY) -m provisioning.crypto new-key k1 > $@ && chmod 600 $@
 
 ## run: set up everything on first use, then start the web server, the sandbox and the job worker
-run: $(STAMP) var/secret_key var/encryption_keys
+run: $(STAMP) $(VAR)/secret_key $(VAR)/encryption_keys
+	@$(SERVE) --check $(SERVE_ARGS)
 	@$(RUN_ENV) $(PY) manage.py migrate --noinput -v 0
 	@$(RUN_ENV) $(PY) manage.py createcachetable
 	@$(RUN_ENV) $(PY) manage.py bootstrap --url http://$(HOST):$(PORT)/
-	@$(MAKE) --no-print-directory serve
+	@$(RUN_ENV) $(SERVE) $(SERVE_ARGS)
 
 # The web server, the job worker, and a second server for the sandbox's API: served by the
 # web server itself, a Send would hold one of its threads while its call to the sandbox
-# waits for another, and enough Sends at once would leave none free.
-serve:
-	@trap 'kill 0' INT TERM EXIT; \
-	$(RUN_ENV) $(PY) manage.py worker --interval 0.5 & \
-	$(RUN_ENV) $(VENV)/bin/gunicorn config.wsgi --bind $(HOST):$(PORT) --workers 2 --threads 8 \
-		--no-control-socket --access-logfile - --log-level warning & \
-	$(RUN_ENV) $(VENV)/bin/gunicorn config.wsgi --bind $(HOST):$(SANDBOX_PORT) --workers 1 --threads 8 \
-		--no-control-socket --log-level warning & \
-	wait
+# waits for another, and enough Sends at once would leave none free. scripts/serve.sh checks
+# the ports first and stops all three together.
+serve: $(STAMP) $(VAR)/secret_key $(VAR)/encryption_keys
+	@$(RUN_ENV) $(SERVE) $(SERVE_ARGS)
+
+## manage: manage.py with the environment of `make run`, e.g. make manage ARGS="provision --help"
+manage: $(STAMP) $(VAR)/secret_key $(VAR)/encryption_keys
+	@$(RUN_ENV) $(PY) manage.py $(ARGS)
 
 ## test: install what the tests need and run every test
 test: $(STAMP)

@@ -12,7 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int, env_list, env_str
 from provisioning.crypto import SecretBoxError, parse_key_ring
-from provisioning.outbound import METADATA_HOSTS
+from provisioning.outbound import METADATA_HOSTS, check_ca_bundle
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -47,6 +47,14 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 OUTBOUND_ALLOWED_HOSTS = env_list("OUTBOUND_ALLOWED_HOSTS", [])
 OUTBOUND_CONNECT_TIMEOUT = env_int("OUTBOUND_CONNECT_TIMEOUT", 5, minimum=1, maximum=60)
 OUTBOUND_READ_TIMEOUT = env_int("OUTBOUND_READ_TIMEOUT", 30, minimum=1, maximum=300)
+# A PEM file of CA certificates trusted for token and API calls in addition to the default
+# bundle (certifi's): a TLS-inspecting proxy's CA, or a company PKI's.
+OUTBOUND_CA_BUNDLE = env_str("OUTBOUND_CA_BUNDLE", "")
+if OUTBOUND_CA_BUNDLE:
+    try:
+        check_ca_bundle(OUTBOUND_CA_BUNDLE)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"OUTBOUND_CA_BUNDLE: {exc}") from None
 
 SANDBOX_ENABLED = env_bool("SANDBOX_ENABLED", False)
 # The base URL at which this server reaches its own sandbox (used when seeding the demo).
@@ -84,10 +92,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    # Before the idle timeout, which answers htmx requests differently.
+    # Before the idle timeout, which answers htmx requests differently and leaves a message.
     "django_htmx.middleware.HtmxMiddleware",
-    "provisioning.middleware.IdleTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "provisioning.middleware.IdleTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",
@@ -108,6 +116,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "provisioning.context_processors.teams",
                 "provisioning.context_processors.theme",
+                "provisioning.context_processors.sandbox",
             ],
         },
     },

@@ -30,6 +30,24 @@ def get_membership(request, team_slug, roles=ALL_ROLES):
     return membership
 
 
+def get_provisioner(username, team_slug):
+    """For a management command: the membership of ``username`` in ``team_slug``, if it may provision.
+
+    Raises PermissionDenied, with the reason in plain words, for a user who is not a member
+    (or does not exist) and for an auditor.
+    """
+    membership = (
+        Membership.objects.filter(user__username=username, team__slug=team_slug)
+        .select_related("team", "user")
+        .first()
+    )
+    if membership is None:
+        raise PermissionDenied(f"{username!r} is not a member of team {team_slug!r}.")
+    if membership.role not in PROVISIONERS:
+        raise PermissionDenied(f"{username!r} is an {membership.role} and cannot provision.")
+    return membership
+
+
 def get_config(request, team_slug, pk, roles=ALL_ROLES):
     membership = get_membership(request, team_slug, roles)
     config = get_object_or_404(OAuthClient, pk=pk, team=membership.team)

@@ -33,7 +33,16 @@ from provisioning.errors import (
     Unauthorized,
     Unavailable,
 )
-from provisioning.http import checked, is_connect_failure, parse_json, read_capped, session, timeouts
+from provisioning.http import (
+    certificate_words,
+    checked,
+    is_connect_failure,
+    parse_json,
+    read_capped,
+    session,
+    timeouts,
+    trusted_cas,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -108,8 +117,9 @@ def provider_message(body, status):
 
 
 def call(config, method, url, *, params, json_body, correlation_id=None):
-    """Send one request to ``config``'s API; the Response, or a ProviderError."""
-    url = checked(url)
+    """Send one request to ``config``'s API; the Response, or a ProviderError naming the URL."""
+    url = checked(url, "api")
+    where = {"step": "api", "url": url}
     token = tokens.get_token(config)
     refreshed = False
     attempts = 0
@@ -130,16 +140,26 @@ def call(config, method, url, *, params, json_body, correlation_id=None):
                 timeout=timeouts(),
                 allow_redirects=False,
                 stream=True,
+                verify=trusted_cas(),
             )
             data, truncated = read_capped(response)
         except requests.exceptions.RequestException as exc:
             _log(method, url, None, started, type(exc).__name__)
+            certificate = certificate_words(exc, url)
+            if certificate:
+                message, next_step = certificate
+                raise Unavailable(f"{message} Nothing was sent.", next_step=next_step, **where) from None
             if is_connect_failure(exc):
-                raise Unavailable("The provisioning API could not be reached; nothing was sent.") from None
+                raise Unavailable(
+                    "The provisioning API could not be reached; nothing was sent.",
+                    next_step="Check that this server can reach the API base URL's host (DNS, firewall), "
+                    "then try again.",
+                    **where,
+                ) from None
             if isinstance(exc, requests.exceptions.Timeout):
-                raise OutcomeUnknown("The provisioning API did not answer in time.") from None
+                raise OutcomeUnknown("The provisioning API did not answer in time.", **where) from None
             raise OutcomeUnknown(
-                "The connection to the provisioning API broke before an answer came."
+                "The connection to the provisioning API broke before an answer came.", **where
             ) from None
         status = response.status_code
         body = None if truncated else parse_json(data)
@@ -151,6 +171,7 @@ def call(config, method, url, *, params, json_body, correlation_id=None):
                     f"The provisioning API answered {status} but its body could not be read; "
                     "the request probably succeeded.",
                     http_status=status,
+                    **where,
                 )
             latency = int((time.monotonic() - started) * 1000)
             return Response(
@@ -172,6 +193,7 @@ def call(config, method, url, *, params, json_body, correlation_id=None):
                 "The provisioning API refused a freshly fetched token (401).",
                 http_status=status,
                 details=body,
+                **where,
             )
 
         retry_after = _retry_after(response)
@@ -192,25 +214,28 @@ def call(config, method, url, *, params, json_body, correlation_id=None):
                 http_status=status,
                 details=body,
                 retry_after=retry_after,
+                **where,
             )
         if status == 409:
-            raise Conflict(provider_message(body, status), http_status=status, details=body)
+            raise Conflict(provider_message(body, status), http_status=status, details=body, **where)
         if status == 403:
             # The token was valid but does not cover this service instance: the client's
             # scopes (or the instance id) are what to check, as after a second 401.
-            raise Unauthorized(provider_message(body, status), http_status=status, details=body)
+            raise Unauthorized(provider_message(body, status), http_status=status, details=body, **where)
         if 300 <= status < 400:
             raise ConfigurationError(
                 f"The provisioning API answered with a redirect ({status}); redirects are not followed. "
                 "Check the API base URL.",
                 http_status=status,
+                **where,
             )
         if 400 <= status < 500:
-            raise Refused(provider_message(body, status), http_status=status, details=body)
+            raise Refused(provider_message(body, status), http_status=status, details=body, **where)
         raise OutcomeUnknown(
             f"The provisioning API failed (HTTP {status}): {provider_message(body, status)}",
             http_status=status,
             details=body,
+            **where,
         )
 
 

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.utils.functional import SimpleLazyObject
 
 from provisioning.models import Preference
@@ -23,3 +24,10 @@ def theme(request):
 
     # Read when first shown; the user object keeps its preference for the rest of the request.
     return {"theme": SimpleLazyObject(lambda: Preference.theme_of(user))}
+
+
+def sandbox(request):
+    """Whether the header links to the sandbox page: for staff, when the sandbox is on."""
+    user = getattr(request, "user", None)
+    staff = user is not None and user.is_authenticated and (user.is_staff or user.is_superuser)
+    return {"sandbox_link": settings.SANDBOX_ENABLED and staff}

@@ -159,7 +159,8 @@ class DeviceForm(forms.Form):
         max_length=256,
         strip=False,
         label="Device name",
-        help_text="The part after the colon: no '/', no control characters.",
+        help_text="The part after the colon: letters a-z and A-Z, digits, spaces and punctuation "
+        "other than '/'; no accented letters such as ü or é.",
     )
     enabled = forms.BooleanField(required=False, initial=True, label="Device enabled")
     via = forms.CharField(

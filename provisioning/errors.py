@@ -1,9 +1,13 @@
 """The small exception family for everything that crosses the wire to the provider.
 
 Views and services catch ``ProviderError`` (or one of its kinds) and show
-``message``: plain words meant for an operator, with the next step. No message
-ever contains a secret, a token, a form body or a request body.
+``message``: plain words meant for an operator; ``failed_step`` names the step that
+failed (the token request or the API request) and the URL it tried; ``next_step`` says
+what to do about this cause. No message ever contains a secret, a token, a form body
+or a request body.
 """
+
+STEPS = {"token": "the token request", "api": "the API request"}
 
 
 class ProviderError(Exception):
@@ -12,12 +16,23 @@ class ProviderError(Exception):
     kind = "error"
     next_step = ""
 
-    def __init__(self, message, *, http_status=None, details=None, retry_after=None):
+    def __init__(
+        self, message, *, step, url, http_status=None, details=None, retry_after=None, next_step=None
+    ):
         super().__init__(message)
         self.message = message
+        self.step = step  # "token" or "api"
+        self.url = url
         self.http_status = http_status
         self.details = details  # parsed provider error body (JSON), already size-capped
         self.retry_after = retry_after
+        if next_step:
+            self.next_step = next_step  # this cause's own next step, over the kind's usual one
+
+    @property
+    def failed_step(self):
+        """The step and the URL it tried, in words: "the token request to https://…"."""
+        return f"{STEPS[self.step]} to {self.url}"
 
 
 class ConfigurationError(ProviderError):
@@ -31,7 +46,7 @@ class TokenError(ProviderError):
     """The token endpoint did not give us a token. Nothing was sent to the provisioning API."""
 
     kind = "token"
-    next_step = "Check the client id, secret, scope and token URL, then use Test connection."
+    next_step = "Check the token URL, then use Test connection."
 
 
 class Refused(ProviderError):

@@ -9,6 +9,10 @@ import re
 NAMESPACE_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?:[.-][A-Za-z][A-Za-z0-9_]*)*")
 # At least one character; none of them "/" or a control character (\x00-\x1F, \x7F-\xFF).
 NAME_RE = re.compile(r"[^\x00-\x1F\x7F-\xFF/]+")
+NAME_ALLOWED = (
+    "Use letters a-z and A-Z, digits, spaces and punctuation other than '/' (such as - _ . : @), "
+    "and write ü as ue, é as e."
+)
 DEFINITION_RE = re.compile(r"([_a-zA-Z0-9\-.]+):([_a-zA-Z0-9\-.]+):([_a-zA-Z0-9\-.]+)")
 MAX_ID_LENGTH = 256
 
@@ -44,8 +48,15 @@ def name_error(value):
     if "/" in value:
         return "A device name cannot contain '/'."
     for char in value:
-        if ord(char) < 0x20 or 0x7F <= ord(char) <= 0xFF:
-            return f"A device name cannot contain the control character U+{ord(char):04X}."
+        code = ord(char)
+        if code < 0x20 or 0x7F <= code <= 0x9F:
+            return f"A device name cannot contain the control character U+{code:04X}."
+        if code <= 0xFF and not NAME_RE.fullmatch(char):
+            # U+00A0 to U+00FF are printable (ü, é, ß, the no-break space), yet Ditto refuses them.
+            return (
+                f"A device name cannot contain {char!r} (U+{code:04X}): the provider refuses the "
+                f"characters U+0080 to U+00FF, accented letters such as ü and é among them. {NAME_ALLOWED}"
+            )
     return None
 
 

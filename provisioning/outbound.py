@@ -1,9 +1,11 @@
-"""Which URLs the server may call: the check used by forms and before every request."""
+"""Which URLs the server may call (the check used by forms and before every request), and
+which extra CA certificates it trusts when it calls them."""
 
 import ipaddress
 import socket
 from urllib.parse import urlsplit
 
+from cryptography import x509
 from django.conf import settings
 
 # Cloud metadata endpoints that are not link-local addresses.
@@ -84,3 +86,18 @@ def check_url(url, *, resolve=False):
             if _refused_address(info[4][0]):
                 raise UnsafeURL(f"{host} resolves to a link-local or metadata address.")
     return url
+
+
+def check_ca_bundle(path):
+    """Raise ValueError, in plain words, unless ``path`` is a readable PEM file of certificates."""
+    try:
+        with open(path, "rb") as bundle:
+            pem = bundle.read()
+    except OSError as exc:
+        raise ValueError(f"{path!r} cannot be read: {exc.strerror}.") from None
+    try:
+        x509.load_pem_x509_certificates(pem)
+    except ValueError:
+        raise ValueError(
+            f"{path!r} holds no PEM certificates (-----BEGIN CERTIFICATE----- blocks), or a broken one."
+        ) from None

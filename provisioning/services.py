@@ -47,6 +47,7 @@ class Outcome:
     next_step: str = ""
     retries: int = 0  # sent again after the provider asked to wait (Retry-After)
     waited: int = 0  # seconds waited for it
+    failed_step: str = ""  # "the token request to <url>" or "the API request to <url>"
     # The provider's raw 201/200 body. It may hold the device password: it is only
     # handed to the show-once panel and is never stored or logged.
     body: dict | None = field(default=None, repr=False)
@@ -86,7 +87,7 @@ def _note_config_result(config, error=None, secrets=(), force=False):
             )
             config.last_success_at, config.last_error, config.last_error_at = now, "", None
     elif isinstance(error, ProviderError) and not isinstance(error, Conflict | Refused):
-        message = audit.scrub(error.message, secrets)
+        message = audit.scrub(f"{error.message} Step that failed: {error.failed_step}.", secrets)
         OAuthClient.objects.filter(pk=config.pk).update(last_error=message[:500], last_error_at=now)
 
 
@@ -132,6 +133,7 @@ class Attempt:
                 latency_ms=int((time.monotonic() - started) * 1000),
                 message=audit.scrub(error.message, self.secrets),
                 next_step=error.next_step,
+                failed_step=error.failed_step,
                 error=error,
             )
             self.response = error.details if isinstance(error.details, dict) else None
@@ -294,6 +296,8 @@ def deprovision_device(*, actor, team, config, device_id, keep_credentials=False
 class ConnectionCheck:
     ok: bool
     message: str = ""
+    next_step: str = ""
+    failed_step: str = ""
     scope: str = ""
     lifetime: int | None = None
     token_type: str = ""
@@ -320,7 +324,13 @@ def check_connection(*, actor, team, config):
             latency_ms=latency,
             message=error.message,
         )
-        return ConnectionCheck(ok=False, message=error.message, latency_ms=latency)
+        return ConnectionCheck(
+            ok=False,
+            message=error.message,
+            next_step=error.next_step,
+            failed_step=error.failed_step,
+            latency_ms=latency,
+        )
     latency = int((time.monotonic() - started) * 1000)
     _note_config_result(config, force=True)
     claims = tokens.peek_claims(token.access_token)

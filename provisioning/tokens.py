@@ -25,7 +25,15 @@ from django.core.cache import cache
 
 from provisioning import crypto
 from provisioning.errors import ConfigurationError, TokenError
-from provisioning.http import checked, is_connect_failure, parse_json, read_capped, timeouts
+from provisioning.http import (
+    certificate_words,
+    checked,
+    is_connect_failure,
+    parse_json,
+    read_capped,
+    timeouts,
+    trusted_cas,
+)
 from provisioning.models import AuthMethod
 
 logger = logging.getLogger(__name__)
@@ -35,16 +43,38 @@ RENEW_MARGIN = 60  # seconds; renew earlier for short-lived tokens (half their l
 LOCK_TTL = 30  # seconds a fetch lock lives if its holder dies
 USABLE_FLOOR = 5  # seconds: a token this close to expiry is not handed out at all
 
-# RFC 6749 §5.2 error codes, in plain words. Never include the provider's own text
-# verbatim for invalid_client: some servers echo the client id and secret back.
+# RFC 6749 §5.2 error codes: (message, next step) in plain words. Never include the provider's
+# own text verbatim for invalid_client: some servers echo the client id and secret back.
+CHECK_CLIENT = (
+    "Check the client id and secret (and the client authentication method), then use Test connection."
+)
 ERROR_MESSAGES = {
-    "invalid_client": "The token endpoint refused the client id or secret.",
-    "unauthorized_client": "This client is not allowed to use the client-credentials grant.",
-    "invalid_scope": "The token endpoint refused the requested scope.",
-    "invalid_grant": "The token endpoint refused the grant.",
-    "unsupported_grant_type": "The token endpoint does not support the client-credentials grant.",
-    "invalid_request": "The token endpoint rejected the request as malformed.",
+    "invalid_client": ("The token endpoint refused the client id or secret.", CHECK_CLIENT),
+    "unauthorized_client": (
+        "This client is not allowed to use the client-credentials grant.",
+        "Allow the client-credentials grant for this client at the identity provider, or use another client.",
+    ),
+    "invalid_scope": (
+        "The token endpoint refused the requested scope.",
+        "Check the scope: it must be one this client was granted "
+        "(for Nexeed, aud:<target-client-id> openid).",
+    ),
+    "invalid_grant": ("The token endpoint refused the grant.", CHECK_CLIENT),
+    "unsupported_grant_type": (
+        "The token endpoint does not support the client-credentials grant.",
+        "Check the token URL: it must be a token endpoint that offers the client-credentials grant.",
+    ),
+    "invalid_request": (
+        "The token endpoint rejected the request as malformed.",
+        "Check the client authentication method, the scope and the audience, then use Test connection.",
+    ),
 }
+UNKNOWN_REFUSAL = "Check the client id, secret, scope and audience, then use Test connection."
+TRY_LATER = (
+    "The token endpoint has a problem of its own; the configuration may well be right. Try again in a few "
+    "minutes, and if it lasts, ask the identity provider's operators."
+)
+CHECK_TOKEN_URL = "Check the token URL: it must be the token endpoint itself, not a login page or portal."
 
 
 @dataclass(frozen=True)
@@ -170,7 +200,10 @@ def _fetch_locked(config, reject, fallback):
             return token
         if time.monotonic() > wait_until:
             raise TokenError(
-                "Timed out waiting for another process to fetch the token. Try again in a moment."
+                "Timed out waiting for another process to fetch the token.",
+                step="token",
+                url=config.token_url,
+                next_step="Try again in a moment.",
             )
 
 
@@ -205,29 +238,33 @@ def _check_token_response(response):
     """authlib compliance hook: read a capped body and turn non-OAuth answers into TokenError."""
     data, truncated = read_capped(response)
     status = response.status_code
+    where = {"step": "token", "url": response.url, "http_status": status}
     if 300 <= status < 400:
         raise TokenError(
-            f"The token endpoint answered with a redirect ({status}); redirects are not followed. "
-            "Check the token URL.",
-            http_status=status,
+            f"The token endpoint answered with a redirect ({status}); redirects are not followed.",
+            next_step=CHECK_TOKEN_URL,
+            **where,
         )
     if status >= 500:
-        raise TokenError(
-            f"The token endpoint is unavailable (HTTP {status}). Try again later.", http_status=status
-        )
+        raise TokenError(f"The token endpoint is unavailable (HTTP {status}).", next_step=TRY_LATER, **where)
     body = None if truncated else parse_json(data)
     if body is None:
         raise TokenError(
             f"The token endpoint is unavailable: it answered HTTP {status} with something that is "
-            "not a JSON object. Check the token URL.",
-            http_status=status,
+            "not a JSON object.",
+            next_step=CHECK_TOKEN_URL,
+            **where,
         )
     if "error" in body:
         return TokenAnswer(status, body)  # authlib raises OAuthError with the RFC 6749 error code
     if status != 200:
-        raise TokenError(f"The token endpoint refused the request (HTTP {status}).", http_status=status)
+        raise TokenError(
+            f"The token endpoint refused the request (HTTP {status}).", next_step=UNKNOWN_REFUSAL, **where
+        )
     if not isinstance(body.get("access_token"), str) or not body["access_token"]:
-        raise TokenError("The token endpoint answered without an access token.", http_status=status)
+        raise TokenError(
+            "The token endpoint answered without an access token.", next_step=CHECK_TOKEN_URL, **where
+        )
     return TokenAnswer(status, body)
 
 
@@ -247,11 +284,17 @@ def _lifetime(body, access_token):
 
 def fetch_token(config):
     """Ask the token endpoint for a new token (no cache). Raises TokenError or ConfigurationError."""
-    url = checked(config.token_url)
+    url = checked(config.token_url, "token")
+    where = {"step": "token", "url": url}
     try:
         secret = config.get_secret()
     except crypto.SecretBoxError as exc:
-        raise ConfigurationError(f"The client secret cannot be read: {exc}") from None
+        raise ConfigurationError(
+            f"The client secret cannot be read: {exc}",
+            next_step="Type the client secret again on the client configuration, or restore the key "
+            "that sealed it to ENCRYPTION_KEYS.",
+            **where,
+        ) from None
 
     method = config.auth_method
     session = OAuth2Session(
@@ -273,21 +316,41 @@ def fetch_token(config):
             timeout=timeouts(),
             allow_redirects=False,
             stream=True,
+            verify=trusted_cas(),
             headers={"Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded"},
             **extra,
         )
     except OAuthError as exc:
         code = exc.error or ""
-        message = ERROR_MESSAGES.get(code, f"The token endpoint refused the request ({code or 'no reason'}).")
+        message, next_step = ERROR_MESSAGES.get(
+            code, (f"The token endpoint refused the request ({code or 'no reason'}).", UNKNOWN_REFUSAL)
+        )
         logger.warning("token request for client configuration %s refused: %s", config.pk, code)
-        raise TokenError(message, details={"error": code}) from None
+        raise TokenError(message, details={"error": code}, next_step=next_step, **where) from None
     except requests.exceptions.Timeout:
         logger.warning("token request for client configuration %s timed out", config.pk)
-        raise TokenError("The token endpoint is unavailable: it did not answer in time.") from None
+        raise TokenError(
+            "The token endpoint is unavailable: it did not answer in time.",
+            next_step="Try again in a moment; if it keeps happening, check that this server can reach "
+            "the token URL's host (firewall, proxy).",
+            **where,
+        ) from None
     except requests.exceptions.RequestException as exc:
         logger.warning("token request for client configuration %s failed: %s", config.pk, type(exc).__name__)
-        reason = "it could not be reached" if is_connect_failure(exc) else "the connection failed"
-        raise TokenError(f"The token endpoint is unavailable: {reason}.") from None
+        certificate = certificate_words(exc, url)
+        if certificate:
+            message, next_step = certificate
+            raise TokenError(message, next_step=next_step, **where) from None
+        if is_connect_failure(exc):
+            raise TokenError(
+                "The token endpoint is unavailable: it could not be reached.",
+                next_step="Check the token URL's host and port, and that this server can reach it "
+                "(DNS, firewall).",
+                **where,
+            ) from None
+        raise TokenError(
+            "The token endpoint is unavailable: the connection failed.", next_step=TRY_LATER, **where
+        ) from None
     finally:
         session.close()
     access_token = body["access_token"]

@@ -128,7 +128,12 @@ CASES = [
         http_status=500,
         posts=0,
         tokens=1,
-        words=["Not sent to the provider", "token endpoint is unavailable (HTTP 500)", "Test connection"],
+        words=[
+            "Not sent to the provider",
+            "token endpoint is unavailable (HTTP 500)",
+            "Step that failed: the token request to http://",
+            "Try again in a few minutes",
+        ],
     ),
     Case(
         "token endpoint timeout",
@@ -369,6 +374,13 @@ def test_a_fault_gives_one_clear_final_state_and_no_duplicate(
     if case.status != "created":
         assert outcome.message and outcome.message in page  # the page and history say the same
         assert TYPED not in page  # a typed password is shown only after a 201
+        # Which step failed, and the URL it tried: no POST means the token request failed.
+        step = (
+            f"the token request to {config.token_url}"
+            if case.posts == 0
+            else f"the API request to {httpserver.url_for(DEVICES)}"
+        )
+        assert f"Step that failed: {step}." in page
     else:
         assert page.count(TYPED) == 1  # the show-once panel
     # What the provider received.

@@ -53,22 +53,24 @@ def test_it_provisions_and_prints_the_secret_once(cast, sandbox_config, sandbox_
     assert not OpenAttempt.objects.exists()
 
 
-def test_a_password_from_the_environment_is_used_and_not_echoed_in_json(
+def test_a_password_from_the_environment_is_used_and_never_echoed(
     cast, sandbox_config, sandbox_namespace, tenant, monkeypatch
 ):
     monkeypatch.setenv("DEVICE_PASSWORD", TYPED)
 
-    code, out, _ = run("--password-env", "DEVICE_PASSWORD", "--json")
+    code, out, err = run("--password-env", "DEVICE_PASSWORD", "--json")
+    text = run("--password-env", "DEVICE_PASSWORD", name="cli-2")
 
-    assert code == 0
+    assert code == 0 and text[0] == 0
+    assert TYPED not in out + err + text[1] + text[2]
     result = json.loads(out)
     assert result["status"] == "created" and result["deviceId"] == DEVICE_ID
     assert result["httpStatus"] == 201
-    assert result["secret"] == TYPED  # the one place it is printed
+    assert "secret" not in result
     assert result["request"]["hub"]["credentials"]["secrets"] == [{"password": "********"}]
-    assert AuditEvent.objects.get(phase="outcome").correlation_id.hex == result["correlationId"].replace(
-        "-", ""
-    )
+    assert AuditEvent.objects.filter(phase="outcome", target=DEVICE_ID).get().correlation_id.hex == result[
+        "correlationId"
+    ].replace("-", "")
     assert store.device_secret_matches(tenant["service_instance_id"], f"{NAMESPACE}_cli-1", TYPED)
 
 
@@ -183,6 +185,22 @@ def test_a_non_member_or_auditor_is_refused(cast, sandbox_config, sandbox_namesp
 def test_unknown_client_or_namespace_is_named(cast, sandbox_config, sandbox_namespace, tenant):
     assert "no client configuration named 'Nope'" in run("--password-generate", client="Nope")[2]
     assert "no namespace 'com.nope'" in run("--password-generate", namespace="com.nope")[2]
+
+
+def test_dry_run_needs_no_secret_choice(cast, sandbox_config, sandbox_namespace, tenant):
+    code, out, err = run("--dry-run")
+
+    assert code == 0, err
+    assert '"password": "[generated on send]"' in out
+    assert store.device_ids(sandbox_config.service_instance_id) == []
+
+
+def test_help_lists_the_exit_codes(capsys):
+    with pytest.raises(SystemExit):
+        call_command("provision", "--help")
+
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "Exit codes: 0 created" in help_text and "6 outcome unknown" in help_text
 
 
 def test_a_secret_choice_is_required(cast, sandbox_config, sandbox_namespace, tenant):

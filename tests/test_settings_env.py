@@ -25,6 +25,7 @@ VARIABLES = [
     "DATABASE_URL",
     "REDIS_URL",
     "OUTBOUND_ALLOWED_HOSTS",
+    "OUTBOUND_CA_BUNDLE",
     "SECURE_SSL_REDIRECT",
     "SECURE_COOKIES",
     "SECURE_HSTS_SECONDS",
@@ -349,3 +350,13 @@ def test_oidc_settings_come_from_the_environment(clean_env, tmp_path):
 def test_bad_oidc_settings_stop_start_up(clean_env, tmp_path, env, message):
     with pytest.raises(ImproperlyConfigured, match=re.escape(message)):
         load_settings(clean_env, tmp_path, **production(**env))
+
+
+def test_an_outbound_ca_bundle_must_be_a_pem_file_of_certificates(clean_env, tmp_path):
+    missing = tmp_path / "missing.pem"
+    with pytest.raises(ImproperlyConfigured, match=r"OUTBOUND_CA_BUNDLE: .*missing\.pem.* cannot be read"):
+        load_settings(clean_env, tmp_path, **production(OUTBOUND_CA_BUNDLE=str(missing)))
+    not_pem = tmp_path / "key.txt"
+    not_pem.write_text("this is not a certificate\n")
+    with pytest.raises(ImproperlyConfigured, match="holds no PEM certificates"):
+        load_settings(clean_env, tmp_path, **production(OUTBOUND_CA_BUNDLE=str(not_pem)))

@@ -8,6 +8,7 @@ from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.utils import timezone
 
+from provisioning.models import AuditEvent
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -181,3 +182,63 @@ def test_the_session_cookie_age_is_the_idle_timeout(client, admin_a):
     cookie = response.cookies[django_settings.SESSION_COOKIE_NAME]
     assert int(cookie["max-age"]) == django_settings.SESSION_COOKIE_AGE
     assert cookie["httponly"]
+
+
+# --- a form sent after the session ended ------------------------------------------------------
+
+DEVICE_PAGE = "/t/team-a/devices/new/"
+ENDED = "what you submitted was not sent: nothing was saved or sent to the provider"
+
+
+def test_a_send_after_the_idle_timeout_sends_nothing_says_so_and_returns_to_the_page(
+    client, operator_a, config_a, namespace_a
+):
+    log_in(client, "oscar", PASSWORD)
+    assert client.get(DEVICE_PAGE).status_code == 200  # the form is open...
+    idle_for(client, django_settings.SESSION_COOKIE_AGE + 60)  # ...and the operator went away
+
+    response = client.post(
+        DEVICE_PAGE,
+        {"action": "send", "name": "boiler-1", "config": config_a.pk, "namespace": namespace_a.pk},
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == f"{LOGIN}?next={DEVICE_PAGE}"
+    assert not AuditEvent.objects.filter(action="device.provision").exists()
+    login_page = client.get(response["Location"]).content.decode().replace("&#x27;", "'")
+    assert ENDED in login_page
+    back = client.post(response["Location"], {"username": "oscar", "password": PASSWORD, "next": DEVICE_PAGE})
+    assert back["Location"] == DEVICE_PAGE
+
+
+def test_a_form_posted_with_its_cookie_gone_returns_to_the_page_it_was_on(client, admin_a, config_a):
+    """The browser drops the session cookie when it expires: the POST arrives signed out. Test
+    connection posts to a URL that answers only POST; the login must lead back to the page."""
+    log_in(client, "alice", PASSWORD)
+    page = f"/t/team-a/clients/{config_a.pk}/"
+    del client.cookies[django_settings.SESSION_COOKIE_NAME]
+
+    response = client.post(f"{page}test/", HTTP_REFERER=f"http://testserver{page}")
+
+    assert response["Location"] == f"{LOGIN}?next={page}"
+    assert ENDED in client.get(response["Location"]).content.decode().replace("&#x27;", "'")
+    assert not AuditEvent.objects.filter(action="client.test").exists()
+
+
+def test_an_htmx_send_after_the_session_ended_redirects_the_page_and_says_so(
+    client, operator_a, config_a, namespace_a
+):
+    log_in(client, "oscar", PASSWORD)
+    client.get(DEVICE_PAGE)
+    idle_for(client, django_settings.SESSION_COOKIE_AGE + 60)
+
+    response = client.post(
+        DEVICE_PAGE,
+        {"action": "send", "name": "boiler-1"},
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_CURRENT_URL=f"http://testserver{DEVICE_PAGE}",
+    )
+
+    assert response["HX-Redirect"] == f"{LOGIN}?next={DEVICE_PAGE}"
+    assert ENDED in client.get(response["HX-Redirect"]).content.decode().replace("&#x27;", "'")
+    assert not AuditEvent.objects.filter(action="device.provision").exists()

@@ -4,7 +4,8 @@ import pytest
 
 from provisioning.models import AuditEvent, OAuthClient
 from provisioning.sandbox import knobs
-from tests.workflow import sandbox_config, tenant  # noqa: F401 - fixtures
+from tests.provider import make_config
+from tests.workflow import sandbox_config, tenant, text  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -66,3 +67,36 @@ def test_an_auditor_cannot_test(as_user, cast, sandbox_config):  # noqa: F811
 
 def test_get_is_not_allowed(as_user, cast, sandbox_config):  # noqa: F811
     assert as_user(cast["admin"]).get(url(sandbox_config)).status_code == 405
+
+
+@pytest.mark.parametrize(
+    ("answer", "words", "not_words"),
+    [
+        (
+            (500, {"error": "server_error"}),
+            ["token endpoint is unavailable (HTTP 500)", "has a problem of its own"],
+            ["client id", "secret"],
+        ),
+        (
+            (401, {"error": "invalid_client"}),
+            ["refused the client id or secret", "Check the client id and secret"],
+            ["problem of its own"],
+        ),
+    ],
+    ids=["token endpoint 500", "invalid_client"],
+)
+def test_a_failure_names_the_step_and_url_and_a_next_step_that_fits(
+    as_user, cast, team_a, httpserver, answer, words, not_words
+):
+    status, body = answer
+    httpserver.expect_request("/token", method="POST").respond_with_json(body, status=status)
+    config = make_config(team_a, httpserver)
+
+    html = text(as_user(cast["admin"]).post(url(config), HTTP_HX_REQUEST="true"))  # the result alone
+
+    assert "The connection test failed." in html
+    assert f"Step that failed: the token request to {config.token_url}." in html
+    for phrase in words:
+        assert phrase in html
+    for phrase in not_words:
+        assert phrase not in html

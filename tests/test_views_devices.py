@@ -183,6 +183,20 @@ def test_the_preview_names_what_to_fix(as_user, cast, scripted):
     assert "control character U+0007" in control
 
 
+@pytest.mark.parametrize(("name", "char"), [("müller-01", "ü"), ("café", "é"), ("no\xa0break", "\\xa0")])
+def test_an_accented_letter_is_not_called_a_control_character(as_user, cast, scripted, name, char):
+    """Ditto refuses U+0080 to U+00FF; the printable ones among them are named, with what is allowed."""
+    config, namespace = scripted
+
+    page = text(
+        htmx_post(as_user(cast["operator"]), device_data(config, namespace, action="preview", name=name))
+    )
+
+    assert "control character" not in page
+    assert f"cannot contain '{char}'" in page
+    assert "Use letters a-z and A-Z, digits" in page
+
+
 def test_a_preview_without_htmx_renders_the_whole_page(as_user, cast, scripted):
     config, namespace = scripted
     response = as_user(cast["operator"]).post(DEVICE_URL, device_data(config, namespace, action="preview"))

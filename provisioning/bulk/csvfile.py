@@ -2,9 +2,12 @@
 
 The file
 - UTF-8, with or without a byte-order mark. Anything else (UTF-16, an Excel
-  workbook, bytes that are not UTF-8) is refused as a whole with a plain message.
-- The delimiter is ``,`` or ``;``, whichever the header line holds more of
-  (outside quotes); quoting follows the usual spreadsheet rules (RFC 4180).
+  workbook, bytes that are not UTF-8) is refused as a whole with a plain message;
+  for bytes that are not UTF-8 it names the first line that holds one, and the
+  encoding it looks like (Windows-1252, what Excel writes for "CSV (Comma delimited)").
+- The delimiter is ``,``, ``;`` or a tab, whichever the header line holds most of
+  (outside quotes); quoting follows the usual spreadsheet rules (RFC 4180), strictly:
+  a quote that is never closed, or text after a closing quote, is named with its line.
 - The first non-empty line names the columns: ``name`` (required), ``password``
   (empty: one is generated when the row is sent), ``auth_id``, ``enabled``
   (true/false, yes/no, 1/0; empty means true), ``via``, ``definition``, and one
@@ -134,15 +137,19 @@ def _text_lines(binary):
     return io.TextIOWrapper(binary, encoding="utf-8-sig", errors="strict", newline="")
 
 
-def _delimiter(line):
-    counts = {",": 0, ";": 0}
+DELIMITERS = (",", ";", "\t")
+
+
+def delimiter(line):
+    """The delimiter the header ``line`` holds most of, outside quotes (a comma on a tie)."""
+    counts = dict.fromkeys(DELIMITERS, 0)
     quoted = False
     for char in line:
         if char == '"':
             quoted = not quoted
         elif not quoted and char in counts:
             counts[char] += 1
-    return ";" if counts[";"] > counts[","] else ","
+    return max(counts, key=lambda d: (counts[d], d == ","))
 
 
 def read_records(binary):
@@ -159,16 +166,18 @@ def read_records(binary):
             skipped += 1
             first = text.readline()
     except UnicodeDecodeError:
-        raise UploadError(_not_utf8(1)) from None
+        raise UploadError(_not_utf8(binary)) from None
     if not first:
         raise UploadError("The file is empty. Download the template to see the columns.")
-    reader = csv.reader(itertools.chain([first], text), delimiter=_delimiter(first))
+    # strict: a quote left open, or text after a closing quote, is an error, not a cell that
+    # silently swallows the lines after it.
+    reader = csv.reader(itertools.chain([first], text), delimiter=delimiter(first), strict=True)
     try:
         header = next(reader)
     except csv.Error as exc:
         raise UploadError(_csv_problem(exc, skipped + 1)) from None
     except UnicodeDecodeError:
-        raise UploadError(_not_utf8(skipped + 1)) from None
+        raise UploadError(_not_utf8(binary)) from None
 
     def records():
         previous = reader.line_num
@@ -180,7 +189,7 @@ def read_records(binary):
             except csv.Error as exc:
                 raise UploadError(_csv_problem(exc, skipped + previous + 1)) from None
             except UnicodeDecodeError:
-                raise UploadError(_not_utf8(skipped + previous + 1)) from None
+                raise UploadError(_not_utf8(binary)) from None
             line = skipped + previous + 1
             previous = reader.line_num
             if any(cell.strip() for cell in cells):
@@ -189,9 +198,33 @@ def read_records(binary):
     return header, records()
 
 
-def _not_utf8(line):
+def _is_utf8(raw):
+    try:
+        raw.removeprefix(codecs.BOM_UTF8).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _not_utf8(binary):
+    """Which line holds the first byte that is not UTF-8, and what the file looks like instead.
+
+    Read again from the start, a line at a time: the text reader decodes ahead in chunks,
+    so where it fails is not where the byte is. Only the line number is named, never the
+    byte: the line may hold a password.
+    """
+    binary.seek(0)
+    number, raw = next(
+        ((number, raw) for number, raw in enumerate(binary, start=1) if not _is_utf8(raw)), (1, b"")
+    )
+    try:
+        raw.decode("cp1252")
+    except UnicodeDecodeError:
+        encoding = "another encoding"
+    else:
+        encoding = "Windows-1252 (Latin-1), what Excel writes for “CSV (Comma delimited)”"
     return (
-        f"The file is not UTF-8 text (an invalid byte on or after line {line}). "
+        f"The file is not UTF-8 text: line {number} is written in {encoding}. "
         "Save it as “CSV UTF-8” and upload it again."
     )
 
@@ -200,4 +233,14 @@ def _csv_problem(exc, line):
     text = str(exc)
     if "field larger than field limit" in text:
         return f"Line {line}: a cell is longer than {csv.field_size_limit():,} characters."
+    if "unexpected end of data" in text:
+        return (
+            f'Line {line}: a quote (") opens a cell that is never closed, so every line after it would '
+            'be read into that cell. Close the quote, and write a quote inside a cell as two ("").'
+        )
+    if "expected after" in text:
+        return (
+            f"Line {line}: a cell goes on after its closing quote (or a quote opened here closes on a "
+            'later line). Put the whole cell in quotes, and write a quote inside it as two ("").'
+        )
     return f"Line {line} cannot be read as CSV ({text})."

@@ -42,8 +42,9 @@ class UploadForm(forms.Form):
             team=team
         )  # its config: for an error only
         self.fields["file"].help_text = (
-            f"UTF-8 (with or without BOM), separated by , or ;. At most {settings.BULK_MAX_ROWS:,} rows "
-            f"and {settings.BULK_MAX_UPLOAD_MB} MB. Nothing is sent until you confirm the preview."
+            "UTF-8 (with or without BOM), separated by commas, semicolons or tabs. "
+            f"At most {settings.BULK_MAX_ROWS:,} rows and {settings.BULK_MAX_UPLOAD_MB} MB. "
+            "Nothing is sent until you confirm the preview."
         )
 
     def clean(self):

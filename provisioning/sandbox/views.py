@@ -16,7 +16,6 @@ from django.core.exceptions import PermissionDenied, RequestDataTooBig, Suspicio
 from django.db.models import Count, Prefetch
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from provisioning.sandbox import faults, forms, oauth, payload, storable, store
@@ -386,7 +385,9 @@ def index(request):
     clients = SandboxClient.objects.prefetch_related(
         Prefetch("instances", queryset=ServiceInstance.objects.only("sid", "label"))
     )
-    base = request.build_absolute_uri(reverse("sandbox:index")).rstrip("/")
+    # Where the dashboard's configurations reach the sandbox: `make run` serves its API from a
+    # server of its own (SANDBOX_BASE_URL), not from the one that renders this page.
+    base = settings.SANDBOX_BASE_URL.rstrip("/")
     context = {
         "knobs": current,
         "knobs_form": forms.KnobsForm(initial=knob_store.current()),

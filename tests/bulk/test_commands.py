@@ -20,12 +20,14 @@ from .conftest import NS, csv_bytes, device_rows, make_draft
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def provision_bulk(path, *extra):
+def provision_bulk(path, *extra, user="oscar"):
     out, err = io.StringIO(), io.StringIO()
     code = 0
     try:
         call_command(
             "provision_bulk",
+            "--user",
+            user,
             "--team",
             "team-a",
             "--client",
@@ -49,9 +51,7 @@ def test_provision_bulk_creates_the_devices_and_writes_the_credentials_once(
     source.write_bytes(csv_bytes(device_rows(12)))
     creds = tmp_path / "creds.csv"
 
-    code, out, err = provision_bulk(
-        source, "--user", "oscar", "--concurrency", "3", "--credentials-out", creds
-    )
+    code, out, err = provision_bulk(source, "--concurrency", "3", "--credentials-out", creds)
 
     assert code == 0, out + err
     assert "will create:                12" in out
@@ -73,7 +73,9 @@ def test_provision_bulk_creates_the_devices_and_writes_the_credentials_once(
     )
 
 
-def test_provision_bulk_exits_non_zero_and_writes_the_failed_rows(sandbox_config, sandbox_ns, tmp_path):
+def test_provision_bulk_exits_non_zero_and_writes_the_failed_rows(
+    operator_a, sandbox_config, sandbox_ns, tmp_path
+):
     source = tmp_path / "devices.csv"
     source.write_bytes(csv_bytes([*device_rows(3), ["bad/name", "", "", "", "", "", "", ""]]))
     failed = tmp_path / "failed.csv"
@@ -85,10 +87,61 @@ def test_provision_bulk_exits_non_zero_and_writes_the_failed_rows(sandbox_config
     assert "3 created" in out and err == ""
     assert "bad/name" in failed.read_text()
     intent = AuditEvent.objects.filter(action="device.provision", phase="intent").first()
-    assert intent.actor_name.endswith("(command line)")
+    assert intent.actor_name == "oscar"
 
 
-def test_provision_bulk_dry_run_sends_nothing(sandbox_config, sandbox_ns, tmp_path):
+def test_failed_out_is_written_with_its_header_when_every_row_was_created(
+    operator_a, sandbox_config, sandbox_ns, tmp_path
+):
+    source = tmp_path / "devices.csv"
+    source.write_bytes(csv_bytes(device_rows(2)))
+    failed = tmp_path / "failed.csv"
+
+    code, out, _ = provision_bulk(source, "--failed-out", failed, "--no-progress")
+
+    assert code == 0 and "2 created" in out
+    assert list(csv.reader(io.StringIO(failed.read_text()))) == [
+        [*next(csv.reader(io.StringIO(csv_bytes(device_rows(1)).decode()))), "error"]
+    ]
+
+
+def test_failed_out_is_written_when_no_row_can_be_sent(operator_a, sandbox_config, sandbox_ns, tmp_path):
+    source = tmp_path / "devices.csv"
+    source.write_bytes(csv_bytes([["bad/name", "", "", "", "", "", "", ""]]))
+    failed = tmp_path / "failed.csv"
+
+    code, _, err = provision_bulk(source, "--failed-out", failed, "--no-progress")
+
+    assert code == 3 and "No row can be sent" in err
+    assert "bad/name" in failed.read_text()
+
+
+def test_provision_bulk_needs_a_member_who_may_provision(
+    operator_a, auditor_a, admin_b, sandbox_config, sandbox_ns, tmp_path
+):
+    source = tmp_path / "devices.csv"
+    source.write_bytes(csv_bytes(device_rows(1)))
+
+    with pytest.raises(CommandError, match="the following arguments are required: --user"):
+        call_command(
+            "provision_bulk", "--team", "team-a", "--client", "Sandbox", "--namespace", NS, str(source)
+        )
+    with pytest.raises(CommandError, match="'bob' is not a member of team 'team-a'"):
+        provision_bulk(source, user="bob")
+    with pytest.raises(CommandError, match="is an auditor and cannot provision"):
+        provision_bulk(source, user="audrey")
+    assert store.device_ids(sandbox_config.service_instance_id) == []
+
+
+def test_provision_bulk_help_lists_the_exit_codes(capsys):
+    with pytest.raises(SystemExit):
+        call_command("provision_bulk", "--help")
+
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "Exit codes: 0 every row was created" in help_text and "4 the job was cancelled" in help_text
+
+
+def test_provision_bulk_dry_run_sends_nothing(operator_a, sandbox_config, sandbox_ns, tmp_path):
     source = tmp_path / "devices.csv"
     source.write_bytes(csv_bytes(device_rows(3, password=lambda n: f"Typed-Pass-{n}")))
 
@@ -109,16 +162,27 @@ def test_provision_bulk_refuses_what_it_cannot_use(
         provision_bulk(source)
     source.write_bytes(csv_bytes(device_rows(1)))
     with pytest.raises(CommandError, match="cannot provision"):
-        provision_bulk(source, "--user", "audrey")
+        provision_bulk(source, user="audrey")
     with pytest.raises(CommandError, match="no namespace"):
         call_command(
-            "provision_bulk", "--team", "team-a", "--client", "Sandbox", "--namespace", "x.y", str(source)
+            "provision_bulk",
+            "--user",
+            "oscar",
+            "--team",
+            "team-a",
+            "--client",
+            "Sandbox",
+            "--namespace",
+            "x.y",
+            str(source),
         )
     other = make_config(sandbox_config.team, name="Other", secret=None)
     Namespace.objects.create(team=sandbox_config.team, name="com.acme.other", client=other)
     with pytest.raises(CommandError, match=r"com\.acme\.other is reserved for “Other”"):
         call_command(
             "provision_bulk",
+            "--user",
+            "oscar",
             "--team",
             "team-a",
             "--config",

@@ -199,7 +199,7 @@ def test_typed_passwords_are_sealed_to_their_row_and_never_stored_readable(
         (b"name,Name\nx,y\n", "appears twice"),
         (b"name,attr.a/b\nx,y\n", "attribute key"),
         ("name\nd\u00e9v\n".encode("utf-16"), "UTF-16"),
-        (b"name\ndev-\xe9\n", "not UTF-8 text (an invalid byte on or after line"),
+        (b"name\ndev-\xe9\n", "not UTF-8 text: line 2 is written in Windows-1252 (Latin-1)"),
         (b"PK\x03\x04\x14\x00\x06\x00", "spreadsheet workbook"),
         (b"name\n" + b'"' + b"x" * 200_000 + b'"\n', "longer than"),
     ],
@@ -213,6 +213,43 @@ def test_unusable_files_are_refused_as_a_whole_and_nothing_is_kept(
 
     assert message in caught.value.message
     assert not BulkJob.objects.exists() and not BulkRow.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        # The text reader decodes ahead in 8 KB chunks: the line it fails on is not the byte's line.
+        (
+            b"name,password\n" + b"".join(b"dev-%d,\n" % n for n in range(3000)) + b"M\xfcller,\n",
+            "line 3002 is written in Windows-1252 (Latin-1), what Excel writes",
+        ),
+        (b"name\ndev-1\ndev-\x81\n", "line 3 is written in another encoding"),
+        (
+            b'name,password\ndev-1,"abc\ndev-2,\ndev-3,\n',
+            'Line 2: a quote (") opens a cell that is never closed',
+        ),
+        (b'name,password\ndev-1,"abc\ndev-2,"x"\n', "Line 2: a cell goes on after its closing quote"),
+    ],
+    ids=["latin1-deep", "not-windows-1252", "unclosed-quote", "quote-closed-on-a-later-line"],
+)
+def test_a_file_that_cannot_be_read_names_the_encoding_or_the_quote_and_the_right_line(
+    team_a, admin_a, offline_config, offline_ns, data, message
+):
+    with pytest.raises(intake.UploadError) as caught:
+        make_draft(team_a, admin_a, offline_config, offline_ns, data)
+
+    assert message in caught.value.message
+    assert not BulkJob.objects.exists()
+
+
+def test_a_tab_separated_file_is_read_as_such(team_a, admin_a, offline_config, offline_ns):
+    data = b'name\tpassword\tattr.room\ndev-1\t\t3.14\ndev-2\t\t"a, b; c"\n'
+
+    job = make_draft(team_a, admin_a, offline_config, offline_ns, data)
+
+    rows = rows_by_line(job)
+    assert rows[2].cells == ["dev-1", "", "3.14"] and rows[3].cells == ["dev-2", "", "a, b; c"]
+    assert all(row.state == RowState.PENDING for row in rows.values())
 
 
 def test_the_row_limit_is_enforced(team_a, admin_a, offline_config, offline_ns, settings):

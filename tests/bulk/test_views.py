@@ -112,7 +112,8 @@ def test_a_file_found_bad_by_the_worker_is_rejected_with_the_reason_and_no_rows(
     assert not BulkRow.objects.exists() and not BulkUpload.objects.exists()
     page = client.get(url(job)).content.decode()
     assert (
-        "The file was not accepted" in page and "is not UTF-8 text (an invalid byte on or after line" in page
+        "The file was not accepted" in page
+        and "is not UTF-8 text: line 3002 is written in Windows-1252 (Latin-1)" in page
     )
     assert client.post(url(job, "discard/")).status_code == 302
     assert not BulkJob.objects.exists()

@@ -190,3 +190,23 @@ def test_the_admin_shows_sandbox_clients_without_their_secret(client, django_use
     assert "sha256$" not in page.content.decode()
     assert client.get("/admin/sandbox/sandboxclient/add/").status_code == 403
     assert client.get("/admin/sandbox/hubdevice/").status_code == 200
+
+
+def test_the_header_links_the_sandbox_for_staff_only(client, staff, plain_user, settings):
+    link = 'href="/sandbox/"'
+
+    assert link in login(client, staff).get("/", follow=True).content.decode()
+    assert link not in login(client, plain_user).get("/", follow=True).content.decode()
+    settings.SANDBOX_ENABLED = False
+    assert link not in login(client, staff).get("/", follow=True).content.decode()
+
+
+def test_the_page_lists_the_endpoints_of_the_server_that_serves_them(client, plain_user, settings):
+    """`make run` serves the sandbox's API from a second server (SANDBOX_BASE_URL), not this one."""
+    settings.SANDBOX_BASE_URL = "http://127.0.0.1:8001/sandbox"
+
+    page = login(client, plain_user).get("/sandbox/").content.decode()
+
+    assert "<code>http://127.0.0.1:8001/sandbox/token</code>" in page
+    assert "<code>http://127.0.0.1:8001/sandbox/api/1</code>" in page
+    assert "http://testserver/sandbox" not in page

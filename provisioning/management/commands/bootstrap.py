@@ -53,7 +53,7 @@ class Command(BaseCommand):
         else:
             self.stdout.write(
                 "  (the password was printed on the first run; reset it with "
-                f"`.venv/bin/python manage.py changepassword {admin.username}` with the same environment)"
+                f'`make manage ARGS="changepassword {admin.username}"`)'
             )
         if settings.SANDBOX_ENABLED:
             self.stdout.write(f"  The built-in sandbox answers at {settings.SANDBOX_BASE_URL}/")

@@ -3,28 +3,40 @@
     python manage.py provision --user alice --team demo --config Sandbox \\
         --namespace com.example.demo --name boiler-1 --password-generate --attribute site=north
 
-The device secret is printed once on standard output (like the page's show-once
-panel); use --password-env to pass a password without putting it in argv.
+A generated secret is printed once on standard output (like the page's show-once
+panel); use --password-env to pass a password without putting it in argv (it is
+never printed). --dry-run prints the request with secrets masked and sends nothing.
 """
 
 import json
 import os
 import sys
 
-from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError
 from django.http import QueryDict
 
 from provisioning import services
+from provisioning.access import get_provisioner
 from provisioning.device_form import DeviceForm
-from provisioning.models import Membership, Namespace, OAuthClient, Role
+from provisioning.models import Namespace, OAuthClient
 from provisioning.providers import bosch
 
 EXIT_CODES = {"created": 0, "conflict": 3, "refused": 4, "failed": 5, "unknown": 6}
+EXIT_HELP = (
+    "Exit codes: 0 created (or, with --dry-run, the request is valid); 1 could not start (a bad "
+    "argument, an unknown user, team, configuration or namespace, an invalid device, the audit log "
+    "unavailable): nothing was sent; 3 the device exists already (409); 4 the provider refused it; "
+    "5 nothing was created (no token, or the provider was unreachable or busy); 6 outcome unknown: "
+    "check whether the device exists before sending again."
+)
 
 
 class Command(BaseCommand):
     help = "Provision one device (same validation, audit rows and API call as the dashboard)."
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        return super().create_parser(prog_name, subcommand, epilog=EXIT_HELP, **kwargs)
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -44,7 +56,9 @@ class Command(BaseCommand):
         )
         secret = parser.add_mutually_exclusive_group()
         secret.add_argument("--password-generate", action="store_true", help="Generate a strong secret.")
-        secret.add_argument("--password-env", metavar="VAR", help="Read the password or psk key from $VAR.")
+        secret.add_argument(
+            "--password-env", metavar="VAR", help="Read the password or psk key from $VAR (never printed)."
+        )
         parser.add_argument("--auth-id", default="")
         parser.add_argument("--via", default="", help="Gateway device id.")
         parser.add_argument("--disabled", action="store_true", help="Create the device disabled.")
@@ -83,13 +97,11 @@ class Command(BaseCommand):
         as_json,
         **options,
     ):
-        user = get_user_model().objects.filter(username=username).first()
-        membership = Membership.objects.filter(user=user, team__slug=team_slug).select_related("team").first()
-        if user is None or membership is None:
-            raise CommandError(f"{username!r} is not a member of team {team_slug!r}.")
-        if membership.role not in (Role.ADMIN, Role.OPERATOR):
-            raise CommandError(f"{username!r} is an {membership.role} and cannot provision.")
-        team = membership.team
+        try:
+            membership = get_provisioner(username, team_slug)
+        except PermissionDenied as refused:
+            raise CommandError(str(refused)) from None
+        user, team = membership.user, membership.team
         config = OAuthClient.objects.filter(team=team, name=config_name).first()
         namespace = Namespace.objects.filter(team=team, name=namespace_name).first()
         if config is None:
@@ -102,7 +114,7 @@ class Command(BaseCommand):
             secret = os.environ.get(password_env, "")
             if not secret:
                 raise CommandError(f"${password_env} is empty or not set.")
-        elif credentials != "none" and not password_generate:
+        elif credentials != "none" and not password_generate and not dry_run:
             raise CommandError("Give --password-generate or --password-env VAR (or --credentials none).")
 
         data = QueryDict(mutable=True)
@@ -156,10 +168,9 @@ class Command(BaseCommand):
         except services.AuditUnavailable as exc:
             raise CommandError(str(exc)) from None
 
-        sent_secret = bosch.body_secret(body)
-        # After a 201 the secret is printed once. When the outcome is unknown the device may
-        # exist with it, so a generated one is printed too (a typed one the caller knows).
-        shown = sent_secret if outcome.ok or (outcome.status == "unknown" and generated) else None
+        # A generated secret is printed once, after a 201, or when the outcome is unknown (the
+        # device may exist with it). One from --password-env the caller knows: it is never printed.
+        shown = bosch.body_secret(body) if generated and (outcome.ok or outcome.status == "unknown") else None
         if as_json:
             result = {
                 "status": outcome.status,

@@ -1,7 +1,7 @@
 """Run a bulk job from a CSV file, without the browser: the same intake, executor and audit rows.
 
-    python manage.py provision_bulk --team T --config C --namespace N devices.csv
-        [--user alice] [--concurrency 4] [--credentials hashed-password|none]
+    python manage.py provision_bulk --user alice --team T --config C --namespace N devices.csv
+        [--concurrency 4] [--credentials hashed-password|none]
         [--auth-scope default|none|subscription|deviceManagementSubscription]
         [--dry-run] [--credentials-out creds.csv] [--failed-out failed.csv]
 
@@ -12,36 +12,44 @@ it after the rows in flight (twice: stop at once; a worker then resumes it).
 
 Generated passwords are written to ``--credentials-out`` (created with mode 0600),
 which is the job's one-time credentials download; without it they are kept
-encrypted for 24 hours for one download from the job's page.
+encrypted for 24 hours for one download from the job's page. ``--failed-out`` is
+always written, with its header, even when every row was created.
 
-Exit codes: 0 every row was created (or already existed); 3 some rows were
-invalid, duplicate, refused, conflicting or of unknown outcome; 4 the job was
-cancelled or paused (the reason is printed); 1 the command could not start.
+The exit codes are EXIT_HELP below (``--help`` prints them).
 """
 
-import getpass
 import os
 import signal
 import sys
 import threading
 import time
-from types import SimpleNamespace
 
-from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError
 
+from provisioning.access import get_provisioner
 from provisioning.bulk import credentials, downloads, events, executor, intake, jobs, progress
 from provisioning.bulk.csvfile import UploadError
 from provisioning.bulk.forms import MAX_CONCURRENCY
 from provisioning.bulk.models import BulkJob, JobStatus, RowState
 from provisioning.device_form import AUTH_SCOPE_DEFAULT
-from provisioning.models import Membership, Namespace, OAuthClient, Role, Team
+from provisioning.models import Namespace, OAuthClient, Team
 
 SHOW_PROBLEMS = 20
+EXIT_HELP = (
+    "Exit codes: 0 every row was created or already existed (with --dry-run: every row is valid); "
+    "1 could not start (a bad argument, an unknown user, team, configuration or namespace, a user "
+    "who may not provision, a file that cannot be read): nothing was sent; 3 some rows were "
+    "invalid, duplicate, refused, conflicting, failed or of unknown outcome; 4 the job was "
+    "cancelled or paused (the reason is printed)."
+)
 
 
 class Command(BaseCommand):
     help = "Provision the devices of a CSV file as a bulk job (same checks, audit and API calls as the page)."
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        return super().create_parser(prog_name, subcommand, epilog=EXIT_HELP, **kwargs)
 
     def add_arguments(self, parser):
         parser.add_argument("file", help="The CSV file (the columns of the page's template).")
@@ -51,7 +59,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--namespace", required=True)
         parser.add_argument(
-            "--user", help="Act as this admin or operator of the team (default: the OS user)."
+            "--user", required=True, help="The acting user: an admin or operator of the team."
         )
         parser.add_argument(
             "--concurrency", type=int, default=4, help=f"Rows in flight, 1 to {MAX_CONCURRENCY}."
@@ -66,14 +74,21 @@ class Command(BaseCommand):
             "--dry-run", action="store_true", help="Check the file and show the preview only."
         )
         parser.add_argument("--credentials-out", metavar="PATH", help="Write the generated passwords here.")
-        parser.add_argument("--failed-out", metavar="PATH", help="Write the rows that were not created here.")
+        parser.add_argument(
+            "--failed-out",
+            metavar="PATH",
+            help="Write the rows that were not created here (a header only, when every row was).",
+        )
         parser.add_argument("--no-progress", action="store_true", help="No progress bar or progress lines.")
 
     def handle(self, *args, **options):
-        team = Team.objects.filter(slug=options["team"]).first()
-        if team is None:
+        if not Team.objects.filter(slug=options["team"]).exists():
             raise CommandError(f"There is no team {options['team']!r}.")
-        actor = self.actor(team, options["user"])
+        try:
+            membership = get_provisioner(options["user"], options["team"])
+        except PermissionDenied as refused:
+            raise CommandError(str(refused)) from None
+        actor, team = membership.user, membership.team
         config = OAuthClient.objects.filter(team=team, name=options["config"]).first()
         if config is None:
             raise CommandError(f"Team {team.slug!r} has no client configuration named {options['config']!r}.")
@@ -125,6 +140,7 @@ class Command(BaseCommand):
                 sys.exit(3)
             return
         if not found[RowState.PENDING]:
+            self.write_failed(job, options["failed_out"])
             jobs.discard(job, actor)
             self.stderr.write("No row can be sent; nothing was done.")
             sys.exit(3)
@@ -133,17 +149,6 @@ class Command(BaseCommand):
         outcome = self.run(job, actor, show=not options["no_progress"])
         job.refresh_from_db()
         return self.report(job, actor, outcome, options["failed_out"], options["credentials_out"])
-
-    def actor(self, team, username):
-        if not username:
-            return SimpleNamespace(pk=None, username=f"{getpass.getuser()} (command line)"[:150])
-        user = get_user_model().objects.filter(username=username).first()
-        membership = Membership.objects.filter(user=user, team=team).first() if user else None
-        if membership is None:
-            raise CommandError(f"{username!r} is not a member of team {team.slug!r}.")
-        if membership.role not in (Role.ADMIN, Role.OPERATOR):
-            raise CommandError(f"{username!r} is an {membership.role} and cannot provision.")
-        return user
 
     def preview(self, job, seconds):
         found = job.row_counts()
@@ -199,6 +204,15 @@ class Command(BaseCommand):
         bar.update(progress.progress(BulkJob.objects.get(pk=job.pk)), final=True)
         return outcome
 
+    def write_failed(self, job, path):
+        """The rows that were not created, as the page's download: a header at least."""
+        if not path:
+            return
+        with open(path, "x", encoding="utf-8", newline="") as out:
+            for line in downloads.failed_rows_csv(job):
+                out.write(line)
+        self.stdout.write(f"Rows that were not created: {path}")
+
     def report(self, job, actor, outcome, failed_out, credentials_out):
         found = progress.progress(job)
         c = found.counts
@@ -210,11 +224,7 @@ class Command(BaseCommand):
             + (f" ({found.rate_text})" if found.rate_text else "")
             + "."
         )
-        if failed_out and (found.problems or found.remaining):
-            with open(failed_out, "x", encoding="utf-8", newline="") as out:
-                for line in downloads.failed_rows_csv(job):
-                    out.write(line)
-            self.stdout.write(f"Rows that were not created: {failed_out}")
+        self.write_failed(job, failed_out)
         if job.status in (JobStatus.DONE, JobStatus.CANCELLED) and credentials.credentials_available(job):
             if credentials_out:
                 text = credentials.take_credentials(job, actor)
