@@ -45,14 +45,7 @@ class OAuthClientForm(forms.ModelForm):
         strip=False,
         max_length=1000,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="Write-only: it is stored encrypted and never shown again. "
-        "Leave empty to keep the current one.",
-    )
-    nexeed_tenant_id = forms.CharField(
-        required=False,
-        max_length=100,
-        label="Nexeed tenant id",
-        help_text="For Bosch Nexeed IAM: fills in the token URL for this tenant.",
+        help_text="Write-only: it is stored encrypted and never shown again.",
     )
     # Declared here so that a URL typed without a scheme means https, not http.
     token_url = forms.URLField(
@@ -74,6 +67,7 @@ class OAuthClientForm(forms.ModelForm):
             "name",
             "preset",
             "nexeed_tenant_id",
+            "nexeed_target_client_id",
             "token_url",
             "client_id",
             "client_secret",
@@ -85,14 +79,21 @@ class OAuthClientForm(forms.ModelForm):
             "default_auth_scope",
         ]
         labels = {
+            "preset": "Kind",
+            "nexeed_tenant_id": "Nexeed tenant id",
+            "nexeed_target_client_id": "Target client id",
             "client_id": "Client id",
             "service_instance_id": "Service instance id",
             "default_auth_scope": "Default authScope",
             "auth_method": "Client authentication",
         }
+        widgets = {"preset": forms.RadioSelect}
         help_texts = {
+            "nexeed_tenant_id": "The token URL is built from it: " + NEXEED_TOKEN_URL,
+            "nexeed_target_client_id": "The client id of the API you call; the scope is built from it: "
+            "aud:<target client id> openid.",
             "scope": "Space-separated. Suite Auth: the service scopes of your subscription. "
-            "Nexeed: aud:<target-client-id> openid.",
+            "Nexeed: built from the target client id when left empty.",
             "audience": "Optional; sent as the 'audience' parameter when set.",
             "service_instance_id": "The subscription instance id (Suite: Subscriptions, Show credentials).",
         }
@@ -119,6 +120,12 @@ class OAuthClientForm(forms.ModelForm):
         if tenant and not all(c.isalnum() or c in "-_" for c in tenant):
             raise forms.ValidationError("A tenant id holds only letters, digits, '-' and '_'.")
         return tenant
+
+    def clean_nexeed_target_client_id(self):
+        target = self.cleaned_data["nexeed_target_client_id"].strip()
+        if target and (not target.isprintable() or " " in target):
+            raise forms.ValidationError("A client id holds no spaces or control characters.")
+        return target
 
     def clean_token_url(self):
         url = self.cleaned_data["token_url"].strip()
@@ -149,15 +156,52 @@ class OAuthClientForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        tenant = cleaned.get("nexeed_tenant_id")
-        if tenant:
-            cleaned["token_url"] = NEXEED_TOKEN_URL.format(tenant=tenant)
-        elif "token_url" in cleaned and not cleaned["token_url"]:
-            self.add_error("token_url", "Enter the token URL (or a Nexeed tenant id).")
+        if cleaned.get("preset") == Preset.NEXEED:
+            self._build_nexeed(cleaned)
+        else:  # Nexeed's fields belong to Nexeed: another kind keeps none
+            cleaned["nexeed_tenant_id"] = cleaned["nexeed_target_client_id"] = ""
+        if "token_url" in cleaned and not cleaned["token_url"]:
+            self.add_error("token_url", "Enter the token URL (or, for Nexeed, the tenant id).")
         scope = cleaned.get("scope", "")
         if "<" in scope:
             self.add_error("scope", "Replace the <placeholder> with your real value.")
         return cleaned
+
+    def _build_nexeed(self, cleaned):
+        """Token URL and scope from the Nexeed tenant id and target client id. A value typed by
+        hand is kept; where it disagrees with the one built, the form says so instead."""
+        old = self.instance
+        built_before = {
+            "token_url": NEXEED_TOKEN_URL.format(tenant=old.nexeed_tenant_id) if old.nexeed_tenant_id else "",
+            "scope": f"aud:{old.nexeed_target_client_id} openid" if old.nexeed_target_client_id else "",
+        }
+        tenant, target = cleaned.get("nexeed_tenant_id"), cleaned.get("nexeed_target_client_id")
+        built = {
+            "token_url": NEXEED_TOKEN_URL.format(tenant=tenant) if tenant else "",
+            "scope": f"aud:{target} openid" if target else "",
+        }
+        for field, source in (("token_url", "nexeed_tenant_id"), ("scope", "nexeed_target_client_id")):
+            if not built[field] or field not in cleaned:
+                continue
+            typed = cleaned[field]
+            if not typed or "<" in typed or typed in (built_before[field], SUITE_AUTH_TOKEN_URL):
+                # Empty, the placeholder, built from the old value, or another kind's default.
+                cleaned[field] = built[field]
+            elif typed != built[field]:
+                label = self.fields[source].label
+                self.add_error(
+                    field,
+                    f"This is not what the {label.lower()} gives ({built[field]}). Empty this field to use "
+                    f"that, or empty the {label.lower()} to keep what you typed.",
+                )
+
+    def ask_for_the_secret_again(self):
+        """On a page re-rendered with errors: a typed secret is not sent back to the browser, so
+        its field says to type it again (nothing typed is lost without a word)."""
+        if self.data.get("client_secret") and "client_secret" not in self.errors:
+            self.add_error(
+                "client_secret", "Type the client secret again: it is never sent back to your browser."
+            )
 
     def save(self, commit=True):
         client = super().save(commit=False)
@@ -173,10 +217,32 @@ class OAuthClientForm(forms.ModelForm):
 
     def changed_fields(self):
         """Names of changed fields for the audit row; the secret only as 'client_secret'."""
-        names = [n for n in self.changed_data if n not in ("client_secret", "nexeed_tenant_id")]
+        names = [n for n in self.changed_data if n != "client_secret"]
         if self.cleaned_data.get("client_secret"):
             names.append("client_secret")
         return names
+
+
+class ConfigDeleteForm(forms.Form):
+    """Deleting a client configuration: what becomes of the namespaces reserved for it."""
+
+    namespaces = forms.ChoiceField(
+        choices=[
+            ("delete", "Delete them too"),
+            ("release", "Keep them, usable by any of the team's configurations"),
+        ],
+        widget=forms.RadioSelect,
+        label="The namespaces reserved for this configuration",
+        error_messages={"required": "Choose what becomes of the namespaces reserved for it."},
+    )
+
+    def __init__(self, *args, reserved, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not reserved:  # nothing to decide
+            self.fields["namespaces"].required = False
+
+    def clean_namespaces(self):
+        return self.cleaned_data["namespaces"] or None
 
 
 class NamespaceForm(forms.ModelForm):

@@ -156,6 +156,9 @@ class OAuthClient(models.Model):
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="configs")
     name = models.CharField(max_length=100)
     preset = models.CharField(max_length=16, choices=Preset.choices, default=Preset.SUITE_AUTH)
+    # Bosch Nexeed IAM: the token URL and the scope are built from these (forms.OAuthClientForm).
+    nexeed_tenant_id = models.CharField(max_length=100, blank=True)
+    nexeed_target_client_id = models.CharField(max_length=200, blank=True)
     token_url = models.URLField(max_length=500)
     client_id = models.CharField(max_length=255)
     secret_sealed = models.TextField(blank=True, editable=False)

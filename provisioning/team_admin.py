@@ -48,7 +48,27 @@ def update_config(form, *, actor, team):
 
 
 @transaction.atomic
-def delete_config(config, *, actor, team):
+def delete_config(config, *, actor, team, namespaces=None):
+    """Delete ``config``. The namespaces reserved for it are deleted too (``namespaces="delete"``)
+    or kept for any of the team's configurations (``"release"``), each change audited; with any
+    reserved, one of the two must be chosen, so nobody widens who may use them without a word."""
+    reserved = list(config.namespaces.all())
+    if reserved and namespaces not in ("delete", "release"):
+        raise ValueError("Say what becomes of the namespaces reserved for this configuration.")
+    for namespace in reserved:
+        action, message = (
+            ("namespace.delete", f"Deleted with client configuration “{config.name}”.")
+            if namespaces == "delete"
+            else (
+                "namespace.update",
+                f"No longer reserved: client configuration “{config.name}” was deleted.",
+            )
+        )
+        audit.record(
+            action, actor=actor, team=team, config=config, target=namespace.name, status="ok", message=message
+        )
+        if namespaces == "delete":
+            namespace.delete()
     audit.record("client.delete", actor=actor, team=team, config=config, target=config.name, status="ok")
     config.delete()
 

@@ -4,9 +4,9 @@ import pytest
 
 from provisioning import crypto
 from provisioning.forms import NEXEED_TOKEN_URL, SUITE_API_BASE_URL, SUITE_AUTH_TOKEN_URL
-from provisioning.models import AuditEvent, Namespace, OAuthClient
+from provisioning.models import AuditEvent, Namespace, OAuthClient, Team
 from tests.factories import make_config
-from tests.views import assert_is_partial, assert_redirects_to_login, htmx_get, request
+from tests.views import assert_redirects_to_login, htmx_get, request
 
 pytestmark = pytest.mark.django_db
 
@@ -183,7 +183,7 @@ def test_a_new_configuration_needs_a_secret(as_user, cast):
     [
         ("suite_auth", [SUITE_AUTH_TOKEN_URL, SUITE_API_BASE_URL]),
         ("nexeed", ["aud:&lt;target-client-id&gt; openid", SUITE_API_BASE_URL, "Nexeed tenant id"]),
-        ("custom", ['aria-current="true">Custom']),
+        ("custom", ['name="preset" value="custom"']),
         ("no-such-preset", [SUITE_AUTH_TOKEN_URL]),
     ],
 )
@@ -200,14 +200,6 @@ def test_the_custom_preset_leaves_the_urls_empty(as_user, cast):
     assert form["token_url"].value() in (None, "")
     assert form["api_base_url"].value() in (None, "")
     assert form["preset"].value() == "custom"
-
-
-def test_choosing_a_preset_renders_the_htmx_partial(as_user, cast):
-    response = htmx_get(as_user(cast["admin"]), "/t/team-a/clients/new/", {"preset": "nexeed"})
-    html = assert_is_partial(response, "config-form")
-    assert "aud:&lt;target-client-id&gt; openid" in html
-    assert 'name="csrfmiddlewaretoken"' in html
-    assert 'aria-current="true">Bosch Nexeed IAM' in html
 
 
 def test_the_preset_partial_refuses_the_wrong_role(as_user, cast):
@@ -253,7 +245,9 @@ def test_a_tenant_id_with_odd_characters_is_refused(as_user, cast):
 
 def test_without_a_token_url_or_tenant_it_asks_for_one(as_user, cast):
     response = as_user(cast["admin"]).post("/t/team-a/clients/new/", form_data(token_url=""))
-    assert response.context["form"].errors["token_url"] == ["Enter the token URL (or a Nexeed tenant id)."]
+    assert response.context["form"].errors["token_url"] == [
+        "Enter the token URL (or, for Nexeed, the tenant id)."
+    ]
 
 
 @pytest.mark.parametrize(
@@ -414,10 +408,109 @@ def test_an_admin_is_asked_before_deleting(as_user, cast, config_a):
 
 
 def test_an_admin_deletes_a_configuration(as_user, cast, config_a, namespace_a):
-    response = as_user(cast["admin"]).post(f"/t/team-a/clients/{config_a.pk}/delete/")
+    client = as_user(cast["admin"])
+    # A namespace is reserved for it: deleting asks what becomes of it, and widens nothing unasked.
+    asked = client.post(f"/t/team-a/clients/{config_a.pk}/delete/")
+    assert asked.status_code == 400 and "Choose what becomes of the namespaces" in asked.content.decode()
+    assert "com.acme.sensors" in asked.content.decode()
+    assert OAuthClient.objects.filter(pk=config_a.pk).exists()
+    assert Namespace.objects.get(pk=namespace_a.pk).client_id == config_a.pk
+
+    response = client.post(f"/t/team-a/clients/{config_a.pk}/delete/", {"namespaces": "release"})
     assert response.status_code == 302 and response["Location"] == "/t/team-a/clients/"
     assert not OAuthClient.objects.filter(pk=config_a.pk).exists()
-    # Its namespace stays, usable by any configuration; the audit row keeps the name.
+    # Its namespace stays, usable by any configuration, as chosen; the audit rows keep the names.
     assert Namespace.objects.get(pk=namespace_a.pk).client is None
+    assert AuditEvent.objects.get(action="namespace.update").target == "com.acme.sensors"
     event = AuditEvent.objects.get(action="client.delete")
     assert event.client_name == "Suite A" and event.actor_name == "alice"
+
+
+# --- Nexeed fields, a typed secret after an error, deleting with reserved namespaces ---------------
+
+TENANT = "7311ea8c-5d48-43fe-9e8e-2e5f1c2f5e6a"
+
+
+def test_nexeed_builds_token_url_and_scope_stores_both_and_shows_them_on_edit(as_user, cast):
+    client = as_user(cast["admin"])
+    response = client.post(
+        "/t/team-a/clients/new/",
+        form_data(preset="nexeed", nexeed_tenant_id=TENANT, nexeed_target_client_id="target-4711", scope=""),
+    )
+    assert response.status_code == 302
+    created = OAuthClient.objects.get()
+    assert created.token_url == NEXEED_TOKEN_URL.format(tenant=TENANT)
+    assert created.scope == "aud:target-4711 openid"
+    page = client.get(f"/t/team-a/clients/{created.pk}/").content.decode()
+    assert f'value="{TENANT}"' in page and 'value="target-4711"' in page
+    assert created.token_url in page
+
+    # A new tenant id rebuilds what was built from the old one.
+    client.post(
+        f"/t/team-a/clients/{created.pk}/",
+        edit_data(created, nexeed_tenant_id="tenant-2", nexeed_target_client_id="target-4711"),
+    )
+    created.refresh_from_db()
+    assert created.token_url == NEXEED_TOKEN_URL.format(tenant="tenant-2")
+
+
+def test_a_token_url_typed_by_hand_is_never_silently_replaced_by_the_tenants(as_user, cast):
+    response = as_user(cast["admin"]).post(
+        "/t/team-a/clients/new/",
+        form_data(preset="nexeed", nexeed_tenant_id=TENANT, token_url="https://sso.example.com/token"),
+    )
+    errors = response.context["form"].errors["token_url"]
+    assert "is not what the nexeed tenant id gives" in errors[0] and TENANT in errors[0]
+    assert not OAuthClient.objects.exists()
+
+
+def test_another_kind_keeps_no_nexeed_fields(as_user, cast):
+    as_user(cast["admin"]).post(
+        "/t/team-a/clients/new/", form_data(preset="suite_auth", nexeed_tenant_id=TENANT)
+    )
+    created = OAuthClient.objects.get()
+    assert created.nexeed_tenant_id == "" and created.token_url == SUITE_AUTH_TOKEN_URL
+
+
+def test_a_typed_secret_is_asked_for_again_after_an_error_never_dropped_silently(as_user, cast):
+    client = as_user(cast["admin"])
+    new_page = client.get("/t/team-a/clients/new/").content.decode()
+    assert "Leave empty to keep" not in new_page  # there is no current one to keep
+    response = client.post("/t/team-a/clients/new/", form_data(api_base_url="not a url"))
+    page = response.content.decode()
+    assert response.context["form"].errors["client_secret"] == [
+        "Type the client secret again: it is never sent back to your browser."
+    ]
+    assert NEW_SECRET not in page
+    assert not OAuthClient.objects.exists()
+
+
+def test_deleting_with_its_namespaces_deletes_them_and_says_so_in_history(
+    as_user, cast, config_a, namespace_a
+):
+    response = as_user(cast["admin"]).post(
+        f"/t/team-a/clients/{config_a.pk}/delete/", {"namespaces": "delete"}
+    )
+    assert response.status_code == 302
+    assert not Namespace.objects.filter(pk=namespace_a.pk).exists()
+    event = AuditEvent.objects.get(action="namespace.delete")
+    assert event.target == "com.acme.sensors" and "Deleted with client configuration" in event.message
+
+
+def test_saved_nexeed_configurations_get_their_tenant_and_target_back():
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("provisioning.migrations.0011_nexeed_fields")
+    team = Team.objects.create(name="Old", slug="old")
+    old = make_config(
+        team,
+        name="Nexeed before",
+        preset="nexeed",
+        token_url=NEXEED_TOKEN_URL.format(tenant="tenant-9"),
+        scope="aud:target-9 openid",
+    )
+    migration.read_back_nexeed_fields(apps, None)
+    old.refresh_from_db()
+    assert (old.nexeed_tenant_id, old.nexeed_target_client_id) == ("tenant-9", "target-9")

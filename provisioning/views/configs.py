@@ -9,7 +9,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from provisioning import services, team_admin
 from provisioning.access import ADMINS, PROVISIONERS, get_config, get_membership
-from provisioning.forms import PRESET_DEFAULTS, OAuthClientForm
+from provisioning.forms import PRESET_DEFAULTS, ConfigDeleteForm, OAuthClientForm
 from provisioning.models import Preset
 
 
@@ -31,16 +31,14 @@ def config_new(request, team_slug):
             config = team_admin.create_config(form, actor=request.user, team=membership.team)
             messages.success(request, f"Client configuration “{config.name}” saved.")
             return redirect("config", team_slug, config.pk)
+        form.ask_for_the_secret_again()
     else:
         preset = request.GET.get("preset", Preset.SUITE_AUTH)
         if preset not in Preset.values:
             preset = Preset.SUITE_AUTH
         initial = {"preset": preset, **PRESET_DEFAULTS[preset]}
         form = OAuthClientForm(initial=initial, team=membership.team)
-    ctx = {"membership": membership, "form": form, "presets": Preset.choices}
-    if request.htmx and request.method == "GET":
-        # A preset tab was chosen: only the form, filled with that preset's defaults.
-        return render(request, "provisioning/config_form.html#config-form", ctx)
+    ctx = {"membership": membership, "form": form}
     return render(request, "provisioning/config_form.html", ctx)
 
 
@@ -59,6 +57,7 @@ def config_detail(request, team_slug, pk):
                 else:
                     messages.info(request, "Nothing changed.")
                 return redirect("config", team_slug, config.pk)
+            form.ask_for_the_secret_again()
         else:
             form = OAuthClientForm(instance=config, team=membership.team)
     elif request.method == "POST":
@@ -71,13 +70,17 @@ def config_detail(request, team_slug, pk):
 @require_http_methods(["GET", "POST"])
 def config_delete(request, team_slug, pk):
     membership, config = get_config(request, team_slug, pk, ADMINS)
-    if request.method == "POST":
+    reserved = list(config.namespaces.order_by("name"))
+    form = ConfigDeleteForm(request.POST if request.method == "POST" else None, reserved=reserved)
+    if request.method == "POST" and form.is_valid():
         name = config.name
-        team_admin.delete_config(config, actor=request.user, team=membership.team)
+        team_admin.delete_config(
+            config, actor=request.user, team=membership.team, namespaces=form.cleaned_data["namespaces"]
+        )
         messages.success(request, f"Client configuration “{name}” deleted.")
         return redirect("configs", team_slug)
-    ctx = {"membership": membership, "config": config}
-    return render(request, "provisioning/config_delete.html", ctx)
+    ctx = {"membership": membership, "config": config, "reserved": reserved, "form": form}
+    return render(request, "provisioning/config_delete.html", ctx, status=400 if form.errors else 200)
 
 
 def _readable_claims(claims):

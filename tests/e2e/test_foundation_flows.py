@@ -78,7 +78,8 @@ def test_admin_adds_a_suite_auth_client_and_sees_only_the_fingerprint(
     page.get_by_role("link", name="Add a client configuration").click()
 
     expect(page.get_by_role("heading", level=1)).to_have_text("New client configuration")
-    expect(page.get_by_role("link", name="Bosch IoT Suite Auth")).to_have_attribute("aria-current", "true")
+    expect(page.get_by_role("radio", name="Bosch IoT Suite Auth")).to_be_checked()
+    expect(field(page, "Nexeed tenant id")).to_be_hidden()  # Nexeed's fields are Nexeed's alone
     expect(field(page, "Token URL")).to_have_value("https://access.bosch-iot-suite.com/token")
     shot(page, "b-config-form")
 
@@ -90,6 +91,8 @@ def test_admin_adds_a_suite_auth_client_and_sees_only_the_fingerprint(
     expect(token_url_field.locator(".error")).to_contain_text("Use https")
     assert SECRET not in page.content()
     expect(field(page, "Client secret")).to_have_value("")
+    secret_field = page.locator(".field", has=field(page, "Client secret"))
+    expect(secret_field.locator(".error")).to_contain_text("Type the client secret again")
     shot(page, "b-config-form-refused-url")
 
     # The test settings allow plain http to localhost (the built-in sandbox).
@@ -121,22 +124,22 @@ def test_admin_adds_a_suite_auth_client_and_sees_only_the_fingerprint(
 def test_nexeed_preset_fills_the_token_url_from_the_tenant_id(page, login, admin_a, shot, browser_errors):
     login(page, admin_a)
     page.goto("/t/team-a/clients/new/")
-    page.get_by_role("link", name="Bosch Nexeed IAM").click()  # htmx swaps the form for the preset's
+    page.get_by_role("radio", name="Bosch Nexeed IAM").check()  # one control; Nexeed's fields appear
 
-    expect(page).to_have_url(re.compile(r"\?preset=nexeed$"))
-    expect(page.get_by_role("link", name="Bosch Nexeed IAM")).to_have_attribute("aria-current", "true")
-    expect(field(page, "Preset")).to_have_value("nexeed")
-    expect(field(page, "Token URL")).to_have_value("")
+    expect(field(page, "Nexeed tenant id")).to_be_visible()
     shot(page, "c-config-form-nexeed")
 
     fill_common_client_fields(page, name="Nexeed (e2e)")
     field(page, "Nexeed tenant id").fill("acme-tenant_01")
-    field(page, "Scope").fill("aud:provisioning-api openid")
+    field(page, "Target client id").fill("provisioning-api")
+    field(page, "Scope").fill("")
     page.get_by_role("button", name="Save").click()
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Nexeed (e2e)")
     expected = NEXEED_TOKEN_URL.format(tenant="acme-tenant_01")
     expect(field(page, "Token URL")).to_have_value(expected)
+    expect(field(page, "Scope")).to_have_value("aud:provisioning-api openid")
+    expect(field(page, "Nexeed tenant id")).to_have_value("acme-tenant_01")  # shown again on edit
     expect(page.locator(".facts")).to_contain_text("Bosch Nexeed IAM")
     client = OAuthClient.objects.get(team__slug="team-a", name="Nexeed (e2e)")
     assert (client.preset, client.token_url) == ("nexeed", expected)
