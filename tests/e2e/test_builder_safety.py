@@ -31,6 +31,7 @@ def sandbox_config(server, team_a):
 def test_enter_updates_the_preview_and_never_removes_a_row_or_sends(page, login, operator_a, sandbox_config):
     login(page, operator_a)
     page.goto("/t/team-a/devices/new/")
+    expect(page.get_by_role("button", name="Update preview")).to_have_count(1)  # the default one is hidden
     page.get_by_label("Attribute 1 key").fill("site")
     page.get_by_label("Attribute 1 value").fill("north")
     page.get_by_label("Device name").fill("e2e-enter")
