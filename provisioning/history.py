@@ -161,6 +161,40 @@ def events(team, filters=None):
     return rows.order_by("-created_at", "-id")
 
 
+COUNT_LIMIT = 1000  # matches counted exactly up to this; beyond, "more than"
+
+
+def count_matches(rows):
+    """(how many rows match, True when there are more than COUNT_LIMIT): a bounded count."""
+    found = rows.order_by()[: COUNT_LIMIT + 1].count()
+    return min(found, COUNT_LIMIT), found > COUNT_LIMIT
+
+
+def active_filters(filters, query):
+    """The filters in use, each as {label, value, without}: its field's label, the value as the
+    page shows it, and the query string of the same list without it (the chip's link)."""
+    chips = []
+    data = filters.cleaned_data if filters.is_valid() else {}
+    for name in filters.fields:
+        raw = query.get(name)
+        if not raw:
+            continue
+        field = filters.fields[name]
+        value = data.get(name)
+        label = "Attempt" if name == "correlation" else filters[name].label
+        if hasattr(field, "queryset") and value is not None:
+            shown = value.name
+        elif getattr(field, "choices", None) and value:
+            shown = dict(field.choices).get(value, raw)
+        else:
+            shown = raw
+        rest = query.copy()
+        rest.pop(name, None)
+        rest.pop("after", None)
+        chips.append({"label": label, "value": shown, "without": rest.urlencode()})
+    return chips
+
+
 def encode_cursor(row):
     raw = f"{row.created_at.isoformat()}|{row.pk}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")

@@ -30,6 +30,7 @@ from tests.workflow import (  # noqa: F401 - fixtures
 pytestmark = pytest.mark.django_db
 
 URL = "/t/team-a/history/"
+HISTORY = "/t/team-a/history/"
 EXPORT = "/t/team-a/history/export/"
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -753,3 +754,35 @@ def test_rows_written_before_the_namespace_column_get_it_from_the_migration(team
         "com.acme:dev-2": "com.acme",
         "odd:name": "",
     }
+
+
+# --- counts, chips, filters that cannot be used --------------------------------------------
+
+
+def test_every_filter_in_use_is_a_chip_that_removes_it(as_user, cast, mixed):
+    rows, _, _ = mixed
+    correlation = rows["conflict"].correlation_id
+    page = text(as_user(cast["auditor"]).get(f"{HISTORY}?status=conflict&correlation={correlation}"))
+    chips = re.search(r'<ul class="chips".*?</ul>', page, re.S).group(0)
+    assert "Status: <strong>Conflict (already exists)</strong>" in chips
+    assert f"Attempt: <strong>{correlation}</strong>" in chips
+    # Each chip links to the same list without it.
+    assert f'href="{HISTORY}?correlation={correlation}"' in chips
+    assert f'href="{HISTORY}?status=conflict"' in chips
+    assert "2 entries match these filters." in page  # the attempt: its intent and its outcome
+
+
+def test_the_list_counts_its_entries_exactly_or_says_more_than(as_user, cast, team_a, monkeypatch):
+    for n in range(4):
+        attempt(team_a, f"com.acme:dev-{n}", "created", at=T0 + timedelta(minutes=n))
+    client = as_user(cast["auditor"])
+    assert "4 entries." in text(client.get(HISTORY))
+    monkeypatch.setattr(log, "COUNT_LIMIT", 3)
+    assert "More than 3 entries." in text(client.get(HISTORY))
+
+
+def test_a_filter_that_cannot_be_used_lists_nothing_and_says_why(as_user, cast, mixed):
+    page = text(as_user(cast["auditor"]).get(f"{HISTORY}?status=bogus&since=2026-13-45"))
+    assert "Nothing is listed: a filter cannot be used." in page
+    assert "Status: Select a valid choice." in page and "From: Enter a valid date." in page
+    assert "<table" not in page and "entries" not in page

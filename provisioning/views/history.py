@@ -36,20 +36,29 @@ def history_list(request, team_slug):
     if dict(shown.lists()) != dict(request.GET.lists()) and not request.htmx:
         return redirect(address)
     filters = history.HistoryFilter(request.GET or None, team=team)
+    invalid = filters.is_bound and not filters.is_valid()
     # The list shows no bodies: leave them in the database (they are most of a row's bytes).
     rows = history.events(team, filters if filters.is_bound else None).defer("request", "response")
-    items, next_cursor = history.page(rows, request.GET.get("after"))
-    history.label_open_intents(items, team)
+    if invalid:  # a filter that cannot be read lists nothing (the page says why), not everything
+        items, next_cursor, count = [], None, (0, False)
+    else:
+        items, next_cursor = history.page(rows, request.GET.get("after"))
+        history.label_open_intents(items, team)
+        count = history.count_matches(rows)
     query = shown.copy()
     query.pop("after", None)
     ctx = {
         "membership": membership,
         "filters": filters,
+        "invalid": invalid,
         "items": items,
         "history_url": request.path,
         "next_cursor": next_cursor,
         "query": query.urlencode(),
         "first_page": not request.GET.get("after"),
+        "count": count[0],
+        "more_than": count[1],
+        "chips": history.active_filters(filters, query) if filters.is_bound else [],
     }
     if request.htmx and not request.htmx.history_restore_request:
         return push_url(render(request, "provisioning/history.html#history-results", ctx), address)
