@@ -394,7 +394,8 @@ class Executor:
                 f"{outcome.message}"
             )
         elif isinstance(error, TokenError | ConfigurationError | Unauthorized):
-            return Verdict("stop", message=f"{outcome.message} {error.next_step}".strip()), back_to_pending()
+            words = f"{outcome.message} Step that failed: {outcome.failed_step}. {error.next_step}"
+            return Verdict("stop", message=words.strip()), back_to_pending()
         else:
             state, message = RowState.FAILED, None
         fields = settled(row, state, outcome, message=message)

@@ -255,6 +255,7 @@ def test_a_refused_token_pauses_the_job_without_failing_rows_and_resume_finishes
     assert run_job(job, operator_a) == "paused"
 
     assert job.status == JobStatus.PAUSED and "refused the client id or secret" in job.paused_reason
+    assert f"Step that failed: the token request to {sandbox_config.token_url}." in job.paused_reason
     assert set(states(job).values()) == {RowState.PENDING}
     assert store.device_ids(sid(sandbox_config)) == []
 
