@@ -47,7 +47,9 @@ def name_error(value):
         return "The name '*' is reserved."
     if "/" in value:
         return "A device name cannot contain '/'."
-    for char in value:
+    if NAME_RE.fullmatch(value):
+        return None
+    for char in value:  # which character, and why
         code = ord(char)
         if code < 0x20 or 0x7F <= code <= 0x9F:
             return f"A device name cannot contain the control character U+{code:04X}."
