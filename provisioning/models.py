@@ -53,6 +53,15 @@ class Membership(models.Model):
         return self.role in (Role.ADMIN, Role.OPERATOR)
 
 
+def display_name(user):
+    """How people are named to each other: the full name, else the user name. E-mail addresses
+    are shown only where admins manage members. (``user`` may be any object with a
+    ``username``, as the bulk worker's stand-in for a job's owner.)"""
+    get_full_name = getattr(user, "get_full_name", None)
+    name = (get_full_name() if get_full_name else "") or getattr(user, "username", "") or ""
+    return name[:150]  # the length of the name fields it is copied into
+
+
 # Higher roles first: a person whose groups give them several roles in a team gets the highest.
 ROLE_RANK = {Role.ADMIN: 3, Role.OPERATOR: 2, Role.AUDITOR: 1}
 

@@ -28,6 +28,7 @@ from provisioning.bulk.models import (
     locked,
     open_secret,
 )
+from provisioning.models import display_name
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ def take_credentials(job, actor):
             written += 1
         BulkRow.objects.filter(job=job, secret_origin=SecretOrigin.GENERATED).update(secret_sealed="")
         job.credentials_downloaded_at = now
-        job.credentials_downloaded_by = getattr(actor, "username", "") or ""
+        job.credentials_downloaded_by = display_name(actor)
         job.save(update_fields=["credentials_downloaded_at", "credentials_downloaded_by"])
         record(
             job,
