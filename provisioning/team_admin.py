@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from provisioning import audit
-from provisioning.models import Invitation, Membership, OAuthClient
+from provisioning.models import Invitation, Membership, OAuthClient, display_name
 
 
 @transaction.atomic
@@ -136,10 +136,24 @@ def add_member(user, *, role, actor, team, from_groups=False):
 
 @transaction.atomic
 def invite(email, *, role, actor, team):
-    """An invitation for someone without an account; returns the one-time token (not stored)."""
-    _, token = Invitation.issue(team=team, email=email, role=role, invited_by_name=actor.username)
-    audit.record("member.invite", actor=actor, team=team, target=email, status="ok", request={"role": role})
-    return token
+    """An invitation for someone without an account; returns the one-time token (not stored),
+    and whether it renewed an open invitation.
+
+    An address has one open invitation per team: inviting it again renews that one (new link,
+    role and expiry), and the link handed out before stops working.
+    """
+    renewed = Invitation.objects.filter(team=team, email=email, accepted_at__isnull=True).exists()
+    _, token = Invitation.issue(team=team, email=email, role=role, invited_by_name=display_name(actor))
+    audit.record(
+        "member.invite",
+        actor=actor,
+        team=team,
+        target=email,
+        status="ok",
+        request={"role": role},
+        message="Renewed: the earlier link no longer works." if renewed else "",
+    )
+    return token, renewed
 
 
 @transaction.atomic
@@ -220,4 +234,20 @@ def accept_invitation(invitation, *, username, password):
         status="ok",
         request={"role": invitation.role},
     )
+    # The address has an account now: its open invitations to other teams would make a second
+    # one. They are closed; those teams' admins add the person by e-mail instead.
+    others = Invitation.objects.filter(
+        email__iexact=invitation.email, accepted_at__isnull=True
+    ).select_related("team")
+    for other in others:
+        audit.record(
+            "member.uninvite",
+            actor=user,
+            team=other.team,
+            target=other.email,
+            status="ok",
+            message=f"Closed: {user.username} accepted an invitation to another team and has an account "
+            "now; add them by e-mail.",
+        )
+    others.delete()
     return user

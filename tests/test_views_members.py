@@ -106,7 +106,7 @@ def test_inviting_a_new_person_shows_a_one_time_link(as_user, cast, team_a):
     # The link is not shown again.
     again = client.get(MEMBERS).content.decode()
     assert token not in again
-    assert "new.person@example.com as operator" in again
+    assert "For <strong>new.person@example.com</strong> as operator" in again
 
 
 def test_inviting_someone_with_an_account_adds_them_at_once(as_user, cast):

@@ -23,7 +23,7 @@ def members(request, team_slug):
     membership = get_membership(request, team_slug, ADMINS)
     team = membership.team
     form = InviteForm(request.POST or None, team=team)
-    invitation_link = None
+    invitation_link = invited = None
     if request.method == "POST" and form.is_valid():
         email, role = form.cleaned_data["email"], form.cleaned_data["role"]
         User = get_user_model()
@@ -40,8 +40,9 @@ def members(request, team_slug):
                 f"{settings.OIDC_PROVIDER_NAME} once, or map one of their groups to the team.",
             )
         else:
-            token = team_admin.invite(email, role=role, actor=request.user, team=team)
+            token, renewed = team_admin.invite(email, role=role, actor=request.user, team=team)
             invitation_link = request.build_absolute_uri(reverse("accept_invitation", args=[token]))
+            invited = {"email": email, "role_label": Role(role).label.lower(), "renewed": renewed}
             form = InviteForm(team=team)
     ctx = {
         "membership": membership,
@@ -49,6 +50,7 @@ def members(request, team_slug):
         "invitations": team.invitations.filter(accepted_at__isnull=True, expires_at__gt=timezone.now()),
         "form": form,
         "invitation_link": invitation_link,
+        "invited": invited,
         "roles": Role.choices,
     }
     return render(request, "provisioning/members.html", ctx)
