@@ -179,7 +179,7 @@ EXPECTED = {
         "POST": cells(LOGIN, 200, 403, 403, 404),
     },
     "t/<slug:team_slug>/namespaces/<int:pk>/delete/": {
-        "GET": cells(LOGIN, 405, 405, 405, 405),
+        "GET": cells(LOGIN, 200, 403, 403, 404),
         "POST": cells(LOGIN, "302 /t/team-a/namespaces/", 403, 403, 404),
     },
     "t/<slug:team_slug>/members/": {
@@ -191,7 +191,7 @@ EXPECTED = {
         "POST": cells(LOGIN, "302 /t/team-a/members/", 403, 403, 404),
     },
     "t/<slug:team_slug>/members/<int:pk>/remove/": {
-        "GET": cells(LOGIN, 405, 405, 405, 405),
+        "GET": cells(LOGIN, 200, 403, 403, 404),
         "POST": cells(LOGIN, "302 /t/team-a/members/", 403, 403, 404),
     },
     "t/<slug:team_slug>/invitations/<int:pk>/revoke/": {
@@ -232,7 +232,8 @@ EXPECTED = {
         "POST": cells(LOGIN, "302 /t/team-a/bulk/{job}/", "302 /t/team-a/bulk/{job}/", 403, 404),
     },
     "t/<slug:team_slug>/bulk/<int:pk>/cancel/": {
-        "GET": cells(LOGIN, 405, 405, 405, 405),
+        # The job is finished: nothing to confirm, back to the job.
+        "GET": cells(LOGIN, "302 /t/team-a/bulk/{job}/", "302 /t/team-a/bulk/{job}/", 403, 404),
         "POST": cells(LOGIN, "302 /t/team-a/bulk/{job}/", "302 /t/team-a/bulk/{job}/", 403, 404),
     },
     "t/<slug:team_slug>/bulk/<int:pk>/resume/": {

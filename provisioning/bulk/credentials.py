@@ -54,6 +54,13 @@ def credential_rows(job):
     ).exclude(secret_sealed="")
 
 
+def retry_ended_by_download(job):
+    """How many rows of unknown outcome could no longer be sent again after the download: it
+    erases their generated passwords, and a row is only sent again with the password it was sent
+    with (a typed password stays until the 24 hours are over)."""
+    return credential_rows(job).filter(state=RowState.UNKNOWN).count()
+
+
 def credentials_available(job, now=None):
     now = now or timezone.now()
     if job.credentials_downloaded_at or job.secrets_erased_at:

@@ -94,7 +94,7 @@ def cancel(job, actor):
     now = timezone.now()
     with transaction.atomic():
         job = locked(job)
-        if job.status not in (*ACTIVE, JobStatus.PAUSED) or job.status == JobStatus.CANCELLING:
+        if not job.is_cancellable:
             return False
         if job.status == JobStatus.PAUSED or not lease.lease_is_live(job, now):
             job.status = JobStatus.CANCELLED

@@ -72,12 +72,17 @@ def member_role(request, team_slug, pk):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def member_remove(request, team_slug, pk):
+    """GET asks for confirmation (the members page links here); POST removes."""
     membership, member = get_member(request, team_slug, pk)
     if member.pk == membership.pk:
         messages.error(request, "You cannot remove yourself; ask another admin.")
         return redirect("members", team_slug)
+    if request.method == "GET":
+        return render(
+            request, "provisioning/member_remove.html", {"membership": membership, "member": member}
+        )
     username = member.user.username
     team_admin.remove_member(member, actor=request.user)
     messages.success(request, f"{username} was removed from the team.")
