@@ -1,4 +1,5 @@
-"""What team admins change: client configurations, namespaces, members and invitations.
+"""What team admins change: client configurations, namespaces, members and invitations
+(and what superusers do for them: new teams).
 
 Each change is one function that makes it and writes its audit row in the same
 transaction, so the log never records a change that did not happen, nor misses one
@@ -10,7 +11,22 @@ from django.db import transaction
 from django.utils import timezone
 
 from provisioning import audit
-from provisioning.models import Invitation, Membership, OAuthClient, display_name
+from provisioning.models import Invitation, Membership, OAuthClient, Role, display_name
+
+
+@transaction.atomic
+def create_team(form, *, actor):
+    """Save a valid TeamForm (a superuser's), with the superuser as the new team's admin: the one
+    who made it can add its members and configurations at once, and remove themselves later."""
+    team = form.save()
+    Membership.objects.create(user=actor, team=team, role=Role.ADMIN)
+    audit.record(
+        "team.create", actor=actor, team=team, target=team.name, status="ok", request={"slug": team.slug}
+    )
+    audit.record(
+        "member.add", actor=actor, team=team, target=actor.username, status="ok", request={"role": "admin"}
+    )
+    return team
 
 
 @transaction.atomic

@@ -5,6 +5,7 @@ from provisioning import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("account/theme/", views.theme, name="theme"),
+    path("teams/new/", views.team_new, name="team_new"),
     path("t/<slug:team_slug>/", views.team, name="team"),
     path("t/<slug:team_slug>/clients/", views.configs, name="configs"),
     path("t/<slug:team_slug>/clients/new/", views.config_new, name="config_new"),

@@ -120,6 +120,8 @@ EXPECTED = {
         "GET": cells(LOGIN, TEAM_PAGE, TEAM_PAGE, TEAM_PAGE, "302 /t/team-b/"),
         "POST": cells(LOGIN, 405, 405, 405, 405),
     },
+    # New teams are made by superusers (none of this cast is one).
+    "teams/new/": {"GET": cells(LOGIN, 403, 403, 403, 403), "POST": cells(LOGIN, 403, 403, 403, 403)},
     "account/theme/": {
         "GET": cells(LOGIN, 405, 405, 405, 405),
         "POST": cells(LOGIN, "302 /", "302 /", "302 /", "302 /"),
@@ -312,6 +314,7 @@ REGEX_URLS = {
 POST_DATA = {
     "accounts/login/": {"username": "", "password": ""},
     "account/theme/": {"theme": "no-such-theme", "next": "/"},
+    "teams/new/": {"name": ""},
     "invitations/<str:token>/": {"username": "", "password1": "", "password2": ""},
     "t/<slug:team_slug>/clients/new/": {"name": ""},
     "t/<slug:team_slug>/clients/<int:pk>/": {"name": ""},

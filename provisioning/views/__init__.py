@@ -14,7 +14,7 @@ from provisioning.views.members import (
 )
 from provisioning.views.namespaces import namespace_delete, namespaces
 from provisioning.views.signin import LoginView, logout, oidc_callback, oidc_login
-from provisioning.views.team import healthz, home, locked_out, team
+from provisioning.views.team import healthz, home, locked_out, team, team_new
 
 __all__ = [
     "LoginView",
@@ -45,5 +45,6 @@ __all__ = [
     "oidc_callback",
     "oidc_login",
     "team",
+    "team_new",
     "theme",
 ]
