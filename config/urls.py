@@ -8,6 +8,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", views.logout, name="logout"),
+    path("accounts/password/", views.PasswordChangeView.as_view(), name="password_change"),
     path("accounts/oidc/login/", views.oidc_login, name="oidc_login"),
     path("accounts/oidc/callback/", views.oidc_callback, name="oidc_callback"),
     path("invitations/<str:token>/", views.accept_invitation, name="accept_invitation"),

@@ -108,6 +108,8 @@ EXPECTED = {
         "POST": cells(200, "302 /", "302 /", "302 /", "302 /"),
     },
     "accounts/logout/": {"GET": same(405), "POST": same("302 /accounts/login/")},
+    # One's own password (the POST's form is refused with its errors shown).
+    "accounts/password/": {"GET": cells(LOGIN, 200, 200, 200, 200), "POST": cells(LOGIN, 200, 200, 200, 200)},
     # Sign-in with the identity provider, which is down here (see ``world``): a page saying so.
     "accounts/oidc/login/": {
         "GET": cells(502, "302 /", "302 /", "302 /", "302 /"),
@@ -314,6 +316,7 @@ REGEX_URLS = {
 POST_DATA = {
     "accounts/login/": {"username": "", "password": ""},
     "account/theme/": {"theme": "no-such-theme", "next": "/"},
+    "accounts/password/": {"old_password": "", "new_password1": "", "new_password2": ""},
     "teams/new/": {"name": ""},
     "invitations/<str:token>/": {"username": "", "password1": "", "password2": ""},
     "t/<slug:team_slug>/clients/new/": {"name": ""},

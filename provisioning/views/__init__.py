@@ -1,6 +1,6 @@
 """Function views, one module per noun. Each view loads its objects through provisioning.access."""
 
-from provisioning.views.account import theme
+from provisioning.views.account import PasswordChangeView, theme
 from provisioning.views.configs import config_delete, config_detail, config_new, config_test, configs
 from provisioning.views.devices import device_new, device_send_progress
 from provisioning.views.groups import group_delete, groups
@@ -18,6 +18,7 @@ from provisioning.views.team import healthz, home, locked_out, team, team_new
 
 __all__ = [
     "LoginView",
+    "PasswordChangeView",
     "accept_invitation",
     "config_delete",
     "config_detail",
