@@ -2,7 +2,9 @@ from django import forms
 from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
+from django.core.mail import send_mail
+from django.template.loader import render_to_string
 from django.utils.text import slugify
 
 from provisioning import ids
@@ -344,3 +346,22 @@ class TeamForm(forms.ModelForm):
             )
         self.instance.slug = slug
         return name
+
+
+class MemberPasswordResetForm(PasswordResetForm):
+    """Django's password reset form for one chosen account (a team admin's or a superuser's
+    choice), not for every account that shares its e-mail address. It sends with
+    django.core.mail.send_mail, which raises when the mail server fails (Django's own
+    form logs that and carries on, so the admin would be told it was sent)."""
+
+    def __init__(self, user):
+        super().__init__({"email": user.email})
+        self.user = user
+
+    def get_users(self, email):
+        user = self.user
+        return [user] if user.is_active and user.has_usable_password() else []
+
+    def send_mail(self, subject_template_name, email_template_name, context, from_email, to_email, **kwargs):
+        subject = "".join(render_to_string(subject_template_name, context).splitlines())
+        send_mail(subject, render_to_string(email_template_name, context), from_email, [to_email])

@@ -24,6 +24,11 @@ urlpatterns = [
     path("t/<slug:team_slug>/members/", views.members, name="members"),
     path("t/<slug:team_slug>/members/<int:pk>/role/", views.member_role, name="member_role"),
     path("t/<slug:team_slug>/members/<int:pk>/remove/", views.member_remove, name="member_remove"),
+    path(
+        "t/<slug:team_slug>/members/<int:pk>/password-reset/",
+        views.member_password_reset,
+        name="member_password_reset",
+    ),
     path("t/<slug:team_slug>/groups/", views.groups, name="groups"),
     path("t/<slug:team_slug>/groups/<int:pk>/delete/", views.group_delete, name="group_delete"),
     path(

@@ -8,6 +8,7 @@ from provisioning.views.history import deprovision, history_entry, history_expor
 from provisioning.views.members import (
     accept_invitation,
     invitation_revoke,
+    member_password_reset,
     member_remove,
     member_role,
     members,
@@ -38,6 +39,7 @@ __all__ = [
     "invitation_revoke",
     "locked_out",
     "logout",
+    "member_password_reset",
     "member_remove",
     "member_role",
     "members",

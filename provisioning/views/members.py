@@ -52,6 +52,7 @@ def members(request, team_slug):
         "invitation_link": invitation_link,
         "invited": invited,
         "roles": Role.choices,
+        "email_enabled": settings.EMAIL_ENABLED,
     }
     return render(request, "provisioning/members.html", ctx)
 
@@ -86,6 +87,23 @@ def member_remove(request, team_slug, pk):
     username = member.user.username
     team_admin.remove_member(member, actor=request.user)
     messages.success(request, f"{username} was removed from the team.")
+    return redirect("members", team_slug)
+
+
+@login_required
+@require_POST
+def member_password_reset(request, team_slug, pk):
+    """E-mail a member a link to set a new password (Django's reset views take it from there)."""
+    membership, member = get_member(request, team_slug, pk)
+    user = member.user
+    try:
+        team_admin.send_password_reset(user, actor=request.user, team=membership.team, request=request)
+    except team_admin.EmailNotSent as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request, f"A link to set a new password was e-mailed to {user.email}; it works once."
+        )
     return redirect("members", team_slug)
 
 
