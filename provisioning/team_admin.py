@@ -30,13 +30,10 @@ def create_team(form, *, actor):
     """Save a valid TeamForm (a superuser's), with the superuser as the new team's admin: the one
     who made it can add its members and configurations at once, and remove themselves later."""
     team = form.save()
-    Membership.objects.create(user=actor, team=team, role=Role.ADMIN)
     audit.record(
         "team.create", actor=actor, team=team, target=team.name, status="ok", request={"slug": team.slug}
     )
-    audit.record(
-        "member.add", actor=actor, team=team, target=actor.username, status="ok", request={"role": "admin"}
-    )
+    add_member(actor, role=Role.ADMIN, actor=actor, team=team)
     return team
 
 
