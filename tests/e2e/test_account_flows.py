@@ -31,12 +31,12 @@ def field(page, label):
     return page.get_by_label(re.compile(rf"^{re.escape(label)}( \*)?$"))
 
 
-def signed_in_as(page, user):
+def signed_in_as(page, server, user):
     """Give the browser a session of ``user`` (for accounts without a password to type)."""
     client = Client()
     client.force_login(user)
     cookie = client.cookies[settings.SESSION_COOKIE_NAME]
-    page.context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": page.url or "http://x"}])
+    page.context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": server.url}])
 
 
 def queued_job(team, user, namespace):
@@ -128,8 +128,7 @@ def test_axe_finds_no_violations_on_the_account_pages(
     ExternalIdentity.objects.create(user=dora, issuer="https://sso.example", subject="dora")
     Membership.objects.create(user=dora, team=team, role=Role.OPERATOR)
     page.context.clear_cookies()
-    page.goto(f"{server.url}/accounts/login/")
-    signed_in_as(page, dora)
+    signed_in_as(page, server, dora)
     page.goto("/t/team-a/")
     expect(page.get_by_role("link", name="Change password")).to_have_count(0)
     page.goto("/accounts/password/")
