@@ -167,6 +167,72 @@ def _database_from_url(url):
 DATABASES = {"default": _database_from_url(env_str("DATABASE_URL", "sqlite:///var/db.sqlite3"))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+
+def _email_from_url(url, password):
+    """Parse EMAIL_URL (smtp://user:pass@host:587?tls=true, smtps://…, console://) into Django's
+    EMAIL_* settings. ``password`` (EMAIL_PASSWORD or its _FILE) stands in for one in the URL."""
+    parts = urlsplit(url)
+    options = dict(parse_qsl(parts.query))
+    if parts.scheme == "console":
+        return {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    if parts.scheme not in ("smtp", "smtps"):
+        raise ImproperlyConfigured(
+            f"EMAIL_URL must start with smtp://, smtps:// or console://, not {parts.scheme or url!r}."
+        )
+    if not parts.hostname:
+        raise ImproperlyConfigured("EMAIL_URL names no mail server: smtp://user@host:587?tls=true.")
+    if parts.password and password:
+        raise ImproperlyConfigured("Give the mail password in EMAIL_URL or in EMAIL_PASSWORD, not both.")
+    unknown = set(options) - {"tls", "ssl", "timeout"}
+    if unknown:
+        raise ImproperlyConfigured(f"EMAIL_URL: unknown option {sorted(unknown)[0]!r} (tls, ssl, timeout).")
+    flags = {}
+    for name in ("tls", "ssl"):
+        value = options.get(name, "true" if name == "ssl" and parts.scheme == "smtps" else "false")
+        if value not in ("true", "false"):
+            raise ImproperlyConfigured(f"EMAIL_URL: {name} must be true or false, not {value!r}.")
+        flags[name] = value == "true"
+    if flags["tls"] and flags["ssl"]:
+        raise ImproperlyConfigured("EMAIL_URL: choose tls=true (STARTTLS) or ssl (smtps://), not both.")
+    try:
+        timeout = int(options.get("timeout", "10"))
+        port = parts.port
+    except ValueError:
+        raise ImproperlyConfigured("EMAIL_URL: the port and timeout must be whole numbers.") from None
+    return {
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": parts.hostname,
+        "EMAIL_PORT": port or (465 if flags["ssl"] else 587 if flags["tls"] else 25),
+        "EMAIL_HOST_USER": unquote(parts.username or ""),
+        "EMAIL_HOST_PASSWORD": password or unquote(parts.password or ""),
+        "EMAIL_USE_TLS": flags["tls"],
+        "EMAIL_USE_SSL": flags["ssl"],
+        "EMAIL_TIMEOUT": timeout,
+    }
+
+
+# E-mail (password reset links). Without EMAIL_URL: printed to the console with DEBUG (local
+# use); otherwise none is sent, and the dashboard says e-mail is not set up.
+EMAIL_URL = env_str("EMAIL_URL", "console://" if DEBUG else "")
+EMAIL_ENABLED = bool(EMAIL_URL)
+_EMAIL = (
+    _email_from_url(EMAIL_URL, env_str("EMAIL_PASSWORD", ""))
+    if EMAIL_ENABLED
+    else {"EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend"}
+)
+EMAIL_BACKEND = _EMAIL["EMAIL_BACKEND"]
+EMAIL_HOST = _EMAIL.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = _EMAIL.get("EMAIL_PORT", 25)
+EMAIL_HOST_USER = _EMAIL.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = _EMAIL.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = _EMAIL.get("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = _EMAIL.get("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = _EMAIL.get("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "provisioner@localhost")
+# The reset link in an e-mail works for this long (Django's token generator).
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_HOURS", 24, minimum=1, maximum=24 * 7) * 3600
+
+
 REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {

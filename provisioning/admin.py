@@ -1,6 +1,9 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.db import models
 
+from provisioning import team_admin
 from provisioning.forms import AdminLoginForm
 from provisioning.models import AuditEvent, Invitation, Membership, Namespace, OAuthClient, Team
 
@@ -103,3 +106,26 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+admin.site.unregister(get_user_model())
+
+
+@admin.register(get_user_model())
+class ProvisionerUserAdmin(UserAdmin):
+    """Django's user admin, with one action for superusers: e-mail a password reset link."""
+
+    actions = ["send_password_reset"]
+
+    def has_send_password_reset_permission(self, request):
+        return request.user.is_superuser
+
+    @admin.action(description="E-mail a link to set a new password", permissions=["send_password_reset"])
+    def send_password_reset(self, request, queryset):
+        for user in queryset:
+            try:
+                team_admin.send_password_reset(user, actor=request.user, team=None, request=request)
+            except team_admin.EmailNotSent as exc:
+                self.message_user(request, f"{user.username}: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"{user.username}: a reset link was e-mailed to {user.email}.")

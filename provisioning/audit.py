@@ -8,7 +8,7 @@ import uuid
 
 from django.utils import timezone
 
-from provisioning.models import AuditEvent
+from provisioning.models import AuditEvent, display_name
 
 REDACTED = "[redacted]"
 # Keys whose values are secrets wherever they appear in a body (compared lower-case).
@@ -122,7 +122,7 @@ def build(
         action=action,
         status=status,
         actor_id=getattr(actor, "pk", None),
-        actor_name=getattr(actor, "username", "") or "",
+        actor_name=display_name(actor),
         team_id=getattr(team, "pk", None),
         team_name=getattr(team, "name", "") or "",
         client_ref=getattr(config, "pk", None),

@@ -2,10 +2,13 @@ from django import forms
 from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
+from django.core.mail import send_mail
+from django.template.loader import render_to_string
+from django.utils.text import slugify
 
 from provisioning import ids
-from provisioning.models import AuthMethod, GroupMapping, Namespace, OAuthClient, Preset, Role, Theme
+from provisioning.models import AuthMethod, GroupMapping, Namespace, OAuthClient, Preset, Role, Team, Theme
 from provisioning.outbound import UnsafeURL, check_url
 
 SUITE_AUTH_TOKEN_URL = "https://access.bosch-iot-suite.com/token"
@@ -384,3 +387,47 @@ class GroupMappingForm(forms.ModelForm):
                 "This group is mapped already. Remove it first to give it another role."
             )
         return group
+
+
+class TeamForm(forms.ModelForm):
+    """A new team (superusers): its name; the slug in its URLs is made from the name."""
+
+    class Meta:
+        model = Team
+        fields = ["name"]
+        help_texts = {"name": "Its URLs use a short form of the name: “ACME Sensors” becomes acme-sensors."}
+
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        if Team.objects.filter(name__iexact=name).exists():
+            raise forms.ValidationError("A team with this name exists already.")
+        slug = slugify(name)[: Team._meta.get_field("slug").max_length].strip("-")
+        if not slug:
+            raise forms.ValidationError(
+                "Use at least one letter or digit (a-z, 0-9): the team's URLs need one."
+            )
+        if Team.objects.filter(slug=slug).exists():
+            raise forms.ValidationError(
+                f"Another team already has the URL name “{slug}”: choose another name."
+            )
+        self.instance.slug = slug
+        return name
+
+
+class MemberPasswordResetForm(PasswordResetForm):
+    """Django's password reset form for one chosen account (a team admin's or a superuser's
+    choice), not for every account that shares its e-mail address. It sends with
+    django.core.mail.send_mail, which raises when the mail server fails (Django's own
+    form logs that and carries on, so the admin would be told it was sent)."""
+
+    def __init__(self, user):
+        super().__init__({"email": user.email})
+        self.user = user
+
+    def get_users(self, email):
+        user = self.user
+        return [user] if user.is_active and user.has_usable_password() else []
+
+    def send_mail(self, subject_template_name, email_template_name, context, from_email, to_email, **kwargs):
+        subject = "".join(render_to_string(subject_template_name, context).splitlines())
+        send_mail(subject, render_to_string(email_template_name, context), from_email, [to_email])

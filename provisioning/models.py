@@ -53,6 +53,15 @@ class Membership(models.Model):
         return self.role in (Role.ADMIN, Role.OPERATOR)
 
 
+def display_name(user):
+    """How people are named to each other: the full name, else the user name. E-mail addresses
+    are shown only where admins manage members. (``user`` may be any object with a
+    ``username``, as the bulk worker's stand-in for a job's owner.)"""
+    get_full_name = getattr(user, "get_full_name", None)
+    name = (get_full_name() if get_full_name else "") or getattr(user, "username", "") or ""
+    return name[:150]  # the length of the name fields it is copied into
+
+
 # Higher roles first: a person whose groups give them several roles in a team gets the highest.
 ROLE_RANK = {Role.ADMIN: 3, Role.OPERATOR: 2, Role.AUDITOR: 1}
 
@@ -109,6 +118,14 @@ class Invitation(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # One open invitation per address and team: inviting again renews it (team_admin.invite).
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "email"],
+                condition=models.Q(accepted_at__isnull=True),
+                name="one_open_invitation_per_address",
+            )
+        ]
 
     def __str__(self):
         return f"{self.email} to {self.team}"
@@ -120,10 +137,22 @@ class Invitation(models.Model):
         return hashlib.sha256(token.encode()).hexdigest()
 
     @classmethod
-    def issue(cls, **fields):
-        """Create an invitation; return it with the token, which is shown once and not stored."""
+    def issue(cls, *, team, email, **fields):
+        """The open invitation of ``email`` to ``team``: new, or the one it has renewed (a new
+        link, role and expiry; the earlier link stops working). Returned with the token, which
+        is shown once and not stored."""
         token = secrets.token_urlsafe(24)
-        invitation = cls.objects.create(token_hash=cls.hash_token(token), **fields)
+        invitation, _ = cls.objects.update_or_create(
+            team=team,
+            email=email,
+            accepted_at=None,
+            defaults={
+                "token_hash": cls.hash_token(token),
+                "created_at": timezone.now(),
+                "expires_at": _invitation_expiry(),
+                **fields,
+            },
+        )
         return invitation, token
 
     @property

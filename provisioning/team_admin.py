@@ -1,16 +1,79 @@
-"""What team admins change: client configurations, namespaces, members and invitations.
+"""What team admins change: client configurations, namespaces, members and invitations
+(and what superusers do for them: new teams, password reset links).
 
 Each change is one function that makes it and writes its audit row in the same
 transaction, so the log never records a change that did not happen, nor misses one
 that did. Views call these; they never write audit rows themselves.
 """
 
+import logging
+import smtplib
+
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
 from provisioning import audit
-from provisioning.models import Invitation, Membership, OAuthClient
+from provisioning.forms import MemberPasswordResetForm
+from provisioning.models import Invitation, Membership, OAuthClient, Role, display_name
+
+logger = logging.getLogger(__name__)
+
+
+class EmailNotSent(Exception):
+    """A password reset e-mail that could not be sent; the message says why, in plain words."""
+
+
+@transaction.atomic
+def create_team(form, *, actor):
+    """Save a valid TeamForm (a superuser's), with the superuser as the new team's admin: the one
+    who made it can add its members and configurations at once, and remove themselves later."""
+    team = form.save()
+    audit.record(
+        "team.create", actor=actor, team=team, target=team.name, status="ok", request={"slug": team.slug}
+    )
+    add_member(actor, role=Role.ADMIN, actor=actor, team=team)
+    return team
+
+
+def send_password_reset(user, *, actor, team, request):
+    """E-mail ``user`` a link to set a new password (Django's reset form, token generator and
+    views). Raises EmailNotSent when the mail server refuses or cannot be reached. The audit row
+    says that a link was sent, never the link or its token; ``team`` is None for a superuser's
+    reset from the admin site. (No transaction: the mail server may take seconds, and nothing
+    is written before the one audit row.)"""
+    if not settings.EMAIL_ENABLED:
+        raise EmailNotSent("E-mail is not set up here (EMAIL_URL), so no reset link can be sent.")
+    if not user.has_usable_password():
+        raise EmailNotSent(
+            f"{user.username} signs in with {settings.OIDC_PROVIDER_NAME}: their password is kept there."
+        )
+    if not user.is_active:
+        raise EmailNotSent(f"{user.username}'s account is deactivated.")
+    form = MemberPasswordResetForm(user)
+    if not user.email or not form.is_valid():
+        raise EmailNotSent(f"{user.username} has no valid e-mail address to send the link to.")
+    try:
+        form.save(
+            request=request,
+            use_https=request.is_secure(),
+            subject_template_name="registration/password_reset_subject.txt",
+            email_template_name="registration/password_reset_email.txt",
+        )
+    except (smtplib.SMTPException, OSError) as exc:
+        logger.warning("password reset e-mail for user %s not sent: %s", user.pk, exc.__class__.__name__)
+        raise EmailNotSent(
+            f"The e-mail could not be sent ({exc.__class__.__name__}). Check EMAIL_URL and the mail server."
+        ) from None
+    audit.record(
+        "member.password_reset",
+        actor=actor,
+        team=team,
+        target=user.username,
+        status="ok",
+        message="A link to set a new password was e-mailed to them.",
+    )
 
 
 @transaction.atomic
@@ -156,10 +219,24 @@ def add_member(user, *, role, actor, team, from_groups=False):
 
 @transaction.atomic
 def invite(email, *, role, actor, team):
-    """An invitation for someone without an account; returns the one-time token (not stored)."""
-    _, token = Invitation.issue(team=team, email=email, role=role, invited_by_name=actor.username)
-    audit.record("member.invite", actor=actor, team=team, target=email, status="ok", request={"role": role})
-    return token
+    """An invitation for someone without an account; returns the one-time token (not stored),
+    and whether it renewed an open invitation.
+
+    An address has one open invitation per team: inviting it again renews that one (new link,
+    role and expiry), and the link handed out before stops working.
+    """
+    renewed = Invitation.objects.filter(team=team, email=email, accepted_at__isnull=True).exists()
+    _, token = Invitation.issue(team=team, email=email, role=role, invited_by_name=display_name(actor))
+    audit.record(
+        "member.invite",
+        actor=actor,
+        team=team,
+        target=email,
+        status="ok",
+        request={"role": role},
+        message="Renewed: the earlier link no longer works." if renewed else "",
+    )
+    return token, renewed
 
 
 @transaction.atomic
@@ -240,4 +317,20 @@ def accept_invitation(invitation, *, username, password):
         status="ok",
         request={"role": invitation.role},
     )
+    # The address has an account now: its open invitations to other teams would make a second
+    # one. They are closed; those teams' admins add the person by e-mail instead.
+    others = Invitation.objects.filter(
+        email__iexact=invitation.email, accepted_at__isnull=True
+    ).select_related("team")
+    for other in others:
+        audit.record(
+            "member.uninvite",
+            actor=user,
+            team=other.team,
+            target=other.email,
+            status="ok",
+            message=f"Closed: {user.username} accepted an invitation to another team and has an account "
+            "now; add them by e-mail.",
+        )
+    others.delete()
     return user

@@ -5,6 +5,7 @@ from provisioning import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("account/theme/", views.theme, name="theme"),
+    path("teams/new/", views.team_new, name="team_new"),
     path("t/<slug:team_slug>/", views.team, name="team"),
     path("t/<slug:team_slug>/clients/", views.configs, name="configs"),
     path("t/<slug:team_slug>/clients/new/", views.config_new, name="config_new"),
@@ -23,6 +24,11 @@ urlpatterns = [
     path("t/<slug:team_slug>/members/", views.members, name="members"),
     path("t/<slug:team_slug>/members/<int:pk>/role/", views.member_role, name="member_role"),
     path("t/<slug:team_slug>/members/<int:pk>/remove/", views.member_remove, name="member_remove"),
+    path(
+        "t/<slug:team_slug>/members/<int:pk>/password-reset/",
+        views.member_password_reset,
+        name="member_password_reset",
+    ),
     path("t/<slug:team_slug>/groups/", views.groups, name="groups"),
     path("t/<slug:team_slug>/groups/<int:pk>/delete/", views.group_delete, name="group_delete"),
     path(

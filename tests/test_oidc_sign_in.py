@@ -88,7 +88,7 @@ def test_first_sign_in_creates_the_user_and_lands_on_the_mapped_team(client, idp
     row = AuditEvent.objects.get(action="member.add")
     assert (row.target, row.actor_name, row.message, row.request) == (
         "olga",
-        "olga",
+        "Olga Ops",  # her display name: others see it, not her user name or e-mail address
         FROM_GROUPS,
         {"role": "operator"},
     )

@@ -108,6 +108,11 @@ EXPECTED = {
         "POST": cells(200, "302 /", "302 /", "302 /", "302 /"),
     },
     "accounts/logout/": {"GET": same(405), "POST": same("302 /accounts/login/")},
+    # One's own password (the POST's form is refused with its errors shown).
+    "accounts/password/": {"GET": cells(LOGIN, 200, 200, 200, 200), "POST": cells(LOGIN, 200, 200, 200, 200)},
+    # Where an e-mailed reset link leads: for anyone holding one (here a made-up one, so it says so).
+    "accounts/reset/<uidb64>/<token>/": {"GET": same(200), "POST": same(200)},
+    "accounts/reset/done/": {"GET": same(200), "POST": same(405)},
     # Sign-in with the identity provider, which is down here (see ``world``): a page saying so.
     "accounts/oidc/login/": {
         "GET": cells(502, "302 /", "302 /", "302 /", "302 /"),
@@ -120,6 +125,8 @@ EXPECTED = {
         "GET": cells(LOGIN, TEAM_PAGE, TEAM_PAGE, TEAM_PAGE, "302 /t/team-b/"),
         "POST": cells(LOGIN, 405, 405, 405, 405),
     },
+    # New teams are made by superusers (none of this cast is one).
+    "teams/new/": {"GET": cells(LOGIN, 403, 403, 403, 403), "POST": cells(LOGIN, 403, 403, 403, 403)},
     "account/theme/": {
         "GET": cells(LOGIN, 405, 405, 405, 405),
         "POST": cells(LOGIN, "302 /", "302 /", "302 /", "302 /"),
@@ -179,7 +186,7 @@ EXPECTED = {
         "POST": cells(LOGIN, 200, 403, 403, 404),
     },
     "t/<slug:team_slug>/namespaces/<int:pk>/delete/": {
-        "GET": cells(LOGIN, 405, 405, 405, 405),
+        "GET": cells(LOGIN, 200, 403, 403, 404),
         "POST": cells(LOGIN, "302 /t/team-a/namespaces/", 403, 403, 404),
     },
     "t/<slug:team_slug>/members/": {
@@ -191,6 +198,10 @@ EXPECTED = {
         "POST": cells(LOGIN, "302 /t/team-a/members/", 403, 403, 404),
     },
     "t/<slug:team_slug>/members/<int:pk>/remove/": {
+        "GET": cells(LOGIN, 200, 403, 403, 404),
+        "POST": cells(LOGIN, "302 /t/team-a/members/", 403, 403, 404),
+    },
+    "t/<slug:team_slug>/members/<int:pk>/password-reset/": {
         "GET": cells(LOGIN, 405, 405, 405, 405),
         "POST": cells(LOGIN, "302 /t/team-a/members/", 403, 403, 404),
     },
@@ -232,7 +243,8 @@ EXPECTED = {
         "POST": cells(LOGIN, "302 /t/team-a/bulk/{job}/", "302 /t/team-a/bulk/{job}/", 403, 404),
     },
     "t/<slug:team_slug>/bulk/<int:pk>/cancel/": {
-        "GET": cells(LOGIN, 405, 405, 405, 405),
+        # The job is finished: nothing to confirm, back to the job.
+        "GET": cells(LOGIN, "302 /t/team-a/bulk/{job}/", "302 /t/team-a/bulk/{job}/", 403, 404),
         "POST": cells(LOGIN, "302 /t/team-a/bulk/{job}/", "302 /t/team-a/bulk/{job}/", 403, 404),
     },
     "t/<slug:team_slug>/bulk/<int:pk>/resume/": {
@@ -284,6 +296,8 @@ MUTATES = {
     "t/<slug:team_slug>/history/<int:pk>/deprovision/": {("POST", "admin"), ("POST", "operator")},
     "t/<slug:team_slug>/namespaces/<int:pk>/delete/": {("POST", "admin")},
     "t/<slug:team_slug>/members/<int:pk>/remove/": {("POST", "admin")},
+    # The reset link is e-mailed (the locmem outbox) and its sending audited.
+    "t/<slug:team_slug>/members/<int:pk>/password-reset/": {("POST", "admin")},
     "t/<slug:team_slug>/invitations/<int:pk>/revoke/": {("POST", "admin")},
     "t/<slug:team_slug>/groups/<int:pk>/delete/": {("POST", "admin")},
 }
@@ -298,6 +312,7 @@ OBJECTS = {
     "t/<slug:team_slug>/namespaces/<int:pk>/delete/": "spare_namespace",
     "t/<slug:team_slug>/members/<int:pk>/role/": "spare_member",
     "t/<slug:team_slug>/members/<int:pk>/remove/": "spare_member",
+    "t/<slug:team_slug>/members/<int:pk>/password-reset/": "spare_member",
     "t/<slug:team_slug>/invitations/<int:pk>/revoke/": "spare_invitation",
     "t/<slug:team_slug>/groups/<int:pk>/delete/": "spare_mapping",
 }
@@ -311,6 +326,9 @@ REGEX_URLS = {
 POST_DATA = {
     "accounts/login/": {"username": "", "password": ""},
     "account/theme/": {"theme": "no-such-theme", "next": "/"},
+    "accounts/password/": {"old_password": "", "new_password1": "", "new_password2": ""},
+    "accounts/reset/<uidb64>/<token>/": {"new_password1": "", "new_password2": ""},
+    "teams/new/": {"name": ""},
     "invitations/<str:token>/": {"username": "", "password1": "", "password2": ""},
     "t/<slug:team_slug>/clients/new/": {"name": ""},
     "t/<slug:team_slug>/clients/<int:pk>/": {"name": ""},
@@ -417,6 +435,7 @@ def concrete(route, world, team_slug="team-a"):
         "team_slug": team_slug,
         "pk": str(pk),
         "token": world["token"],
+        "uidb64": "MQ",
         "content_type_id": "1",
         "object_id": "1",
         "id": "1",

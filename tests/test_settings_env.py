@@ -39,6 +39,10 @@ VARIABLES = [
     "OIDC_GROUPS_CLAIM",
     "OIDC_PROVIDER_NAME",
     "LOCAL_LOGIN_SUPERUSERS_ONLY",
+    "EMAIL_URL",
+    "EMAIL_PASSWORD",
+    "DEFAULT_FROM_EMAIL",
+    "PASSWORD_RESET_HOURS",
 ]
 
 
@@ -360,3 +364,62 @@ def test_an_outbound_ca_bundle_must_be_a_pem_file_of_certificates(clean_env, tmp
     not_pem.write_text("this is not a certificate\n")
     with pytest.raises(ImproperlyConfigured, match="holds no PEM certificates"):
         load_settings(clean_env, tmp_path, **production(OUTBOUND_CA_BUNDLE=str(not_pem)))
+
+
+# --- e-mail --------------------------------------------------------------------------------
+
+
+def test_email_url_configures_smtp_with_starttls(clean_env, tmp_path):
+    settings = load_settings(
+        clean_env,
+        tmp_path,
+        **production(
+            EMAIL_URL="smtp://mailer%40acme:p%40ss@mail.acme.example:587?tls=true&timeout=5",
+            DEFAULT_FROM_EMAIL="Provisioner <noreply@acme.example>",
+        ),
+    )
+    assert settings.EMAIL_ENABLED is True
+    assert settings.EMAIL_BACKEND == "django.core.mail.backends.smtp.EmailBackend"
+    assert (settings.EMAIL_HOST, settings.EMAIL_PORT) == ("mail.acme.example", 587)
+    assert (settings.EMAIL_HOST_USER, settings.EMAIL_HOST_PASSWORD) == ("mailer@acme", "p@ss")
+    assert (settings.EMAIL_USE_TLS, settings.EMAIL_USE_SSL, settings.EMAIL_TIMEOUT) == (True, False, 5)
+    assert settings.DEFAULT_FROM_EMAIL == "Provisioner <noreply@acme.example>"
+
+
+def test_the_mail_password_may_come_from_a_file(clean_env, tmp_path):
+    secret = tmp_path / "mail_password"
+    secret.write_text("from-a-file\n")
+    settings = load_settings(
+        clean_env,
+        tmp_path,
+        **production(EMAIL_URL="smtps://mailer@mail.acme.example", EMAIL_PASSWORD_FILE=str(secret)),
+    )
+    assert settings.EMAIL_HOST_PASSWORD == "from-a-file"
+    assert (settings.EMAIL_PORT, settings.EMAIL_USE_SSL, settings.EMAIL_USE_TLS) == (465, True, False)
+
+
+def test_without_email_url_mail_is_printed_locally_and_not_sent_in_production(clean_env, tmp_path):
+    local = load_settings(clean_env, tmp_path, **production(DEBUG="true"))
+    assert local.EMAIL_ENABLED is True
+    assert local.EMAIL_BACKEND == "django.core.mail.backends.console.EmailBackend"
+    # In production a reset link would otherwise land in the server's log: none is sent.
+    prod = load_settings(clean_env, tmp_path, **production(DEBUG="false"))
+    assert prod.EMAIL_ENABLED is False
+    assert prod.EMAIL_BACKEND == "django.core.mail.backends.dummy.EmailBackend"
+
+
+@pytest.mark.parametrize(
+    ("url", "extra", "message"),
+    [
+        ("mailto://x@y", {}, "EMAIL_URL must start with smtp://, smtps:// or console://"),
+        ("smtp://", {}, "EMAIL_URL names no mail server"),
+        ("smtp://u:inline@mail.example", {"EMAIL_PASSWORD": "also"}, "not both"),
+        ("smtp://mail.example?tls=yes", {}, "tls must be true or false"),
+        ("smtp://mail.example?starttls=true", {}, "unknown option 'starttls'"),
+        ("smtps://mail.example?tls=true", {}, "not both"),
+        ("smtp://mail.example:25?timeout=soon", {}, "whole numbers"),
+    ],
+)
+def test_a_bad_email_url_stops_start_up_with_the_reason(clean_env, tmp_path, url, extra, message):
+    with pytest.raises(ImproperlyConfigured, match=re.escape(message)):
+        load_settings(clean_env, tmp_path, **production(EMAIL_URL=url, **extra))

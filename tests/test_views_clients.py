@@ -502,7 +502,7 @@ def test_saved_nexeed_configurations_get_their_tenant_and_target_back():
 
     from django.apps import apps
 
-    migration = importlib.import_module("provisioning.migrations.0011_nexeed_fields")
+    migration = importlib.import_module("provisioning.migrations.0012_nexeed_fields")
     team = Team.objects.create(name="Old", slug="old")
     old = make_config(
         team,

@@ -1,5 +1,6 @@
 """Invitations: withdrawn by a team admin, accepted once through the link."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -137,3 +138,53 @@ def test_a_bad_account_form_is_refused_with_a_clear_message(client, invitation, 
     assert not Membership.objects.filter(user__email="newcomer@example.com").exists()
     invitation.refresh_from_db()
     assert invitation.accepted_at is None  # still usable after a mistake
+
+
+# --- one open invitation per address ------------------------------------------------------
+
+
+def invite(client, email, role="operator"):
+    response = client.post("/t/team-a/members/", {"email": email, "role": role})
+    (token,) = re.findall(r"http://testserver/invitations/([\w-]+)/", response.content.decode())
+    return response.content.decode(), token
+
+
+def test_inviting_an_address_again_renews_its_invitation(as_user, cast, client):
+    browser = as_user(cast["admin"])
+    first_page, first = invite(browser, "Newcomer@Example.com")
+    assert "Invitation link for newcomer@example.com" in first_page
+
+    page, second = invite(browser, "newcomer@example.com", role="auditor")
+
+    (invitation,) = Invitation.objects.all()  # one, not two
+    assert invitation.role == Role.AUDITOR and invitation.token_hash == Invitation.hash_token(second)
+    assert "Invitation link for newcomer@example.com" in page
+    assert "It replaces the link of their earlier invitation, which no longer works." in page
+    assert browser.get("/t/team-a/members/").content.decode().count("For <strong>newcomer@example.com") == 1
+    renewed = AuditEvent.objects.filter(action="member.invite").order_by("pk").last()
+    assert renewed.message == "Renewed: the earlier link no longer works."
+    assert first not in str(AuditEvent.objects.values_list()) and second not in str(
+        AuditEvent.objects.values_list()
+    )
+    client.logout()
+    assert client.get(f"/invitations/{first}/").status_code == 404
+    assert client.get(f"/invitations/{second}/").status_code == 200
+
+
+def test_accepting_an_invitation_closes_the_addresss_other_invitations(client, team_a, team_b, admin_b):
+    _, token = Invitation.issue(
+        team=team_a, email="newcomer@example.com", role=Role.OPERATOR, invited_by_name="a"
+    )
+    elsewhere, other_token = Invitation.issue(
+        team=team_b, email="newcomer@example.com", role=Role.AUDITOR, invited_by_name="bob"
+    )
+
+    assert accept(client, token).status_code == 302
+
+    assert not Invitation.objects.filter(pk=elsewhere.pk).exists()
+    closed = AuditEvent.objects.get(action="member.uninvite")
+    assert (closed.team_id, closed.target) == (team_b.pk, "newcomer@example.com")
+    assert "accepted an invitation to another team" in closed.message
+    client.logout()
+    assert client.get(f"/invitations/{other_token}/").status_code == 404
+    assert Membership.objects.filter(user__username="newcomer").count() == 1

@@ -106,7 +106,7 @@ def test_inviting_a_new_person_shows_a_one_time_link(as_user, cast, team_a):
     # The link is not shown again.
     again = client.get(MEMBERS).content.decode()
     assert token not in again
-    assert "new.person@example.com as operator" in again
+    assert "For <strong>new.person@example.com</strong> as operator" in again
 
 
 def test_inviting_someone_with_an_account_adds_them_at_once(as_user, cast):
@@ -195,6 +195,25 @@ def test_an_admin_cannot_remove_themselves(as_user, cast):
 def test_member_changes_take_a_post(as_user, cast):
     target = membership(cast["operator"])
     client = as_user(cast["admin"])
-    assert client.get(f"/t/team-a/members/{target.pk}/remove/").status_code == 405
     assert client.get(f"/t/team-a/members/{target.pk}/role/").status_code == 405
     assert Membership.objects.filter(pk=target.pk).exists()
+
+
+def test_removing_a_member_asks_for_confirmation_first(as_user, cast):
+    """The members page links to a confirmation page (no JavaScript needed); only its POST removes."""
+    target = membership(cast["operator"])
+    client = as_user(cast["admin"])
+    page = client.get(MEMBERS).content.decode()
+    assert f'href="/t/team-a/members/{target.pk}/remove/"' in page
+
+    confirm = client.get(f"/t/team-a/members/{target.pk}/remove/")
+    assert confirm.status_code == 200
+    html = confirm.content.decode()
+    assert "Remove oscar from Team A?" in html
+    assert '<button type="submit" class="danger">Remove oscar</button>' in html
+    assert Membership.objects.filter(pk=target.pk).exists()
+    assert not AuditEvent.objects.filter(action="member.remove").exists()
+
+    response = client.post(f"/t/team-a/members/{target.pk}/remove/")
+    assert response.status_code == 302
+    assert not Membership.objects.filter(pk=target.pk).exists()

@@ -186,6 +186,23 @@ def test_an_admin_removes_a_namespace(as_user, cast, namespace_a):
     assert AuditEvent.objects.get(action="namespace.delete").target == "com.acme.sensors"
 
 
-def test_removing_takes_a_post(as_user, cast, namespace_a):
-    assert as_user(cast["admin"]).get(f"/t/team-a/namespaces/{namespace_a.pk}/delete/").status_code == 405
+def test_removing_asks_for_confirmation_first(as_user, cast, namespace_a):
+    """The list links to a confirmation page (no JavaScript needed); only its POST removes."""
+    client = as_user(cast["admin"])
+    url = f"/t/team-a/namespaces/{namespace_a.pk}/delete/"
+    assert f'href="{url}"' in client.get(LIST).content.decode()
+
+    confirm = client.get(url)
+    assert confirm.status_code == 200
+    html = confirm.content.decode()
+    assert "Remove the namespace <code>com.acme.sensors</code>?" in html
+    assert '<button type="submit" class="danger">Remove com.acme.sensors</button>' in html
     assert Namespace.objects.exists()
+    assert not AuditEvent.objects.filter(action="namespace.delete").exists()
+
+
+def test_only_admins_see_the_confirmation(as_user, cast, namespace_a):
+    url = f"/t/team-a/namespaces/{namespace_a.pk}/delete/"
+    assert as_user(cast["operator"]).get(url).status_code == 403
+    assert as_user(cast["auditor"]).get(url).status_code == 403
+    assert as_user(cast["other"]).get(url).status_code == 404

@@ -28,6 +28,7 @@ from provisioning.bulk.models import (
     locked,
     open_secret,
 )
+from provisioning.models import display_name
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,13 @@ def credential_rows(job):
     return BulkRow.objects.filter(
         job=job, secret_origin=SecretOrigin.GENERATED, state__in=CREDENTIAL_STATES
     ).exclude(secret_sealed="")
+
+
+def retry_ended_by_download(job):
+    """How many rows of unknown outcome could no longer be sent again after the download: it
+    erases their generated passwords, and a row is only sent again with the password it was sent
+    with (a typed password stays until the 24 hours are over)."""
+    return credential_rows(job).filter(state=RowState.UNKNOWN).count()
 
 
 def credentials_available(job, now=None):
@@ -95,7 +103,7 @@ def take_credentials(job, actor):
             written += 1
         BulkRow.objects.filter(job=job, secret_origin=SecretOrigin.GENERATED).update(secret_sealed="")
         job.credentials_downloaded_at = now
-        job.credentials_downloaded_by = getattr(actor, "username", "") or ""
+        job.credentials_downloaded_by = display_name(actor)
         job.save(update_fields=["credentials_downloaded_at", "credentials_downloaded_by"])
         record(
             job,

@@ -40,7 +40,7 @@ from provisioning.bulk.models import (
     seal_secret,
 )
 from provisioning.device_form import AUTH_SCOPE_DEFAULT, DeviceForm
-from provisioning.models import AuditEvent
+from provisioning.models import AuditEvent, display_name
 from provisioning.providers import bosch
 
 BATCH_ROWS = 2000
@@ -175,7 +175,7 @@ def receive(*, team, actor, config, namespace, upload, file_name, credentials_ty
         job = BulkJob.objects.create(
             team=team,
             created_by=actor if getattr(actor, "pk", None) else None,
-            created_by_name=getattr(actor, "username", "") or "",
+            created_by_name=display_name(actor),
             client=config,
             client_name=config.name,
             namespace=namespace,

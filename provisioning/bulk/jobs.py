@@ -13,6 +13,7 @@ from provisioning.bulk import intake, lease, tasks
 from provisioning.bulk.credentials import SECRETS_LIFETIME
 from provisioning.bulk.events import record
 from provisioning.bulk.models import ACTIVE, BulkRow, JobStatus, RowState, locked
+from provisioning.models import display_name
 
 
 def upload(*, team, actor, config, namespace, upload, file_name, credentials_type, auth_scope, concurrency):
@@ -58,7 +59,7 @@ def start(job, actor, *, run_in_worker=True):
         job.status = JobStatus.QUEUED
         job.confirmed_at = now
         job.confirmed_by = actor if getattr(actor, "pk", None) else None
-        job.confirmed_by_name = getattr(actor, "username", "") or ""
+        job.confirmed_by_name = display_name(actor)
         job.secrets_expire_at = now + SECRETS_LIFETIME
         job.save(
             update_fields=["status", "confirmed_at", "confirmed_by", "confirmed_by_name", "secrets_expire_at"]
@@ -93,7 +94,7 @@ def cancel(job, actor):
     now = timezone.now()
     with transaction.atomic():
         job = locked(job)
-        if job.status not in (*ACTIVE, JobStatus.PAUSED) or job.status == JobStatus.CANCELLING:
+        if not job.is_cancellable:
             return False
         if job.status == JobStatus.PAUSED or not lease.lease_is_live(job, now):
             job.status = JobStatus.CANCELLED
@@ -102,7 +103,7 @@ def cancel(job, actor):
             job.summary = job.row_counts()
         else:
             job.status = JobStatus.CANCELLING
-        job.cancel_requested_by = getattr(actor, "username", "") or ""
+        job.cancel_requested_by = display_name(actor)
         job.save(update_fields=["status", "finished_at", "pause_until", "cancel_requested_by", "summary"])
         record(
             job,

@@ -51,6 +51,7 @@ class JobStatus(models.TextChoices):
 # Statuses in which an executor should be working on the job.
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.CANCELLING)
 FINISHED = (JobStatus.DONE, JobStatus.CANCELLED)
+CANCELLABLE = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.PAUSED)
 # Statuses a job is shown in the job list with (a job being validated is not a job yet).
 LISTED = (
     JobStatus.DRAFT,
@@ -168,6 +169,10 @@ class BulkJob(models.Model):
     @property
     def is_finished(self):
         return self.status in FINISHED
+
+    @property
+    def is_cancellable(self):
+        return self.status in CANCELLABLE
 
     def row_counts(self):
         """{state: number of rows} with every state present (0 when none)."""

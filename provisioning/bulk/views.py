@@ -269,9 +269,16 @@ def discard(request, team_slug, pk):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def cancel(request, team_slug, pk):
-    _, job = get_job(request, team_slug, pk, PROVISIONERS)
+    """GET asks for confirmation (the job page links here); POST cancels."""
+    membership, job = get_job(request, team_slug, pk, PROVISIONERS)
+    if request.method == "GET":
+        if not job.is_cancellable:
+            messages.warning(request, "This job is not running.")
+            return redirect("bulk:job", team_slug, job.pk)
+        ctx = {"membership": membership, "job": job, "progress": progress.progress(job)}
+        return render(request, "provisioning/bulk/cancel.html", ctx)
     if jobs.cancel(job, request.user):
         messages.success(request, "Cancelling: rows already on their way finish, no new ones are sent.")
     else:
@@ -347,5 +354,7 @@ def credentials_download(request, team_slug, pk):
         "job": job,
         "available": job.is_finished and credentials.credentials_available(job),
         "job_url": reverse("bulk:job", args=[team_slug, job.pk]),
+        # The download erases the generated passwords these rows would be sent again with.
+        "unknown_ended": credentials.retry_ended_by_download(job),
     }
     return render(request, "provisioning/bulk/credentials.html", ctx)

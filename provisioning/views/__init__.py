@@ -1,6 +1,6 @@
 """Function views, one module per noun. Each view loads its objects through provisioning.access."""
 
-from provisioning.views.account import theme
+from provisioning.views.account import PasswordChangeView, theme
 from provisioning.views.configs import config_delete, config_detail, config_new, config_test, configs
 from provisioning.views.devices import device_new, device_send_progress
 from provisioning.views.groups import group_delete, groups
@@ -8,16 +8,18 @@ from provisioning.views.history import deprovision, history_entry, history_expor
 from provisioning.views.members import (
     accept_invitation,
     invitation_revoke,
+    member_password_reset,
     member_remove,
     member_role,
     members,
 )
 from provisioning.views.namespaces import namespace_delete, namespaces
 from provisioning.views.signin import LoginView, logout, oidc_callback, oidc_login
-from provisioning.views.team import healthz, home, locked_out, team
+from provisioning.views.team import healthz, home, locked_out, team, team_new
 
 __all__ = [
     "LoginView",
+    "PasswordChangeView",
     "accept_invitation",
     "config_delete",
     "config_detail",
@@ -37,6 +39,7 @@ __all__ = [
     "invitation_revoke",
     "locked_out",
     "logout",
+    "member_password_reset",
     "member_remove",
     "member_role",
     "members",
@@ -45,5 +48,6 @@ __all__ = [
     "oidc_callback",
     "oidc_login",
     "team",
+    "team_new",
     "theme",
 ]

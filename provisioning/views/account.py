@@ -1,12 +1,15 @@
-"""The signed-in user's own settings: for now, the colour theme."""
+"""The signed-in user's own settings: the colour theme and their password."""
 
 import json
 from urllib.parse import urlsplit
 
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.messages.views import SuccessMessageMixin
 from django.http import HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -59,3 +62,19 @@ def theme(request):
         response["HX-Trigger"] = json.dumps({"theme-changed": {"theme": choice}})
         return response
     return redirect(_way_back(request))
+
+
+class PasswordChangeView(SuccessMessageMixin, auth_views.PasswordChangeView):
+    """Django's password change, back to the dashboard with a message when done.
+
+    People who sign in with the identity provider have no usable password here (see
+    provisioning.identity): they are told where their password is kept instead.
+    """
+
+    success_url = reverse_lazy("home")
+    success_message = "Your password was changed."
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated and not request.user.has_usable_password():
+            return render(request, "registration/password_change_unavailable.html", status=403)
+        return super().dispatch(request, *args, **kwargs)

@@ -23,7 +23,7 @@ def members(request, team_slug):
     membership = get_membership(request, team_slug, ADMINS)
     team = membership.team
     form = InviteForm(request.POST or None, team=team)
-    invitation_link = None
+    invitation_link = invited = None
     if request.method == "POST" and form.is_valid():
         email, role = form.cleaned_data["email"], form.cleaned_data["role"]
         User = get_user_model()
@@ -40,8 +40,9 @@ def members(request, team_slug):
                 f"{settings.OIDC_PROVIDER_NAME} once, or map one of their groups to the team.",
             )
         else:
-            token = team_admin.invite(email, role=role, actor=request.user, team=team)
+            token, renewed = team_admin.invite(email, role=role, actor=request.user, team=team)
             invitation_link = request.build_absolute_uri(reverse("accept_invitation", args=[token]))
+            invited = {"email": email, "role_label": Role(role).label.lower(), "renewed": renewed}
             form = InviteForm(team=team)
     ctx = {
         "membership": membership,
@@ -49,7 +50,9 @@ def members(request, team_slug):
         "invitations": team.invitations.filter(accepted_at__isnull=True, expires_at__gt=timezone.now()),
         "form": form,
         "invitation_link": invitation_link,
+        "invited": invited,
         "roles": Role.choices,
+        "email_enabled": settings.EMAIL_ENABLED,
     }
     return render(request, "provisioning/members.html", ctx)
 
@@ -70,15 +73,37 @@ def member_role(request, team_slug, pk):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def member_remove(request, team_slug, pk):
+    """GET asks for confirmation (the members page links here); POST removes."""
     membership, member = get_member(request, team_slug, pk)
     if member.pk == membership.pk:
         messages.error(request, "You cannot remove yourself; ask another admin.")
         return redirect("members", team_slug)
+    if request.method == "GET":
+        return render(
+            request, "provisioning/member_remove.html", {"membership": membership, "member": member}
+        )
     username = member.user.username
     team_admin.remove_member(member, actor=request.user)
     messages.success(request, f"{username} was removed from the team.")
+    return redirect("members", team_slug)
+
+
+@login_required
+@require_POST
+def member_password_reset(request, team_slug, pk):
+    """E-mail a member a link to set a new password (Django's reset views take it from there)."""
+    membership, member = get_member(request, team_slug, pk)
+    user = member.user
+    try:
+        team_admin.send_password_reset(user, actor=request.user, team=membership.team, request=request)
+    except team_admin.EmailNotSent as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request, f"A link to set a new password was e-mailed to {user.email}; it works once."
+        )
     return redirect("members", team_slug)
 
 

@@ -3,7 +3,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods
 
 from provisioning import team_admin
 from provisioning.access import ADMINS, get_membership, get_namespace
@@ -43,9 +43,13 @@ def namespaces(request, team_slug):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def namespace_delete(request, team_slug, pk):
+    """GET asks for confirmation (the list links here); POST removes."""
     membership, namespace = get_namespace(request, team_slug, pk, ADMINS)
+    if request.method == "GET":
+        ctx = {"membership": membership, "namespace": namespace}
+        return render(request, "provisioning/namespace_delete.html", ctx)
     team_admin.delete_namespace(namespace, actor=request.user, team=membership.team)
     messages.success(request, f"Namespace {namespace.name} removed.")
     return redirect("namespaces", team_slug)

@@ -1,20 +1,23 @@
-"""Health, the lock-out page, and the team overview."""
+"""Health, the lock-out page, the team overview and new teams."""
 
 import logging
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_safe
+from django.views.decorators.http import require_http_methods, require_safe
 
-from provisioning import history
+from provisioning import history, team_admin
 from provisioning.access import (
     get_membership,
 )
+from provisioning.forms import TeamForm
 from provisioning.models import Team
 
 logger = logging.getLogger(__name__)
@@ -77,3 +80,17 @@ def team(request, team_slug):
         "recent": history.label_open_intents(list(history.events(team)[:10]), team),
     }
     return render(request, "provisioning/team.html", ctx)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def team_new(request):
+    """A superuser creates a team, becomes its admin and lands on it."""
+    if not request.user.is_superuser:
+        raise PermissionDenied("Only superusers create teams. Ask one to create yours.")
+    form = TeamForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        team = team_admin.create_team(form, actor=request.user)
+        messages.success(request, f"Team {team.name} created; you are its admin. Invite its members now.")
+        return redirect("team", team.slug)
+    return render(request, "provisioning/team_new.html", {"form": form}, status=400 if form.errors else 200)

@@ -267,6 +267,53 @@ def test_the_credentials_page_confirms_then_downloads_once(as_user, cast, offlin
     assert "already downloaded" in client.get(url(job, "credentials/")).content.decode()
 
 
+def test_cancelling_a_job_asks_for_confirmation_first(as_user, cast, offline_config, offline_ns):
+    """The job page links to a confirmation page that says what cancelling ends; only its POST cancels."""
+    job = make_draft(offline_ns.team, cast["operator"], offline_config, offline_ns, csv_bytes(device_rows(3)))
+    jobs.start(job, cast["operator"], run_in_worker=False)
+    client = as_user(cast["operator"])
+    assert f'href="{url(job, "cancel/")}"' in client.get(url(job)).content.decode()
+
+    confirm = client.get(url(job, "cancel/"))
+
+    html = confirm.content.decode()
+    assert confirm.status_code == 200
+    assert "Cancel bulk job" in html and "the 3 rows not sent yet are not sent" in html
+    assert "cannot be resumed" in html
+    job.refresh_from_db()
+    assert job.status == JobStatus.QUEUED
+    assert not AuditEvent.objects.filter(action="bulk.cancel").exists()
+    assert as_user(cast["auditor"]).get(url(job, "cancel/")).status_code == 403
+
+    client = as_user(cast["operator"])
+    client.post(url(job, "cancel/"))
+    job.refresh_from_db()
+    assert job.status == JobStatus.CANCELLED
+    # Nothing left to cancel: the confirmation page sends the visitor back to the job.
+    assert client.get(url(job, "cancel/"))["Location"] == url(job)
+
+
+def test_the_credentials_page_says_the_download_ends_sending_unknown_rows_again(
+    as_user, cast, offline_config, offline_ns
+):
+    job = make_draft(offline_ns.team, cast["operator"], offline_config, offline_ns, csv_bytes(device_rows(3)))
+    jobs.start(job, cast["operator"], run_in_worker=False)
+    for row in BulkRow.objects.filter(job=job):
+        row.state = RowState.UNKNOWN if row.line < 4 else RowState.CREATED
+        row.secret_origin = SecretOrigin.GENERATED
+        row.secret_sealed = seal_secret(job.public_id, row.line, f"Generated-{row.line}-Pass")
+        row.save()
+    BulkJob.objects.filter(pk=job.pk).update(status=JobStatus.DONE)
+    client = as_user(cast["operator"])
+    assert "Send the 2 unknown rows again" in client.get(url(job)).content.decode()
+
+    page = client.get(url(job, "credentials/")).content.decode()
+
+    assert "This also ends “Send the unknown rows again” for 2 rows" in page
+    client.post(url(job, "credentials/"))
+    assert "unknown rows again" not in client.get(url(job)).content.decode()
+
+
 def test_the_failed_rows_csv_is_for_every_role_and_has_no_formulas(as_user, cast, offline_config, offline_ns):
     rows = [["=cmd|' /C calc'!A0", "", "", "", "", "", "", ""], *device_rows(1)]
     job = make_draft(offline_ns.team, cast["operator"], offline_config, offline_ns, csv_bytes(rows))

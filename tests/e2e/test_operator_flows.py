@@ -304,6 +304,7 @@ def test_the_operator_pages_have_no_accessibility_violations(
     knobs.configure(latency_ms=1000)
     page.get_by_role("button", name="Send 8 devices").click()
     expect(page.get_by_role("heading", name="Sending")).to_be_visible(timeout=15_000)
+    page.get_by_role("link", name="Cancel the job…").click()  # asks first (test_account_flows.py)
     page.get_by_role("button", name="Cancel the job").click()
     expect(page.get_by_role("heading", name="Cancelled")).to_be_visible(timeout=30_000)
     knobs.configure(latency_ms=0)

@@ -26,7 +26,7 @@ def read_back_nexeed_fields(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('provisioning', '0010_held_results'),
+        ('provisioning', '0011_one_open_invitation_per_address'),
     ]
 
     operations = [
