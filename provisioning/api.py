@@ -47,8 +47,7 @@ from provisioning.http import (
 logger = logging.getLogger(__name__)
 
 MAX_RETRIES = 3  # extra attempts after 429 / 503 with Retry-After
-MAX_RETRY_AFTER = 30  # seconds; a longer wait is handed back to the caller instead
-MAX_TOTAL_WAIT = 30  # seconds of Retry-After waits in one call, in all
+MAX_TOTAL_WAIT = 30  # seconds of Retry-After waits in one call, in all; a longer one is handed back
 MAX_MESSAGE = 300  # characters of a provider message shown to the operator
 
 
@@ -198,12 +197,7 @@ def call(config, method, url, *, params, json_body, correlation_id=None):
 
         retry_after = _retry_after(response)
         if status == 429 or (status == 503 and retry_after is not None):
-            if (
-                retry_after is not None
-                and retry_after <= MAX_RETRY_AFTER
-                and retries < MAX_RETRIES
-                and waited + retry_after <= MAX_TOTAL_WAIT
-            ):
+            if retry_after is not None and retries < MAX_RETRIES and waited + retry_after <= MAX_TOTAL_WAIT:
                 _report_wait(correlation_id, status, retry_after, retries + 2)
                 time.sleep(retry_after)
                 waited += retry_after

@@ -293,7 +293,7 @@ def unknown_attempt(team, correlation_id):
 def resolved_attempt(row):
     """The correlation id of the unknown attempt that the attempt of intent ``row`` was sent to
     resolve ("Send again"), or None."""
-    origin = (row.request or {}).get("origin") if isinstance(row.request, dict) else None
+    origin = row.request.get("origin") if isinstance(row.request, dict) else None
     resolves = origin.get("resolves") if isinstance(origin, dict) else None
     try:
         return uuid.UUID(resolves) if resolves else None

@@ -183,8 +183,9 @@ def _result_page(request, ctx, result):
 
 
 def second_submission_wait():
-    """How long a second submission of a form waits for the first one's outcome: as long as
-    one Send can take (its connection and read timeouts, and the Retry-After waits)."""
+    """How long a second submission of a form waits for the first one's outcome: one request's
+    connection and read timeouts and the Retry-After waits. A Send that takes longer still (a
+    retry that times out too) is answered as "still being sent", with a link to its history."""
     return settings.OUTBOUND_CONNECT_TIMEOUT + settings.OUTBOUND_READ_TIMEOUT + api.MAX_TOTAL_WAIT
 
 
