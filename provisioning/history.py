@@ -14,8 +14,9 @@ from datetime import UTC, datetime, time, timedelta
 
 from django import forms
 from django.conf import settings
+from django.db import connection
 from django.db.models import OuterRef, Q, Subquery, TextField
-from django.db.models.functions import Cast, Coalesce, Substr
+from django.db.models.functions import Cast, Coalesce, Lower
 from django.utils import timezone
 
 from provisioning.exports import safe_cell
@@ -77,7 +78,8 @@ class HistoryFilter(forms.Form):
     q = forms.CharField(
         required=False,
         max_length=256,
-        label="Device id starts with",
+        label="Device id",
+        help_text="Any part of it, in any case: a name without its namespace, or a few characters.",
         widget=forms.TextInput(attrs={"type": "search", "autocomplete": "off", "spellcheck": "false"}),
     )
     correlation = forms.UUIDField(required=False, widget=forms.HiddenInput)
@@ -103,31 +105,52 @@ def _prefix(field, prefix):
     return Q(**{f"{field}__gte": prefix, f"{field}__lt": prefix + "\U0010ffff"})
 
 
-PREFIX_PROBE = 2000
+SEARCH_PROBE = 2000  # up to this many matches are read through the trigram index; beyond, by time
+TRIGRAM = 3  # a trigram index finds substrings of at least this many characters
+
+# SQLite's trigram index is an FTS5 table (migration 0013_history_search). The ORM cannot
+# name a virtual table or its MATCH operator, so this one query is written as SQL. CROSS JOIN
+# makes SQLite read the index's matches first and check each one's team, rather than walk
+# the team's whole log testing each row against the matches.
+SQLITE_SEARCH = (
+    "SELECT provisioning_auditsearch.rowid FROM provisioning_auditsearch"
+    " CROSS JOIN provisioning_auditevent ON provisioning_auditevent.id = provisioning_auditsearch.rowid"
+    " WHERE provisioning_auditsearch MATCH %s AND provisioning_auditevent.team_id = %s LIMIT %s"
+)
 
 
-def _target_prefix(rows, team, prefix):
-    """Rows whose target starts with ``prefix``, read the way that is fast for this prefix.
+def search_ids(team, text):
+    """Ids of the team's rows whose target contains ``text`` in any case, read through
+    SQLite's trigram index; None when that is not the fast way: the text is shorter
+    than a trigram, more than SEARCH_PROBE rows match (walking the log newest first
+    then finds a page sooner), or the database is PostgreSQL, whose planner makes the
+    same choice itself from its statistics of the pg_trgm index."""
+    if connection.vendor != "sqlite" or len(text) < TRIGRAM:
+        return None
+    phrase = '"' + text.replace('"', '""') + '"'  # one FTS5 string: the text as typed
+    with connection.cursor() as cursor:
+        cursor.execute(SQLITE_SEARCH, [phrase, team.pk, SEARCH_PROBE + 1])
+        ids = [row[0] for row in cursor.fetchall()]
+    return ids if len(ids) <= SEARCH_PROBE else None
 
-    A prefix few rows have (a device id) is read through the (team, target) index and
-    the few rows sorted by time. A prefix many rows have ("com.") would sort them all:
-    then the time index is walked instead and each row tested, which finds a page
-    after about PAGE_SIZE * rows / matches rows. A bounded count tells the two apart;
-    the test is written as an expression so that no planner takes the target index.
-    """
-    # order_by(): without it the model's default ordering would sort every match first; and
-    # only the target is read, which the index holds, so no table row is fetched to count.
-    matching = AuditEvent.objects.filter(_prefix("target", prefix), team_id=team.pk).order_by()
-    if matching.values("target")[: PREFIX_PROBE + 1].count() <= PREFIX_PROBE:
-        return rows.filter(_prefix("target", prefix))
-    return rows.alias(target_head=Substr("target", 1, len(prefix))).filter(target_head=prefix)
+
+def _containing(rows, text):
+    """Rows whose target contains ``text`` in any case: LOWER(target) LIKE '%text%', the
+    expression PostgreSQL's trigram index is built on."""
+    return rows.alias(target_lower=Lower("target")).filter(target_lower__contains=text.lower())
 
 
 def events(team, filters=None):
     """The team's audit rows as history shows them, filtered, newest first."""
     open_ids = OpenAttempt.objects.filter(team_id=team.pk).values("correlation_id")
-    rows = AuditEvent.objects.filter(team_id=team.pk)
     data = filters.cleaned_data if filters is not None and filters.is_valid() else {}
+    found = search_ids(team, data["q"]) if data.get("q") else None
+    if found is not None:
+        # Only the team's rows are found; with its team_id also in the query, SQLite would
+        # walk the team's whole log rather than fetch these few rows by primary key.
+        rows = AuditEvent.objects.filter(pk__in=found)
+    else:
+        rows = AuditEvent.objects.filter(team_id=team.pk)
     status = data.get("status")
     if data.get("correlation"):
         rows = rows.filter(correlation_id=data["correlation"])  # every row of one attempt
@@ -150,8 +173,8 @@ def events(team, filters=None):
         rows = rows.filter(client_ref=data["config"].pk)
     if data.get("namespace"):
         rows = rows.filter(namespace=data["namespace"].name)
-    if data.get("q"):
-        rows = _target_prefix(rows, team, data["q"])
+    if data.get("q") and found is None:
+        rows = _containing(rows, data["q"])
     if data.get("since"):
         rows = rows.filter(created_at__gte=datetime.combine(data["since"], time.min, tzinfo=UTC))
     if data.get("until"):

@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from provisioning import history as log
@@ -718,16 +719,61 @@ def test_a_device_already_gone_at_the_provider_is_reported(
     assert outcomes(action="device.deprovision")[0].status == "refused"
 
 
-def test_a_broad_prefix_search_walks_the_time_index_and_finds_the_same_rows(
-    as_user, cast, mixed, monkeypatch
-):
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("com.acme:dev-1", ["deleted", "conflict", "created"]),  # the whole id
+        ("dev-1", ["deleted", "conflict", "created"]),  # the name without its namespace
+        ("DEV-1", ["deleted", "conflict", "created"]),  # any case
+        ("Com.Acme.Sensors:S-2", ["failed"]),
+        ("ev-9", ["unknown"]),  # a part of the name
+        ("sensors:s", ["failed", "refused"]),  # across the colon
+        ("s-", ["failed", "refused"]),  # shorter than a trigram: read by time
+        ("9", ["unknown"]),
+        ("acme", ["deleted", "unknown", "failed", "refused", "conflict", "created"]),
+        ("suite a", ["client"]),  # what other events name, too
+        ("dev-10", []),
+        ("100%", []),  # LIKE's wildcards are plain characters here
+        ("dev_1", []),
+        ('"dev', []),  # and so is FTS5's quote
+    ],
+)
+def test_search_finds_any_part_of_an_id_in_any_case(as_user, cast, mixed, typed, expected):
+    rows, _, _ = mixed
+    response = as_user(cast["auditor"]).get(URL, {"q": typed})
+    assert response.status_code == 200
+    assert listed_ids(response) == [rows[name].pk for name in expected]
+
+
+def test_a_search_many_rows_match_walks_the_log_and_finds_the_same_rows(as_user, cast, mixed, monkeypatch):
     rows, _, _ = mixed
     client = as_user(cast["auditor"])
     expected = [rows[name].pk for name in ("deleted", "unknown", "failed", "refused", "conflict", "created")]
-    assert listed_ids(client.get(f"{URL}?q=com.acme")) == expected
-    monkeypatch.setattr(log, "PREFIX_PROBE", 1)  # every prefix now counts as one many rows have
-    assert listed_ids(client.get(f"{URL}?q=com.acme")) == expected
-    assert listed_ids(client.get(f"{URL}?q=com.acme.sens&status=failed")) == [rows["failed"].pk]
+    assert listed_ids(client.get(URL, {"q": "com.acme"})) == expected
+    monkeypatch.setattr(log, "SEARCH_PROBE", 1)  # every search now matches "too many" for the index
+    assert log.search_ids(mixed[1].team, "com.acme") is None
+    assert listed_ids(client.get(URL, {"q": "com.acme"})) == expected
+    assert listed_ids(client.get(URL, {"q": "ACME.SENS", "status": "failed"})) == [rows["failed"].pk]
+
+
+def test_search_never_lists_another_teams_rows(as_user, cast, mixed, team_b):
+    rows, _, _ = mixed
+    theirs = attempt(team_b, "com.acme:dev-1", "created", at=T0 + timedelta(days=9))[1]
+    client = as_user(cast["auditor"])
+    assert listed_ids(client.get(URL, {"q": "dev-1"})) == [
+        rows[n].pk for n in ("deleted", "conflict", "created")
+    ]
+    assert theirs.pk not in listed_ids(client.get(URL, {"q": "acm"}))
+
+
+def test_rows_logged_after_the_migrations_are_found_by_the_index(as_user, cast, team_a):
+    """The index is kept by the database (triggers on SQLite): a new row is found at once,
+    through the index, not only by the walk."""
+    row = attempt(team_a, "com.acme:Heat-Pump-42", "created", at=T0)[1]
+    if connection.vendor == "sqlite":
+        both = AuditEvent.objects.filter(correlation_id=row.correlation_id)  # its intent and outcome
+        assert sorted(log.search_ids(team_a, "pump-4")) == sorted(both.values_list("pk", flat=True))
+    assert listed_ids(as_user(cast["auditor"]).get(URL, {"q": "HEAT-pump"})) == [row.pk]
 
 
 def test_rows_written_before_the_namespace_column_get_it_from_the_migration(team_a):

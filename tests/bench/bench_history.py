@@ -16,7 +16,9 @@ What it does, on a throw-away database (SQLite in a temp folder, or BENCH_DATABA
 2. Starts gunicorn (2 workers x 8 threads, as `make run`) and times, over HTTP with a
    logged-in session, ``--requests`` requests of each: the history page, a page deep
    in the log through its cursor, the htmx partial, and filtered searches
-   (status=conflict, a namespace, a device-id prefix, outcome unknown, an actor).
+   (status=conflict, a namespace, outcome unknown, an actor) and searches (a device-id
+   prefix, a whole id in upper case, a name without its namespace, part of a name, text
+   no id contains, ...).
    Median and p95 in milliseconds, measured at the client (loopback).
 3. Server overhead of one provision: the device page's Send (POST, with a fresh form
    token each time) against the built-in sandbox at zero latency, minus a bare POST of
@@ -353,6 +355,15 @@ def history_timings(base, session, team, count, show_plans):
         f"filter namespace={beta.name}": f"namespace={beta.pk}",
         f"search device id prefix {prefix}": f"q={prefix}",
         "search broad prefix com.bench.d (a fifth of the log)": "q=com.bench.d",
+        # What people type: a whole id in other case, a name without its namespace, part of
+        # a name, a part across the colon, text nothing has, two characters nothing has.
+        "search whole id, upper case": "q=COM.BENCH.BETA:DEV-0012346",
+        "search name without namespace dev-0012346": "q=dev-0012346",
+        "search part of a name 012346": "q=012346",
+        "search across the colon a:dev-00123": "q=a:dev-00123",
+        "search text no id has (no-such-thing)": "q=no-such-thing",
+        "search two characters no id has (zq)": "q=zq",
+        "search part of a name + status=conflict": "q=dev-001&status=conflict",
         "filter status=unknown": "status=unknown",
         "filter actor=olga + status=refused": "actor=olga&status=refused",
         "filter status=conflict, page N": f"status=conflict&after={cursor}",
