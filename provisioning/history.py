@@ -79,7 +79,7 @@ class HistoryFilter(forms.Form):
         required=False,
         max_length=256,
         label="Device id",
-        help_text="Any part of it, in any case: a name without its namespace, or a few characters.",
+        help_text="Any part of it, in any case: a name without its namespace, or 3 characters or more.",
         widget=forms.TextInput(attrs={"type": "search", "autocomplete": "off", "spellcheck": "false"}),
     )
     correlation = forms.UUIDField(required=False, widget=forms.HiddenInput)
@@ -91,6 +91,16 @@ class HistoryFilter(forms.Form):
         self.fields["config"].empty_label = "Any client"
         self.fields["namespace"].queryset = Namespace.objects.filter(team=team)
         self.fields["namespace"].empty_label = "Any namespace"
+
+    def clean_q(self):
+        text = self.cleaned_data["q"]
+        if 0 < len(text) < TRIGRAM:
+            # One or two characters are in most ids: they would list nearly everything, and
+            # finding the few ids that have them means reading the whole log (no index helps).
+            raise forms.ValidationError(
+                f"Type at least {TRIGRAM} characters of the device id (or the whole id with its namespace)."
+            )
+        return text
 
     def clean(self):
         cleaned = super().clean()
@@ -121,11 +131,12 @@ SQLITE_SEARCH = (
 
 def search_ids(team, text):
     """Ids of the team's rows whose target contains ``text`` in any case, read through
-    SQLite's trigram index; None when that is not the fast way: the text is shorter
-    than a trigram, more than SEARCH_PROBE rows match (walking the log newest first
-    then finds a page sooner), or the database is PostgreSQL, whose planner makes the
-    same choice itself from its statistics of the pg_trgm index."""
-    if connection.vendor != "sqlite" or len(text) < TRIGRAM:
+    SQLite's trigram index (``text`` has TRIGRAM characters or more: HistoryFilter
+    refuses less); None when that is not the fast way: more than SEARCH_PROBE rows
+    match (walking the log newest first then finds a page sooner), or the database is
+    PostgreSQL, whose planner makes the same choice itself from its statistics of the
+    pg_trgm index."""
+    if connection.vendor != "sqlite":
         return None
     phrase = '"' + text.replace('"', '""') + '"'  # one FTS5 string: the text as typed
     with connection.cursor() as cursor:

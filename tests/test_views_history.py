@@ -728,8 +728,8 @@ def test_a_device_already_gone_at_the_provider_is_reported(
         ("Com.Acme.Sensors:S-2", ["failed"]),
         ("ev-9", ["unknown"]),  # a part of the name
         ("sensors:s", ["failed", "refused"]),  # across the colon
-        ("s-", ["failed", "refused"]),  # shorter than a trigram: read by time
-        ("9", ["unknown"]),
+        ("s-2", ["failed"]),
+        ("v-9", ["unknown"]),
         ("acme", ["deleted", "unknown", "failed", "refused", "conflict", "created"]),
         ("suite a", ["client"]),  # what other events name, too
         ("dev-10", []),
@@ -754,6 +754,14 @@ def test_a_search_many_rows_match_walks_the_log_and_finds_the_same_rows(as_user,
     assert log.search_ids(mixed[1].team, "com.acme") is None
     assert listed_ids(client.get(URL, {"q": "com.acme"})) == expected
     assert listed_ids(client.get(URL, {"q": "ACME.SENS", "status": "failed"})) == [rows["failed"].pk]
+
+
+@pytest.mark.parametrize("typed", ["9", "s-"])
+def test_a_search_shorter_than_three_characters_lists_nothing_and_says_why(as_user, cast, mixed, typed):
+    response = as_user(cast["auditor"]).get(URL, {"q": typed})
+    assert response.status_code == 200
+    assert listed_ids(response) == []
+    assert "Type at least 3 characters of the device id" in response.content.decode()
 
 
 def test_search_never_lists_another_teams_rows(as_user, cast, mixed, team_b):

@@ -362,7 +362,7 @@ def history_timings(base, session, team, count, show_plans):
         "search part of a name 012346": "q=012346",
         "search across the colon a:dev-00123": "q=a:dev-00123",
         "search text no id has (no-such-thing)": "q=no-such-thing",
-        "search two characters no id has (zq)": "q=zq",
+        "search two characters (refused: asks for three)": "q=zq",
         "search part of a name + status=conflict": "q=dev-001&status=conflict",
         "filter status=unknown": "status=unknown",
         "filter actor=olga + status=refused": "actor=olga&status=refused",
