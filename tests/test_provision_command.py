@@ -100,7 +100,7 @@ def test_dry_run_prints_the_masked_request_and_sends_nothing(
         assert preview["headers"]["Authorization"].startswith("Bearer <")
     else:
         assert out.startswith(f"POST {url}\n")
-        assert "Authorization: Bearer <token from the client configuration>" in out
+        assert "Authorization: Bearer <token from the connection>" in out
         assert '"password": "********"' in out and '"a": 1' in out
     assert knobs.token_count() == 0  # not even a token was fetched
     assert store.get_device(tenant["service_instance_id"], DEVICE_ID) is None
@@ -183,7 +183,7 @@ def test_a_non_member_or_auditor_is_refused(cast, sandbox_config, sandbox_namesp
 
 
 def test_unknown_client_or_namespace_is_named(cast, sandbox_config, sandbox_namespace, tenant):
-    assert "no client configuration named 'Nope'" in run("--password-generate", client="Nope")[2]
+    assert "no connection named 'Nope'" in run("--password-generate", client="Nope")[2]
     assert "no namespace 'com.nope'" in run("--password-generate", namespace="com.nope")[2]
 
 
