@@ -82,7 +82,7 @@ class ConnectionForm(forms.ModelForm):
             "default_auth_scope",
         ]
         labels = {
-            "preset": "Kind",
+            "preset": "Preset",
             "nexeed_tenant_id": "Nexeed tenant id",
             "nexeed_target_client_id": "Target client id",
             "client_id": "Client id",
@@ -161,7 +161,7 @@ class ConnectionForm(forms.ModelForm):
         cleaned = super().clean()
         if cleaned.get("preset") == Preset.NEXEED:
             self._build_nexeed(cleaned)
-        else:  # Nexeed's fields belong to Nexeed: another kind keeps none
+        else:  # Nexeed's fields belong to Nexeed: another preset keeps none
             cleaned["nexeed_tenant_id"] = cleaned["nexeed_target_client_id"] = ""
         if "token_url" in cleaned and not cleaned["token_url"]:
             self.add_error("token_url", "Enter the token URL (or, for Nexeed, the tenant id).")
@@ -188,7 +188,7 @@ class ConnectionForm(forms.ModelForm):
                 continue
             typed = cleaned[field]
             if not typed or "<" in typed or typed in (built_before[field], SUITE_AUTH_TOKEN_URL):
-                # Empty, the placeholder, built from the old value, or another kind's default.
+                # Empty, the placeholder, built from the old value, or another preset's default.
                 cleaned[field] = built[field]
             elif typed != built[field]:
                 label = self.fields[source].label

@@ -116,6 +116,17 @@ def test_the_list_shows_the_teams_configurations(as_user, cast, config_a, role):
     assert (b"Add a connection" in response.content) is (role == "admin")
 
 
+def test_the_provider_is_shown_and_no_kind_that_does_not_work_is_offered(as_user, cast, config_a):
+    admin = as_user(cast["admin"])
+    listed = admin.get("/t/team-a/connections/").content.decode()
+    assert '<th scope="col">Provider</th>' in listed and "<td>Bosch IoT Suite</td>" in listed
+    detail = admin.get(f"/t/team-a/connections/{config_a.pk}/").content.decode()
+    assert "<dt>Provider</dt><dd>Bosch IoT Suite</dd>" in detail
+    assert "<dt>Preset</dt><dd>Bosch IoT Suite Auth</dd>" in detail
+    form = admin.get("/t/team-a/connections/new/").content.decode()
+    assert 'name="kind"' not in form and "Hono" not in form and "Ditto" not in form
+
+
 def test_the_list_does_not_show_another_teams_configurations(as_user, cast, config_a):
     response = as_user(cast["other"]).get("/t/team-b/connections/")
     assert response.status_code == 200
@@ -468,7 +479,7 @@ def test_a_token_url_typed_by_hand_is_never_silently_replaced_by_the_tenants(as_
     assert not Connection.objects.exists()
 
 
-def test_another_kind_keeps_no_nexeed_fields(as_user, cast):
+def test_another_preset_keeps_no_nexeed_fields(as_user, cast):
     as_user(cast["admin"]).post(
         "/t/team-a/connections/new/", form_data(preset="suite_auth", nexeed_tenant_id=TENANT)
     )
