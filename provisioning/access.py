@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from provisioning.models import GroupMapping, Invitation, Membership, Namespace, OAuthClient, Role
+from provisioning.models import Connection, GroupMapping, Invitation, Membership, Namespace, Role
 
 ALL_ROLES = (Role.ADMIN, Role.OPERATOR, Role.AUDITOR)
 PROVISIONERS = (Role.ADMIN, Role.OPERATOR)
@@ -50,7 +50,7 @@ def get_provisioner(username, team_slug):
 
 def get_config(request, team_slug, pk, roles=ALL_ROLES):
     membership = get_membership(request, team_slug, roles)
-    config = get_object_or_404(OAuthClient, pk=pk, team=membership.team)
+    config = get_object_or_404(Connection, pk=pk, team=membership.team)
     return membership, config
 
 

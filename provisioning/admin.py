@@ -5,7 +5,7 @@ from django.db import models
 
 from provisioning import team_admin
 from provisioning.forms import AdminLoginForm
-from provisioning.models import AuditEvent, Invitation, Membership, Namespace, OAuthClient, Team
+from provisioning.models import AuditEvent, Connection, Invitation, Membership, Namespace, Team
 
 # With LOCAL_LOGIN_SUPERUSERS_ONLY, staff who are not superusers may not log in here with a password either.
 admin.site.login_form = AdminLoginForm
@@ -25,17 +25,17 @@ class TeamAdmin(admin.ModelAdmin):
     inlines = [MembershipInline]
 
 
-@admin.register(OAuthClient)
-class OAuthClientAdmin(admin.ModelAdmin):
-    """Read-only: team admins create and change configurations in the dashboard.
+@admin.register(Connection)
+class ConnectionAdmin(admin.ModelAdmin):
+    """Read-only: team admins create and change connections in the dashboard.
 
     Only there are URLs checked, the secret encrypted, the config version bumped and
     the change audited; an edit here would skip all four.
     """
 
-    list_display = ["name", "team", "preset", "client_id", "config_version", "last_success_at"]
+    list_display = ["name", "team", "kind", "preset", "client_id", "config_version", "last_success_at"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-    list_filter = ["preset", "team"]
+    list_filter = ["kind", "preset", "team"]
     search_fields = ["name", "client_id"]
     exclude = ["secret_sealed"]
     readonly_fields = [

@@ -14,7 +14,7 @@ from django import forms
 
 from provisioning import ids
 from provisioning.form_fields import AUTH_SCOPE_DEFAULT, AuthScopeField, TeamChoiceField
-from provisioning.models import Namespace, OAuthClient
+from provisioning.models import Connection, Namespace
 from provisioning.providers.bosch import request_body
 
 MAX_ATTRIBUTES = 50
@@ -153,7 +153,7 @@ def initial_from_device(device):
 
 
 class DeviceForm(forms.Form):
-    config = TeamChoiceField(queryset=OAuthClient.objects.none(), label="Client configuration")
+    config = TeamChoiceField(queryset=Connection.objects.none(), label="Connection")
     namespace = TeamChoiceField(queryset=Namespace.objects.none())
     name = forms.CharField(
         max_length=256,
@@ -223,13 +223,13 @@ class DeviceForm(forms.Form):
         self.fixed = {}
         if config is not None and namespace is not None:
             if config.team_id != team.pk or namespace.team_id != team.pk:
-                raise ValueError("The client configuration and namespace must belong to the team.")
+                raise ValueError("The connection and namespace must belong to the team.")
             self.fixed = {"config": config, "namespace": namespace}
             self.fields.pop("config", None)  # a subclass may not have them at all
             self.fields.pop("namespace", None)
         else:
-            self.fields["config"].queryset = OAuthClient.objects.filter(team=team)
-            # No join of the config: only the rare "reserved for another configuration" message names it.
+            self.fields["config"].queryset = Connection.objects.filter(team=team)
+            # No join of the config: only the rare "reserved for another connection" message names it.
             self.fields["namespace"].queryset = Namespace.objects.filter(team=team)
         self.attribute_rows = self._attribute_rows()
         self.attribute_errors = []

@@ -36,10 +36,10 @@ class ProviderError(Exception):
 
 
 class ConfigurationError(ProviderError):
-    """The call was not made: the configuration cannot be used (URL refused, secret unreadable)."""
+    """The call was not made: the connection cannot be used (URL refused, secret unreadable)."""
 
     kind = "configuration"
-    next_step = "Fix the client configuration, then try again."
+    next_step = "Fix the connection, then try again."
 
 
 class TokenError(ProviderError):

@@ -1,4 +1,4 @@
-"""Form fields that several forms share: a team's client configurations and namespaces, and authScope."""
+"""Form fields that several forms share: a team's connections and namespaces, and authScope."""
 
 from django import forms
 
@@ -23,16 +23,16 @@ class _ReadAtOnce(forms.models.ModelChoiceIterator):
 
 
 class TeamChoiceField(forms.ModelChoiceField):
-    """One of the team's handful of client configurations or namespaces."""
+    """One of the team's handful of connections or namespaces."""
 
     iterator = _ReadAtOnce
 
 
 class AuthScopeField(forms.ChoiceField):
-    """The authScope query parameter of a Send: the configuration's default, none, or a named one."""
+    """The authScope query parameter of a Send: the connection's default, none, or a named one."""
 
     def __init__(self, **kwargs):
-        choices = [(AUTH_SCOPE_DEFAULT, "The configuration's default")] + [
+        choices = [(AUTH_SCOPE_DEFAULT, "The connection's default")] + [
             (value or "none", label) for value, label in AuthScope.choices
         ]
         kwargs.setdefault("label", "authScope")

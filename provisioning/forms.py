@@ -8,7 +8,7 @@ from django.template.loader import render_to_string
 from django.utils.text import slugify
 
 from provisioning import ids
-from provisioning.models import AuthMethod, GroupMapping, Namespace, OAuthClient, Preset, Role, Team, Theme
+from provisioning.models import AuthMethod, Connection, GroupMapping, Namespace, Preset, Role, Team, Theme
 from provisioning.outbound import UnsafeURL, check_url
 
 SUITE_AUTH_TOKEN_URL = "https://access.bosch-iot-suite.com/token"
@@ -17,7 +17,7 @@ NEXEED_TOKEN_URL = (
     "https://portal.bosch-nexeed.com/iam/access-management/v1/tenants/{tenant}/openid-connect/token"
 )
 
-# What each preset fills in on a new configuration.
+# What each preset fills in on a new connection.
 PRESET_DEFAULTS = {
     Preset.SUITE_AUTH: {
         "token_url": SUITE_AUTH_TOKEN_URL,
@@ -42,7 +42,7 @@ def _checked_url(value):
         raise forms.ValidationError(str(exc)) from None
 
 
-class OAuthClientForm(forms.ModelForm):
+class ConnectionForm(forms.ModelForm):
     client_secret = forms.CharField(
         required=False,
         strip=False,
@@ -65,7 +65,7 @@ class OAuthClientForm(forms.ModelForm):
     )
 
     class Meta:
-        model = OAuthClient
+        model = Connection
         fields = [
             "name",
             "preset",
@@ -82,7 +82,7 @@ class OAuthClientForm(forms.ModelForm):
             "default_auth_scope",
         ]
         labels = {
-            "preset": "Kind",
+            "preset": "Preset",
             "nexeed_tenant_id": "Nexeed tenant id",
             "nexeed_target_client_id": "Target client id",
             "client_id": "Client id",
@@ -113,9 +113,9 @@ class OAuthClientForm(forms.ModelForm):
 
     def clean_name(self):
         name = self.cleaned_data["name"].strip()
-        clash = OAuthClient.objects.filter(team=self.team, name__iexact=name).exclude(pk=self.instance.pk)
+        clash = Connection.objects.filter(team=self.team, name__iexact=name).exclude(pk=self.instance.pk)
         if clash.exists():
-            raise forms.ValidationError("Your team already has a client configuration with this name.")
+            raise forms.ValidationError("Your team already has a connection with this name.")
         return name
 
     def clean_nexeed_tenant_id(self):
@@ -161,7 +161,7 @@ class OAuthClientForm(forms.ModelForm):
         cleaned = super().clean()
         if cleaned.get("preset") == Preset.NEXEED:
             self._build_nexeed(cleaned)
-        else:  # Nexeed's fields belong to Nexeed: another kind keeps none
+        else:  # Nexeed's fields belong to Nexeed: another preset keeps none
             cleaned["nexeed_tenant_id"] = cleaned["nexeed_target_client_id"] = ""
         if "token_url" in cleaned and not cleaned["token_url"]:
             self.add_error("token_url", "Enter the token URL (or, for Nexeed, the tenant id).")
@@ -188,7 +188,7 @@ class OAuthClientForm(forms.ModelForm):
                 continue
             typed = cleaned[field]
             if not typed or "<" in typed or typed in (built_before[field], SUITE_AUTH_TOKEN_URL):
-                # Empty, the placeholder, built from the old value, or another kind's default.
+                # Empty, the placeholder, built from the old value, or another preset's default.
                 cleaned[field] = built[field]
             elif typed != built[field]:
                 label = self.fields[source].label
@@ -207,16 +207,16 @@ class OAuthClientForm(forms.ModelForm):
             )
 
     def save(self, commit=True):
-        client = super().save(commit=False)
-        client.team = self.team
+        connection = super().save(commit=False)
+        connection.team = self.team
         secret = self.cleaned_data.get("client_secret")
         if secret:
-            client.set_secret(secret)
-        if client.pk and (self.changed_data or secret):
-            client.config_version += 1
+            connection.set_secret(secret)
+        if connection.pk and (self.changed_data or secret):
+            connection.config_version += 1
         if commit:
-            client.save()
-        return client
+            connection.save()
+        return connection
 
     def changed_fields(self):
         """Names of changed fields for the audit row; the secret only as 'client_secret'."""
@@ -227,15 +227,15 @@ class OAuthClientForm(forms.ModelForm):
 
 
 class ConfigDeleteForm(forms.Form):
-    """Deleting a client configuration: what becomes of the namespaces reserved for it."""
+    """Deleting a connection: what becomes of the namespaces reserved for it."""
 
     namespaces = forms.ChoiceField(
         choices=[
             ("delete", "Delete them too"),
-            ("release", "Keep them, usable by any of the team's configurations"),
+            ("release", "Keep them, usable by any of the team's connections"),
         ],
         widget=forms.RadioSelect,
-        label="The namespaces reserved for this configuration",
+        label="The namespaces reserved for this connection",
         error_messages={"required": "Choose what becomes of the namespaces reserved for it."},
     )
 
@@ -252,14 +252,14 @@ class NamespaceForm(forms.ModelForm):
     class Meta:
         model = Namespace
         fields = ["name", "client"]
-        labels = {"client": "Client configuration"}
+        labels = {"client": "Connection"}
 
     def __init__(self, *args, team, **kwargs):
         super().__init__(*args, **kwargs)
         self.team = team
         self.instance.team = team
-        self.fields["client"].queryset = OAuthClient.objects.filter(team=team)
-        self.fields["client"].empty_label = "Any of the team's configurations"
+        self.fields["client"].queryset = Connection.objects.filter(team=team)
+        self.fields["client"].empty_label = "Any of the team's connections"
         self.fields["name"].widget.attrs.update({"autocomplete": "off", "spellcheck": "false"})
 
     def clean_name(self):

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from provisioning.exports import safe_cell
 from provisioning.form_fields import TeamChoiceField
-from provisioning.models import AuditEvent, Namespace, OAuthClient, OpenAttempt
+from provisioning.models import AuditEvent, Connection, Namespace, OpenAttempt
 
 PAGE_SIZE = 50
 STATUS_CHOICES = [
@@ -38,7 +38,7 @@ ACTION_CHOICES = [
     ("", "Any action"),
     ("device.provision", "Provision a device"),
     ("device.deprovision", "De-provision a device"),
-    ("client.", "Client configuration changes and tests"),
+    ("client.", "Connection changes and tests"),
     ("namespace.", "Namespace changes"),
     ("member.", "Membership changes"),
     ("group.", "Group mapping changes"),
@@ -71,7 +71,7 @@ class HistoryFilter(forms.Form):
     status = forms.ChoiceField(choices=STATUS_CHOICES, required=False)
     action = forms.ChoiceField(choices=ACTION_CHOICES, required=False)
     actor = forms.CharField(required=False, max_length=150, label="Who")
-    config = TeamChoiceField(queryset=OAuthClient.objects.none(), required=False, label="Client")
+    config = TeamChoiceField(queryset=Connection.objects.none(), required=False, label="Connection")
     namespace = TeamChoiceField(queryset=Namespace.objects.none(), required=False)
     since = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
@@ -87,8 +87,8 @@ class HistoryFilter(forms.Form):
     def __init__(self, *args, team, **kwargs):
         super().__init__(*args, **kwargs)
         self.team = team
-        self.fields["config"].queryset = OAuthClient.objects.filter(team=team)
-        self.fields["config"].empty_label = "Any client"
+        self.fields["config"].queryset = Connection.objects.filter(team=team)
+        self.fields["config"].empty_label = "Any connection"
         self.fields["namespace"].queryset = Namespace.objects.filter(team=team)
         self.fields["namespace"].empty_label = "Any namespace"
 

@@ -178,14 +178,30 @@ class AuthScope(models.TextChoices):
     DEVICE_MANAGEMENT = "deviceManagementSubscription", "deviceManagementSubscription"
 
 
-class OAuthClient(models.Model):
-    """A team's OAuth2 client configuration and the provisioning API it calls."""
+class ConnectionKind(models.TextChoices):
+    """The provider a connection reaches. Eclipse Hono + Ditto and Eclipse Ditto (issue 13) are
+    added here when the product can provision through them; until then a kind that does not work
+    is not offered."""
+
+    BOSCH = "bosch", "Bosch IoT Suite"
+
+
+class Connection(models.Model):
+    """A team's connection to a provider: how it authenticates and the provisioning API it calls.
+
+    Bosch IoT Suite (the only kind so far) is reached with OAuth2 client credentials, through
+    one of the presets (Preset). Renamed from OAuthClient (migration 0014); the row ids, and so the
+    audit log's ``client_ref`` history links, are unchanged.
+    """
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="configs")
     name = models.CharField(max_length=100)
+    kind = models.CharField(
+        max_length=20, choices=ConnectionKind.choices, default=ConnectionKind.BOSCH, verbose_name="provider"
+    )
     preset = models.CharField(max_length=16, choices=Preset.choices, default=Preset.SUITE_AUTH)
-    # Bosch Nexeed IAM: the token URL and the scope are built from these (forms.OAuthClientForm).
+    # Bosch Nexeed IAM: the token URL and the scope are built from these (forms.ConnectionForm).
     nexeed_tenant_id = models.CharField(max_length=100, blank=True)
     nexeed_target_client_id = models.CharField(max_length=200, blank=True)
     token_url = models.URLField(max_length=500)
@@ -210,12 +226,14 @@ class OAuthClient(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["team", "name"], name="client_name_unique_in_team")]
         ordering = ["name"]
-        verbose_name = "OAuth2 client configuration"
+        verbose_name = "connection"
 
     def __str__(self):
         return self.name
 
     def _secret_aad(self):
+        # Every stored secret is sealed with this string bound to it. It keeps the model's old
+        # name on purpose: changed, no secret sealed before could be opened again.
         return f"oauthclient:{self.public_id}:client_secret"
 
     def set_secret(self, secret):
@@ -233,7 +251,7 @@ class OAuthClient(models.Model):
     def get_secret(self):
         """The client secret in plain text; raises crypto.SecretBoxError if it cannot be opened."""
         if not self.secret_sealed:
-            raise crypto.SecretBoxError("No client secret is stored for this configuration.")
+            raise crypto.SecretBoxError("No client secret is stored for this connection.")
         return crypto.open_sealed(self.secret_sealed, self._secret_aad())
 
     @property
@@ -241,16 +259,22 @@ class OAuthClient(models.Model):
         return bool(self.secret_sealed)
 
 
+# The model's name before migration 0014, for code not renamed yet (provisioning/sandbox/seed.py,
+# which is being changed in parallel). New code imports Connection.
+OAuthClient = Connection
+
+
 class Namespace(models.Model):
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="namespaces")
     name = models.CharField(max_length=254)
     client = models.ForeignKey(
-        OAuthClient,
+        Connection,
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="namespaces",
-        help_text="Only this client configuration may use the namespace. Leave empty for any.",
+        verbose_name="connection",
+        help_text="Only this connection may use the namespace. Leave empty for any.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -275,7 +299,7 @@ class Namespace(models.Model):
         if error:
             errors["name"] = error
         if self.client_id is not None and self.team_id is not None and self.client.team_id != self.team_id:
-            errors["client"] = "This client configuration belongs to another team."
+            errors["client"] = "This connection belongs to another team."
         if errors:
             raise ValidationError(errors)
 
@@ -307,7 +331,8 @@ class AuditQuerySet(models.QuerySet):
 class AuditEvent(models.Model):
     """An append-only record. Rows are inserted, never updated or deleted by the app.
 
-    Names of actor, team and client are copied in, so history survives deletions.
+    Names of actor, team and connection are copied in (``client_ref`` and ``client_name``: the
+    connection's id and name), so history survives deletions.
     Request and response bodies are stored redacted (see provisioning.audit).
     """
 

@@ -41,7 +41,7 @@ def check_url(url, *, resolve=False):
     """Raise UnsafeURL unless ``url`` may be called; return the URL unchanged.
 
     https is required, except for hosts listed in OUTBOUND_ALLOWED_HOSTS. URLs with
-    a user name or password are refused (credentials belong in the configuration),
+    a user name or password are refused (credentials belong in the connection),
     and so are link-local and cloud-metadata addresses, whatever the allow-list says.
     With ``resolve``, the host name is looked up and every address it resolves to
     is checked too.

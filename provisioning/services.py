@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from provisioning import audit, tokens
 from provisioning.errors import Conflict, OutcomeUnknown, ProviderError, Refused
-from provisioning.models import AuditEvent, OAuthClient, OpenAttempt
+from provisioning.models import AuditEvent, Connection, OpenAttempt
 from provisioning.providers import bosch
 
 logger = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ SUCCESS_NOTE_EVERY = timedelta(seconds=60)
 
 
 def _note_config_result(config, error=None, secrets=(), force=False):
-    """Keep the last success or error next to the client configuration.
+    """Keep the last success or error next to the connection.
 
     A success is written when it clears an error, or when the one on record is
     older than SUCCESS_NOTE_EVERY: not one write per device in a busy minute.
@@ -82,13 +82,13 @@ def _note_config_result(config, error=None, secrets=(), force=False):
     if error is None:
         last = config.last_success_at
         if force or config.last_error or last is None or now - last >= SUCCESS_NOTE_EVERY:
-            OAuthClient.objects.filter(pk=config.pk).update(
+            Connection.objects.filter(pk=config.pk).update(
                 last_success_at=now, last_error="", last_error_at=None
             )
             config.last_success_at, config.last_error, config.last_error_at = now, "", None
     elif isinstance(error, ProviderError) and not isinstance(error, Conflict | Refused):
         message = audit.scrub(f"{error.message} Step that failed: {error.failed_step}.", secrets)
-        OAuthClient.objects.filter(pk=config.pk).update(last_error=message[:500], last_error_at=now)
+        Connection.objects.filter(pk=config.pk).update(last_error=message[:500], last_error_at=now)
 
 
 @dataclass(eq=False)
@@ -208,7 +208,7 @@ def begin(attempts):
 
 def finish(attempts):
     """Write the outcome rows of ``attempts`` (which have run), all or nothing, and note each
-    client configuration's last result. If they cannot be written, the intent rows stand and
+    connection's last result. If they cannot be written, the intent rows stand and
     history shows those attempts as "outcome unknown"."""
     try:
         with transaction.atomic():
@@ -216,7 +216,7 @@ def finish(attempts):
             OpenAttempt.objects.filter(correlation_id__in=[a.correlation_id for a in attempts]).delete()
     except DatabaseError:
         logger.exception("audit outcome for %s could not be written", _named(attempts))
-    last = {a.config.pk: a for a in attempts}  # the latest result per configuration is the one that counts
+    last = {a.config.pk: a for a in attempts}  # the latest result per connection is the one that counts
     for attempt in last.values():
         _note_config_result(attempt.config, attempt.outcome.error, attempt.secrets)
 

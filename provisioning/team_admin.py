@@ -1,4 +1,4 @@
-"""What team admins change: client configurations, namespaces, members and invitations
+"""What team admins change: connections, namespaces, members and invitations
 (and what superusers do for them: new teams, password reset links).
 
 Each change is one function that makes it and writes its audit row in the same
@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from provisioning import audit
 from provisioning.forms import MemberPasswordResetForm
-from provisioning.models import Invitation, Membership, OAuthClient, Role, display_name
+from provisioning.models import Connection, Invitation, Membership, Role, display_name
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ class EmailNotSent(Exception):
 @transaction.atomic
 def create_team(form, *, actor):
     """Save a valid TeamForm (a superuser's), with the superuser as the new team's admin: the one
-    who made it can add its members and configurations at once, and remove themselves later."""
+    who made it can add its members and connections at once, and remove themselves later."""
     team = form.save()
     audit.record(
         "team.create", actor=actor, team=team, target=team.name, status="ok", request={"slug": team.slug}
@@ -78,7 +78,7 @@ def send_password_reset(user, *, actor, team, request):
 
 @transaction.atomic
 def create_config(form, *, actor, team):
-    """Save a valid OAuthClientForm as a new client configuration."""
+    """Save a valid ConnectionForm as a new connection."""
     config = form.save()
     audit.record(
         "client.create",
@@ -94,7 +94,7 @@ def create_config(form, *, actor, team):
 
 @transaction.atomic
 def update_config(form, *, actor, team):
-    """Save a valid OAuthClientForm of an existing configuration; returns (config, changed fields)."""
+    """Save a valid ConnectionForm of an existing connection; returns (config, changed fields)."""
     changed = form.changed_fields()
     config = form.save()
     if changed:
@@ -113,18 +113,18 @@ def update_config(form, *, actor, team):
 @transaction.atomic
 def delete_config(config, *, actor, team, namespaces=None):
     """Delete ``config``. The namespaces reserved for it are deleted too (``namespaces="delete"``)
-    or kept for any of the team's configurations (``"release"``), each change audited; with any
+    or kept for any of the team's connections (``"release"``), each change audited; with any
     reserved, one of the two must be chosen, so nobody widens who may use them without a word."""
     reserved = list(config.namespaces.all())
     if reserved and namespaces not in ("delete", "release"):
-        raise ValueError("Say what becomes of the namespaces reserved for this configuration.")
+        raise ValueError("Say what becomes of the namespaces reserved for this connection.")
     for namespace in reserved:
         action, message = (
-            ("namespace.delete", f"Deleted with client configuration “{config.name}”.")
+            ("namespace.delete", f"Deleted with connection “{config.name}”.")
             if namespaces == "delete"
             else (
                 "namespace.update",
-                f"No longer reserved: client configuration “{config.name}” was deleted.",
+                f"No longer reserved: connection “{config.name}” was deleted.",
             )
         )
         audit.record(
@@ -138,7 +138,7 @@ def delete_config(config, *, actor, team, namespaces=None):
 
 @transaction.atomic
 def record_seeded_config(config, *, actor, team):
-    """The demo configuration that ``manage.py bootstrap`` made for the built-in sandbox."""
+    """The demo connection that ``manage.py bootstrap`` made for the built-in sandbox."""
     audit.record(
         "client.create",
         actor=actor,
@@ -154,7 +154,7 @@ def record_seeded_config(config, *, actor, team):
 def reseal_secret(config, *, old_sealed, old_key, new_key):
     """Store ``config``'s secret sealed anew (``config.reseal_secret()`` done), unless somebody
     changed it meanwhile (then it was sealed with the newest key anyway). True when stored."""
-    stored = OAuthClient.objects.filter(pk=config.pk, secret_sealed=old_sealed).update(
+    stored = Connection.objects.filter(pk=config.pk, secret_sealed=old_sealed).update(
         secret_sealed=config.secret_sealed
     )
     if stored:

@@ -1,6 +1,6 @@
 """OAuth2 client-credentials tokens, fetched by authlib and shared by every process.
 
-One token per (client configuration, config version) lives in the Django cache
+One token per (connection, config version) lives in the Django cache
 (DatabaseCache or Redis), sealed with the secret box so the cache never holds a
 readable token. When a token must be fetched, a ``cache.add`` lock lets one
 process do it while the others wait and re-read the cache. A token is renewed
@@ -71,8 +71,8 @@ ERROR_MESSAGES = {
 }
 UNKNOWN_REFUSAL = "Check the client id, secret, scope and audience, then use Test connection."
 TRY_LATER = (
-    "The token endpoint has a problem of its own; the configuration may well be right. Try again in a few "
-    "minutes, and if it lasts, ask the identity provider's operators."
+    "The token endpoint has a problem of its own; the connection's settings may well be right. "
+    "Try again in a few minutes, and if it lasts, ask the identity provider's operators."
 )
 CHECK_TOKEN_URL = "Check the token URL: it must be the token endpoint itself, not a login page or portal."
 
@@ -291,7 +291,7 @@ def fetch_token(config):
     except crypto.SecretBoxError as exc:
         raise ConfigurationError(
             f"The client secret cannot be read: {exc}",
-            next_step="Type the client secret again on the client configuration, or restore the key "
+            next_step="Type the client secret again on the connection, or restore the key "
             "that sealed it to ENCRYPTION_KEYS.",
             **where,
         ) from None
@@ -325,10 +325,10 @@ def fetch_token(config):
         message, next_step = ERROR_MESSAGES.get(
             code, (f"The token endpoint refused the request ({code or 'no reason'}).", UNKNOWN_REFUSAL)
         )
-        logger.warning("token request for client configuration %s refused: %s", config.pk, code)
+        logger.warning("token request for connection %s refused: %s", config.pk, code)
         raise TokenError(message, details={"error": code}, next_step=next_step, **where) from None
     except requests.exceptions.Timeout:
-        logger.warning("token request for client configuration %s timed out", config.pk)
+        logger.warning("token request for connection %s timed out", config.pk)
         raise TokenError(
             "The token endpoint is unavailable: it did not answer in time.",
             next_step="Try again in a moment; if it keeps happening, check that this server can reach "
@@ -336,7 +336,7 @@ def fetch_token(config):
             **where,
         ) from None
     except requests.exceptions.RequestException as exc:
-        logger.warning("token request for client configuration %s failed: %s", config.pk, type(exc).__name__)
+        logger.warning("token request for connection %s failed: %s", config.pk, type(exc).__name__)
         certificate = certificate_words(exc, url)
         if certificate:
             message, next_step = certificate
@@ -355,7 +355,7 @@ def fetch_token(config):
         session.close()
     access_token = body["access_token"]
     lifetime = _lifetime(body, access_token)
-    logger.info("token fetched for client configuration %s (lifetime %ss)", config.pk, lifetime)
+    logger.info("token fetched for connection %s (lifetime %ss)", config.pk, lifetime)
     return Token(
         access_token=access_token,
         expires_at=started + lifetime,

@@ -1,17 +1,25 @@
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from provisioning import views
+
+
+def moved(name):
+    """A page's path before connections were called so: a permanent redirect (with the query
+    string) to where it is now, so bookmarks keep working. The new page checks access."""
+    return RedirectView.as_view(pattern_name=name, permanent=True, query_string=True)
+
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("account/theme/", views.theme, name="theme"),
     path("teams/new/", views.team_new, name="team_new"),
     path("t/<slug:team_slug>/", views.team, name="team"),
-    path("t/<slug:team_slug>/clients/", views.configs, name="configs"),
-    path("t/<slug:team_slug>/clients/new/", views.config_new, name="config_new"),
-    path("t/<slug:team_slug>/clients/<int:pk>/", views.config_detail, name="config"),
-    path("t/<slug:team_slug>/clients/<int:pk>/delete/", views.config_delete, name="config_delete"),
-    path("t/<slug:team_slug>/clients/<int:pk>/test/", views.config_test, name="config_test"),
+    path("t/<slug:team_slug>/connections/", views.configs, name="configs"),
+    path("t/<slug:team_slug>/connections/new/", views.config_new, name="config_new"),
+    path("t/<slug:team_slug>/connections/<int:pk>/", views.config_detail, name="config"),
+    path("t/<slug:team_slug>/connections/<int:pk>/delete/", views.config_delete, name="config_delete"),
+    path("t/<slug:team_slug>/connections/<int:pk>/test/", views.config_test, name="config_test"),
     path("t/<slug:team_slug>/devices/new/", views.device_new, name="device_new"),
     path("t/<slug:team_slug>/devices/new/progress/", views.device_send_progress, name="device_send_progress"),
     path("t/<slug:team_slug>/bulk/", include("provisioning.bulk.urls")),
@@ -34,4 +42,9 @@ urlpatterns = [
     path(
         "t/<slug:team_slug>/invitations/<int:pk>/revoke/", views.invitation_revoke, name="invitation_revoke"
     ),
+    # Before issue 13 connections were "client configurations" at .../clients/.
+    path("t/<slug:team_slug>/clients/", moved("configs")),
+    path("t/<slug:team_slug>/clients/new/", moved("config_new")),
+    path("t/<slug:team_slug>/clients/<int:pk>/", moved("config")),
+    path("t/<slug:team_slug>/clients/<int:pk>/delete/", moved("config_delete")),
 ]

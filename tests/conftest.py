@@ -106,7 +106,7 @@ def idp(oidc_provider, settings):
 
 @pytest.fixture
 def config_a(team_a):
-    """An OAuth2 client configuration of team A (pointing nowhere real)."""
+    """A connection of team A (pointing nowhere real)."""
     return make_config(team_a, client_id="client-a")
 
 

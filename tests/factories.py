@@ -1,6 +1,6 @@
-"""The one way tests make client configurations: Bosch IoT Suite defaults, overridable."""
+"""The one way tests make connections: Bosch IoT Suite defaults, overridable."""
 
-from provisioning.models import OAuthClient
+from provisioning.models import Connection
 
 SUITE_TOKEN_URL = "https://access.bosch-iot-suite.com/token"
 SUITE_API_BASE_URL = "https://deviceprovisioning.eu-1.bosch-iot-suite.com/api/1"
@@ -19,7 +19,7 @@ def make_config(team, *, name="Suite A", secret="client-a-secret-value", **overr
         "service_instance_id": SID,
         **overrides,
     }
-    config = OAuthClient(**fields)
+    config = Connection(**fields)
     if secret is not None:
         config.set_secret(secret)
     config.save()

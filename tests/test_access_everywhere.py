@@ -9,13 +9,21 @@ import uuid
 
 import pytest
 
-from provisioning.models import AuditEvent, Membership, Namespace, OAuthClient
+from provisioning.models import AuditEvent, Connection, Membership, Namespace
 from tests.views import assert_redirects_to_login, routes
 
 pytestmark = pytest.mark.django_db
 
 
-TEAM_ROUTES = sorted(route for route in routes() if "<slug:team_slug>" in route)
+# The paths connections had before they were called so: they only redirect (301) to today's
+# paths, which are checked below like every other (test_role_matrix.py has their exact answers).
+MOVED = {
+    "t/<slug:team_slug>/clients/": "t/<slug:team_slug>/connections/",
+    "t/<slug:team_slug>/clients/new/": "t/<slug:team_slug>/connections/new/",
+    "t/<slug:team_slug>/clients/<int:pk>/": "t/<slug:team_slug>/connections/<int:pk>/",
+    "t/<slug:team_slug>/clients/<int:pk>/delete/": "t/<slug:team_slug>/connections/<int:pk>/delete/",
+}
+TEAM_ROUTES = sorted(route for route in routes() if "<slug:team_slug>" in route and route not in MOVED)
 
 
 def concrete(route, pk):
@@ -30,14 +38,14 @@ def concrete(route, pk):
 
 def snapshot():
     return (
-        list(OAuthClient.objects.order_by("pk").values_list("pk", "name", "config_version")),
+        list(Connection.objects.order_by("pk").values_list("pk", "name", "config_version")),
         list(Namespace.objects.order_by("pk").values_list("pk", "name")),
         list(Membership.objects.order_by("pk").values_list("pk", "role")),
     )
 
 
 def test_the_team_routes_are_found():
-    assert "t/<slug:team_slug>/clients/<int:pk>/" in TEAM_ROUTES
+    assert "t/<slug:team_slug>/connections/<int:pk>/" in TEAM_ROUTES
     assert len(TEAM_ROUTES) >= 11
 
 
@@ -61,6 +69,15 @@ def test_every_team_url_refuses_other_team(as_user, cast, config_a, namespace_a,
     assert response.status_code in (404, 405), f"{method} {url} -> {response.status_code}"
     assert snapshot() == before
     assert not AuditEvent.objects.filter(team_name="Team A").exists()
+
+
+@pytest.mark.parametrize("old", sorted(MOVED))
+def test_an_old_path_redirects_permanently_to_a_checked_one(as_user, cast, config_a, old):
+    assert old in routes() and MOVED[old] in TEAM_ROUTES
+    for client in (as_user(cast["other"]), as_user(cast["admin"])):
+        response = client.get(concrete(old, config_a.pk) + "?x=1")
+        assert response.status_code == 301
+        assert response["Location"] == concrete(MOVED[old], config_a.pk) + "?x=1"
 
 
 # Routes outside /t/<team>/ that need a signed-in user: they act on the user, never on a team.

@@ -1,4 +1,4 @@
-"""The Django admin: a superuser manages teams; client configurations stay in the dashboard."""
+"""The Django admin: a superuser manages teams; connections stay in the dashboard."""
 
 import pytest
 
@@ -40,18 +40,18 @@ def test_team_admins_are_not_let_into_the_admin_site(as_user, cast):
 
 
 def test_client_configurations_are_read_only_in_the_admin(superuser_client, config_a):
-    page = superuser_client.get(f"/admin/provisioning/oauthclient/{config_a.pk}/change/")
+    page = superuser_client.get(f"/admin/provisioning/connection/{config_a.pk}/change/")
     html = page.content.decode()
     assert page.status_code == 200
     assert "client-a-secret-value" not in html and config_a.secret_sealed not in html
     assert 'name="_save"' not in html
     response = superuser_client.post(
-        f"/admin/provisioning/oauthclient/{config_a.pk}/change/", {"token_url": "http://evil.example/"}
+        f"/admin/provisioning/connection/{config_a.pk}/change/", {"token_url": "http://evil.example/"}
     )
     assert response.status_code == 403
     config_a.refresh_from_db()
     assert config_a.token_url.startswith("https://") and config_a.config_version == 1
-    assert superuser_client.get("/admin/provisioning/oauthclient/add/").status_code == 403
+    assert superuser_client.get("/admin/provisioning/connection/add/").status_code == 403
 
 
 def test_the_admin_checks_the_namespace_rule(superuser_client, team_a):

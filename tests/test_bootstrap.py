@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
-from provisioning.models import OAuthClient, Team
+from provisioning.models import Connection, Team
 
 pytestmark = pytest.mark.django_db
 
@@ -85,4 +85,4 @@ def test_a_non_superuser_with_the_admin_name_is_a_clear_error(django_user_model)
 def test_without_the_sandbox_it_seeds_no_demo():
     bootstrap()
     assert not Team.objects.exists()
-    assert not OAuthClient.objects.exists()
+    assert not Connection.objects.exists()

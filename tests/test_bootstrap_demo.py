@@ -1,4 +1,4 @@
-"""`make run`'s demo: bootstrap seeds a team whose client configuration really works with the sandbox."""
+"""`make run`'s demo: bootstrap seeds a team whose connection really works with the sandbox."""
 
 import io
 
@@ -6,7 +6,7 @@ import pytest
 from django.core.management import call_command
 
 from provisioning import services
-from provisioning.models import AuditEvent, Namespace, OAuthClient, Team
+from provisioning.models import AuditEvent, Connection, Namespace, Team
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,7 +28,7 @@ def test_the_demo_team_can_provision_through_the_sandbox(sandbox_on):
     bootstrap()
 
     team = Team.objects.get(slug="demo")
-    config = OAuthClient.objects.get(team=team, name="Sandbox")
+    config = Connection.objects.get(team=team, name="Sandbox")
     namespace = Namespace.objects.get(team=team)
     admin = team.memberships.get().user
     check = services.check_connection(actor=admin, team=team, config=config)
@@ -47,11 +47,11 @@ def test_the_demo_team_can_provision_through_the_sandbox(sandbox_on):
 
 def test_a_second_bootstrap_keeps_the_demo_as_it_is(sandbox_on):
     bootstrap()
-    config = OAuthClient.objects.get(name="Sandbox")
+    config = Connection.objects.get(name="Sandbox")
 
     bootstrap()
 
-    assert OAuthClient.objects.filter(name="Sandbox").count() == 1
+    assert Connection.objects.filter(name="Sandbox").count() == 1
     assert Namespace.objects.filter(team__slug="demo").count() == 1
-    assert OAuthClient.objects.get(name="Sandbox").secret_sealed == config.secret_sealed
+    assert Connection.objects.get(name="Sandbox").secret_sealed == config.secret_sealed
     assert AuditEvent.objects.filter(action="client.create").count() == 1

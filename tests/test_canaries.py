@@ -32,7 +32,7 @@ from werkzeug import Response
 
 from provisioning.bulk import executor, tasks
 from provisioning.bulk.models import BulkJob, BulkRow, JobStatus, RowState
-from provisioning.models import AuditEvent, GroupMapping, Namespace, OAuthClient, Role
+from provisioning.models import AuditEvent, Connection, GroupMapping, Namespace, Role
 from tests.bulk.conftest import csv_bytes
 from tests.idp import configure
 from tests.provider import SID
@@ -122,9 +122,9 @@ def test_no_canary_leaves_the_show_once_panel(
 ):
     pages = Pages()
 
-    # An admin adds the client configuration, edits it, looks at it and tests it.
+    # An admin adds the connection, edits it, looks at it and tests it.
     admin = as_user(cast["admin"])
-    pages(admin.get("/t/team-a/clients/new/"), "client form")
+    pages(admin.get("/t/team-a/connections/new/"), "client form")
     fields = {
         "name": "Scripted",
         "preset": "custom",
@@ -139,16 +139,16 @@ def test_no_canary_leaves_the_show_once_panel(
         "service_instance_id": SID,
         "default_auth_scope": "",
     }
-    response = admin.post("/t/team-a/clients/new/", fields)
+    response = admin.post("/t/team-a/connections/new/", fields)
     assert response.status_code == 302, text(response)[:2000]
-    config = OAuthClient.objects.get(name="Scripted")
-    detail = f"/t/team-a/clients/{config.pk}/"
+    config = Connection.objects.get(name="Scripted")
+    detail = f"/t/team-a/connections/{config.pk}/"
     pages(admin.get(detail), "client detail (edit form)")
     edited = admin.post(detail, {**fields, "name": "Scripted A", "client_secret": ""}, follow=True)
     assert "Scripted A" in pages(edited, "client edited")
     assert "Connected." in pages(admin.post(f"{detail}test/"), "test connection")
     assert "Connected." in pages(admin.post(f"{detail}test/", HTTP_HX_REQUEST="true"), "test partial")
-    pages(admin.get("/t/team-a/clients/"), "client list")
+    pages(admin.get("/t/team-a/connections/"), "client list")
     added = admin.post("/t/team-a/namespaces/", {"name": NAMESPACE, "client": config.pk}, follow=True)
     pages(added, "namespaces")
     namespace = Namespace.objects.get(team=team_a, name=NAMESPACE)

@@ -5,7 +5,7 @@ import base64
 import pytest
 
 from provisioning import crypto
-from provisioning.models import OAuthClient
+from provisioning.models import Connection
 from tests.factories import make_config
 
 SECRET = "Client-Secret-With-Ünïcode-€-4711"
@@ -131,7 +131,7 @@ def test_the_fingerprint_is_short_stable_and_not_the_secret(settings):
 
 
 def test_a_client_secret_round_trips_through_the_database(config_a):
-    stored = OAuthClient.objects.get(pk=config_a.pk)
+    stored = Connection.objects.get(pk=config_a.pk)
     assert stored.get_secret() == "client-a-secret-value"
     assert "client-a-secret-value" not in stored.secret_sealed
     assert stored.secret_fingerprint == crypto.fingerprint("client-a-secret-value")
@@ -145,12 +145,12 @@ def test_a_sealed_secret_copied_to_another_row_does_not_open(config_a, team_b):
         secret_sealed=config_a.secret_sealed,
     )
     with pytest.raises(crypto.SecretBoxError):
-        OAuthClient.objects.get(pk=other.pk).get_secret()
-    assert OAuthClient.objects.get(pk=config_a.pk).get_secret() == "client-a-secret-value"
+        Connection.objects.get(pk=other.pk).get_secret()
+    assert Connection.objects.get(pk=config_a.pk).get_secret() == "client-a-secret-value"
 
 
 def test_a_configuration_without_a_secret_says_so(team_a):
-    client = OAuthClient(team=team_a, name="Empty")
+    client = Connection(team=team_a, name="Empty")
     assert not client.has_secret
     with pytest.raises(crypto.SecretBoxError, match="No client secret"):
         client.get_secret()

@@ -78,7 +78,7 @@ def test_responses_forbid_framing_and_sniffing(client):
 
 
 def test_signed_in_pages_carry_the_policy_too(as_user, cast, config_a):
-    response = as_user(cast["admin"]).get(f"/t/team-a/clients/{config_a.pk}/")
+    response = as_user(cast["admin"]).get(f"/t/team-a/connections/{config_a.pk}/")
     assert "'unsafe-inline'" not in response["Content-Security-Policy"]
     assert response["X-Frame-Options"] == "DENY"
 
@@ -87,8 +87,8 @@ def test_signed_in_pages_carry_the_policy_too(as_user, cast, config_a):
     "url",
     [
         "/t/team-a/",
-        "/t/team-a/clients/",
-        "/t/team-a/clients/new/",
+        "/t/team-a/connections/",
+        "/t/team-a/connections/new/",
         "/t/team-a/namespaces/",
         "/t/team-a/members/",
     ],

@@ -137,7 +137,7 @@ def created(request):
 
 
 def connection_test_url(config):
-    return f"/t/team-a/clients/{config.pk}/test/"
+    return f"/t/team-a/connections/{config.pk}/test/"
 
 
 def handshakes_refused(server):

@@ -20,10 +20,10 @@ DEVICE_ID = f"{NAMESPACE}:cli-1"
 TYPED = "Cli-Typed-Pa55-0192"
 
 
-def run(*args, user="oscar", name="cli-1", namespace=NAMESPACE, client="Sandbox"):
+def run(*args, user="oscar", name="cli-1", namespace=NAMESPACE, client="Sandbox", option="--connection"):
     """Call the command; return (exit code, stdout, stderr). A CommandError is exit code 1."""
     out, err = io.StringIO(), io.StringIO()
-    argv = ["--user", user, "--team", "team-a", "--client", client, "--namespace", namespace, "--name", name]
+    argv = ["--user", user, "--team", "team-a", option, client, "--namespace", namespace, "--name", name]
     try:
         call_command("provision", *argv, *args, stdout=out, stderr=err)
         code = 0
@@ -100,7 +100,7 @@ def test_dry_run_prints_the_masked_request_and_sends_nothing(
         assert preview["headers"]["Authorization"].startswith("Bearer <")
     else:
         assert out.startswith(f"POST {url}\n")
-        assert "Authorization: Bearer <token from the client configuration>" in out
+        assert "Authorization: Bearer <token from the connection>" in out
         assert '"password": "********"' in out and '"a": 1' in out
     assert knobs.token_count() == 0  # not even a token was fetched
     assert store.get_device(tenant["service_instance_id"], DEVICE_ID) is None
@@ -183,8 +183,14 @@ def test_a_non_member_or_auditor_is_refused(cast, sandbox_config, sandbox_namesp
 
 
 def test_unknown_client_or_namespace_is_named(cast, sandbox_config, sandbox_namespace, tenant):
-    assert "no client configuration named 'Nope'" in run("--password-generate", client="Nope")[2]
+    assert "no connection named 'Nope'" in run("--password-generate", client="Nope")[2]
     assert "no namespace 'com.nope'" in run("--password-generate", namespace="com.nope")[2]
+
+
+@pytest.mark.parametrize("option", ["--config", "--client"])
+def test_the_options_of_before_connections_still_name_one(cast, sandbox_config, sandbox_namespace, option):
+    code, _, err = run("--password-generate", "--dry-run", option=option)
+    assert code == 0, err
 
 
 def test_dry_run_needs_no_secret_choice(cast, sandbox_config, sandbox_namespace, tenant):

@@ -23,7 +23,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from provisioning import tokens
-from provisioning.models import AuditEvent, Namespace, OAuthClient
+from provisioning.models import AuditEvent, Connection, Namespace
 from provisioning.sandbox import knobs, seed
 from tests.provider import SID, make_config
 from tests.workflow import NAMESPACE, device_data, form_token, send, text
@@ -89,9 +89,9 @@ def test_a_full_flow_leaves_no_secret_behind(
     admin = as_user(cast["admin"])
     pages = []  # every page shown, except the show-once result
 
-    # An admin adds the client configuration through the dashboard, and tests it.
+    # An admin adds the connection through the dashboard, and tests it.
     response = admin.post(
-        "/t/team-a/clients/new/",
+        "/t/team-a/connections/new/",
         {
             "name": "Sandbox",
             "preset": "custom",
@@ -108,10 +108,10 @@ def test_a_full_flow_leaves_no_secret_behind(
         },
     )
     assert response.status_code == 302, text(response)[:2000]
-    config = OAuthClient.objects.get(name="Sandbox")
+    config = Connection.objects.get(name="Sandbox")
     namespace = Namespace.objects.create(team=team_a, name=NAMESPACE)
-    pages.append(admin.get(f"/t/team-a/clients/{config.pk}/"))
-    tested = admin.post(f"/t/team-a/clients/{config.pk}/test/")
+    pages.append(admin.get(f"/t/team-a/connections/{config.pk}/"))
+    tested = admin.post(f"/t/team-a/connections/{config.pk}/test/")
     assert "Connected." in text(tested)  # the token was granted (the audit row says "Token granted")
     pages.append(tested)
 

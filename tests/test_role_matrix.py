@@ -7,7 +7,7 @@ the anonymous visitor, team A's admin, operator and auditor, and team B's admin
 here fails test_every_route_has_a_row; a row left behind by a removed route fails
 test_every_row_is_a_route.
 
-Route parameters are filled with real objects of team A (a client configuration,
+Route parameters are filled with real objects of team A (a connection,
 a namespace, a created device's history entry, a finished bulk job, members,
 invitations), so an "allowed" cell is a real 200 or redirect and not a 404 for
 want of an object. POST bodies are invalid or harmless; deleting routes point at
@@ -15,7 +15,8 @@ spare objects. After every request the team's state is compared with the state
 before it: only the cells listed in MUTATES may change anything.
 
 Cells: a status code, LOGIN (302 to the log-in page with ?next= the URL asked for),
-ADMIN_LOGIN (the same for the admin site's log-in page), or "302 <location>".
+ADMIN_LOGIN (the same for the admin site's log-in page), or "302 <location>" ("301 <location>" for
+a page that moved).
 """
 
 import logging
@@ -32,11 +33,11 @@ from provisioning import audit
 from provisioning.bulk.models import BulkJob, JobStatus
 from provisioning.models import (
     AuditEvent,
+    Connection,
     GroupMapping,
     Invitation,
     Membership,
     Namespace,
-    OAuthClient,
     OpenAttempt,
     Preference,
     Role,
@@ -76,7 +77,7 @@ ADMIN_MODELS = [
     "axes/accessfailurelog",
     "django_tasks_database/dbtaskresult",
     "provisioning/team",
-    "provisioning/oauthclient",
+    "provisioning/connection",
     "provisioning/namespace",
     "provisioning/invitation",
     "provisioning/auditevent",
@@ -137,25 +138,43 @@ EXPECTED = {
         "GET": cells(LOGIN, 200, 200, 200, 404),
         "POST": cells(LOGIN, 405, 405, 405, 405),
     },
-    "t/<slug:team_slug>/clients/": {
+    "t/<slug:team_slug>/connections/": {
         "GET": cells(LOGIN, 200, 200, 200, 404),
         "POST": cells(LOGIN, 405, 405, 405, 405),
     },
-    "t/<slug:team_slug>/clients/new/": {
+    "t/<slug:team_slug>/connections/new/": {
         "GET": cells(LOGIN, 200, 403, 403, 404),
         "POST": cells(LOGIN, 200, 403, 403, 404),
     },
-    "t/<slug:team_slug>/clients/<int:pk>/": {
+    "t/<slug:team_slug>/connections/<int:pk>/": {
         "GET": cells(LOGIN, 200, 200, 200, 404),
         "POST": cells(LOGIN, 200, 403, 403, 404),
     },
-    "t/<slug:team_slug>/clients/<int:pk>/delete/": {
+    "t/<slug:team_slug>/connections/<int:pk>/delete/": {
         "GET": cells(LOGIN, 200, 403, 403, 404),
-        "POST": cells(LOGIN, "302 /t/team-a/clients/", 403, 403, 404),
+        "POST": cells(LOGIN, "302 /t/team-a/connections/", 403, 403, 404),
     },
-    "t/<slug:team_slug>/clients/<int:pk>/test/": {
+    "t/<slug:team_slug>/connections/<int:pk>/test/": {
         "GET": cells(LOGIN, 405, 405, 405, 405),
         "POST": cells(LOGIN, 200, 200, 403, 404),
+    },
+    # The paths of connections before they were called so: a permanent redirect for everyone,
+    # to the page that answers as the rows above.
+    "t/<slug:team_slug>/clients/": {
+        "GET": same("301 /t/team-a/connections/"),
+        "POST": same("301 /t/team-a/connections/"),
+    },
+    "t/<slug:team_slug>/clients/new/": {
+        "GET": same("301 /t/team-a/connections/new/"),
+        "POST": same("301 /t/team-a/connections/new/"),
+    },
+    "t/<slug:team_slug>/clients/<int:pk>/": {
+        "GET": same("301 /t/team-a/connections/{config}/"),
+        "POST": same("301 /t/team-a/connections/{config}/"),
+    },
+    "t/<slug:team_slug>/clients/<int:pk>/delete/": {
+        "GET": same("301 /t/team-a/connections/{spare_config}/delete/"),
+        "POST": same("301 /t/team-a/connections/{spare_config}/delete/"),
     },
     "t/<slug:team_slug>/devices/new/": {
         "GET": cells(LOGIN, 200, 200, 403, 404),
@@ -291,8 +310,8 @@ for _model in ADMIN_MODELS:
 
 # The cells that may change the team's state (all others must leave it exactly as it was).
 MUTATES = {
-    "t/<slug:team_slug>/clients/<int:pk>/delete/": {("POST", "admin")},
-    "t/<slug:team_slug>/clients/<int:pk>/test/": {("POST", "admin"), ("POST", "operator")},
+    "t/<slug:team_slug>/connections/<int:pk>/delete/": {("POST", "admin")},
+    "t/<slug:team_slug>/connections/<int:pk>/test/": {("POST", "admin"), ("POST", "operator")},
     "t/<slug:team_slug>/history/<int:pk>/deprovision/": {("POST", "admin"), ("POST", "operator")},
     "t/<slug:team_slug>/namespaces/<int:pk>/delete/": {("POST", "admin")},
     "t/<slug:team_slug>/members/<int:pk>/remove/": {("POST", "admin")},
@@ -304,9 +323,11 @@ MUTATES = {
 
 # Which of team A's objects a route's <pk> names.
 OBJECTS = {
+    "t/<slug:team_slug>/connections/<int:pk>/": "config",
+    "t/<slug:team_slug>/connections/<int:pk>/delete/": "spare_config",
+    "t/<slug:team_slug>/connections/<int:pk>/test/": "config",
     "t/<slug:team_slug>/clients/<int:pk>/": "config",
     "t/<slug:team_slug>/clients/<int:pk>/delete/": "spare_config",
-    "t/<slug:team_slug>/clients/<int:pk>/test/": "config",
     "t/<slug:team_slug>/history/<int:pk>/": "entry",
     "t/<slug:team_slug>/history/<int:pk>/deprovision/": "entry",
     "t/<slug:team_slug>/namespaces/<int:pk>/delete/": "spare_namespace",
@@ -330,8 +351,8 @@ POST_DATA = {
     "accounts/reset/<uidb64>/<token>/": {"new_password1": "", "new_password2": ""},
     "teams/new/": {"name": ""},
     "invitations/<str:token>/": {"username": "", "password1": "", "password2": ""},
-    "t/<slug:team_slug>/clients/new/": {"name": ""},
-    "t/<slug:team_slug>/clients/<int:pk>/": {"name": ""},
+    "t/<slug:team_slug>/connections/new/": {"name": ""},
+    "t/<slug:team_slug>/connections/<int:pk>/": {"name": ""},
     "t/<slug:team_slug>/devices/new/": {"action": "preview", "name": ""},
     "t/<slug:team_slug>/namespaces/": {"name": "not a namespace!"},
     "t/<slug:team_slug>/members/": {"email": "not-an-email", "role": "operator"},
@@ -455,7 +476,7 @@ def concrete(route, world, team_slug="team-a"):
 def _watched():
     """Everything a visitor could change that belongs to a team, a user or the sandbox."""
     return {
-        "clients": OAuthClient.objects.order_by("pk").values_list(
+        "connections": Connection.objects.order_by("pk").values_list(
             "pk", "name", "config_version", "secret_sealed", "last_error", "last_success_at"
         ),
         "namespaces": Namespace.objects.order_by("pk").values_list("pk", "name", "client_id"),
@@ -492,14 +513,14 @@ def snapshot():
 
 def describe(response, url):
     """A response as a cell of the table."""
-    if response.status_code != 302:
+    if response.status_code not in (301, 302):
         return response.status_code
     location = response["Location"]
     if location == f"/accounts/login/?next={quote(url)}":
         return LOGIN
     if location == f"/admin/login/?next={quote(url)}":
         return ADMIN_LOGIN
-    return f"302 {location}"
+    return f"{response.status_code} {location}"
 
 
 def expected_cell(value, world):
@@ -589,7 +610,11 @@ def test_each_visitor_gets_the_answer_in_the_table(group, world):
     assert observed == expected
 
 
-TEAM_OBJECT_ROUTES = sorted(route for route in EXPECTED if route.startswith("t/") and "<int:pk>" in route)
+# Old paths that only redirect (their rows above): the page they lead to does the refusing.
+MOVED = {route for route, row in EXPECTED.items() if str(row["GET"]["other"]).startswith("301 ")}
+TEAM_OBJECT_ROUTES = sorted(
+    route for route in EXPECTED if route.startswith("t/") and "<int:pk>" in route and route not in MOVED
+)
 
 
 @pytest.mark.parametrize("route", TEAM_OBJECT_ROUTES)
@@ -619,7 +644,7 @@ def test_someone_in_no_team_sees_whom_to_ask_and_no_team_page(client, world, set
     assert home.status_code == 200
     assert "You are not in a team yet" in home.content.decode()
     for route in sorted(EXPECTED):
-        if route.startswith("t/"):
+        if route.startswith("t/") and route not in MOVED:
             url = concrete(route, world)
             observed = {"GET": client.get(url).status_code, "POST": client.post(url).status_code}
             assert set(observed.values()) <= {404, 405}, (route, observed)

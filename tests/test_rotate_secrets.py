@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 
 from provisioning import crypto, held_results, tokens
 from provisioning.bulk.models import BulkRow, open_secret
-from provisioning.models import AuditEvent, Namespace, OAuthClient
+from provisioning.models import AuditEvent, Connection, Namespace
 from tests import provider
 from tests.bulk.conftest import csv_bytes, device_rows, make_draft
 from tests.factories import make_config
@@ -50,7 +50,7 @@ def test_it_reencrypts_every_secret_with_the_newest_key(settings, two_on_the_old
     assert error is None, err
     assert "re-encrypted 2, already on key new: 0, failed: 0" in out
     settings.ENCRYPTION_KEYS = NEW  # the old key can go now
-    for client in OAuthClient.objects.all():
+    for client in Connection.objects.all():
         assert crypto.key_id(client.secret_sealed) == "new"
         assert client.get_secret() in ("alpha-secret-1", "beta-secret-2")
         # The secret did not change, so neither do its fingerprint and the cached tokens' version.
@@ -59,13 +59,13 @@ def test_it_reencrypts_every_secret_with_the_newest_key(settings, two_on_the_old
 
 def test_a_second_run_changes_nothing(two_on_the_old_key):
     rotate()
-    sealed = dict(OAuthClient.objects.values_list("pk", "secret_sealed"))
+    sealed = dict(Connection.objects.values_list("pk", "secret_sealed"))
 
     out, _, error = rotate()
 
     assert error is None
     assert "re-encrypted 0, already on key new: 2, failed: 0" in out
-    assert dict(OAuthClient.objects.values_list("pk", "secret_sealed")) == sealed
+    assert dict(Connection.objects.values_list("pk", "secret_sealed")) == sealed
 
 
 def test_it_reports_a_secret_it_cannot_open_and_leaves_that_row_alone(settings, team_a, two_on_the_old_key):
@@ -77,11 +77,11 @@ def test_it_reports_a_secret_it_cannot_open_and_leaves_that_row_alone(settings, 
 
     assert error is not None  # CommandError: manage.py exits with status 1
     assert "failed: 1" in str(error)
-    assert "team “Team A”, configuration “Orphan”" in err
+    assert "team “Team A”, connection “Orphan”" in err
     assert "key 'lost', which is not in ENCRYPTION_KEYS" in err
-    assert OAuthClient.objects.get(pk=lost.pk).secret_sealed == lost.secret_sealed
+    assert Connection.objects.get(pk=lost.pk).secret_sealed == lost.secret_sealed
     # The others were still re-encrypted.
-    others = OAuthClient.objects.exclude(pk=lost.pk)
+    others = Connection.objects.exclude(pk=lost.pk)
     assert {crypto.key_id(c.secret_sealed) for c in others} == {"new"}
     for text in (out, err, str(error)):
         for secret in ("alpha-secret-1", "beta-secret-2", "orphan-secret-3"):
@@ -92,22 +92,22 @@ def test_a_tampered_row_is_reported_even_on_the_newest_key(settings, team_a):
     settings.ENCRYPTION_KEYS = NEW
     client = make_config(team_a, name="Moved", secret="moved-secret")
     other = make_config(team_a, name="Target", secret="target-secret")
-    OAuthClient.objects.filter(pk=other.pk).update(secret_sealed=client.secret_sealed)
+    Connection.objects.filter(pk=other.pk).update(secret_sealed=client.secret_sealed)
 
     _, err, error = rotate()
 
     assert error is not None
-    assert "configuration “Target”" in err
+    assert "connection “Target”" in err
 
 
 def test_a_dry_run_writes_nothing(two_on_the_old_key):
-    sealed = dict(OAuthClient.objects.values_list("pk", "secret_sealed"))
+    sealed = dict(Connection.objects.values_list("pk", "secret_sealed"))
 
     out, _, error = rotate("--dry-run")
 
     assert error is None
     assert "would re-encrypt 2" in out
-    assert dict(OAuthClient.objects.values_list("pk", "secret_sealed")) == sealed
+    assert dict(Connection.objects.values_list("pk", "secret_sealed")) == sealed
     assert not AuditEvent.objects.exists()
 
 

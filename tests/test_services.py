@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 from provisioning import services
-from provisioning.models import AuditEvent, OAuthClient, OpenAttempt
+from provisioning.models import AuditEvent, Connection, OpenAttempt
 from tests.provider import SID, TokenIssuer, api_requests, make_config
 
 pytestmark = pytest.mark.django_db
@@ -110,7 +110,7 @@ def test_a_token_failure_is_failed_and_kept_on_the_config(team_a, httpserver, ad
 
 
 def test_a_success_clears_the_last_error(httpserver, config, admin_a):
-    OAuthClient.objects.filter(pk=config.pk).update(last_error="old trouble")
+    Connection.objects.filter(pk=config.pk).update(last_error="old trouble")
     httpserver.expect_request(DEVICES, method="POST").respond_with_json(body(), status=201)
 
     provision(config, admin_a)

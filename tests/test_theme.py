@@ -114,9 +114,9 @@ def test_it_survives_logging_out_and_in_again(client, cast):
 def test_a_bad_value_is_refused_with_a_message(as_user, cast, value):
     client = as_user(cast["admin"])
     client.post(URL, {"theme": "light"})
-    response = client.post(URL, {"theme": value, "next": "/t/team-a/clients/"})
+    response = client.post(URL, {"theme": value, "next": "/t/team-a/connections/"})
     assert response.status_code == 302
-    assert response["Location"] == "/t/team-a/clients/"
+    assert response["Location"] == "/t/team-a/connections/"
     assert Preference.objects.get(user=cast["admin"]).theme == "light"  # unchanged
     page = client.get(response["Location"])
     assert page.status_code == 200

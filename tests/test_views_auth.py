@@ -47,8 +47,10 @@ def test_it_refuses_a_wrong_password_with_a_message(client, admin_a):
 
 
 def test_it_returns_to_the_page_asked_for(client, admin_a):
-    response = client.post(LOGIN, {"username": "alice", "password": PASSWORD, "next": "/t/team-a/clients/"})
-    assert response["Location"] == "/t/team-a/clients/"
+    response = client.post(
+        LOGIN, {"username": "alice", "password": PASSWORD, "next": "/t/team-a/connections/"}
+    )
+    assert response["Location"] == "/t/team-a/connections/"
 
 
 def test_it_does_not_redirect_to_another_site_after_login(client, admin_a):
@@ -140,10 +142,10 @@ def test_an_idle_session_is_logged_out(client, admin_a):
     client.get("/t/team-a/")
     idle_for(client, django_settings.SESSION_COOKIE_AGE + 60)
 
-    response = client.get("/t/team-a/clients/?x=1")
+    response = client.get("/t/team-a/connections/?x=1")
 
     assert response.status_code == 302
-    assert response["Location"] == f"{LOGIN}?next=/t/team-a/clients/%3Fx%3D1"
+    assert response["Location"] == f"{LOGIN}?next=/t/team-a/connections/%3Fx%3D1"
     assert not is_logged_in(client)
     assert client.get("/t/team-a/").status_code == 302  # and it stays logged out
 
@@ -215,7 +217,7 @@ def test_a_form_posted_with_its_cookie_gone_returns_to_the_page_it_was_on(client
     """The browser drops the session cookie when it expires: the POST arrives signed out. Test
     connection posts to a URL that answers only POST; the login must lead back to the page."""
     log_in(client, "alice", PASSWORD)
-    page = f"/t/team-a/clients/{config_a.pk}/"
+    page = f"/t/team-a/connections/{config_a.pk}/"
     del client.cookies[django_settings.SESSION_COOKIE_NAME]
 
     response = client.post(f"{page}test/", HTTP_REFERER=f"http://testserver{page}")

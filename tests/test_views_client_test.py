@@ -1,10 +1,10 @@
-"""Test connection on a client configuration, against the sandbox's token endpoint over HTTP."""
+"""Test connection on a connection, against the sandbox's token endpoint over HTTP."""
 
 import re
 
 import pytest
 
-from provisioning.models import AuditEvent, OAuthClient
+from provisioning.models import AuditEvent, Connection
 from provisioning.sandbox import knobs
 from tests.provider import make_config
 from tests.workflow import sandbox_config, tenant, text  # noqa: F401 - fixtures
@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def url(config):
-    return f"/t/team-a/clients/{config.pk}/test/"
+    return f"/t/team-a/connections/{config.pk}/test/"
 
 
 def test_it_shows_the_granted_scope_and_claims(as_user, cast, sandbox_config):  # noqa: F811
@@ -47,7 +47,7 @@ def test_a_refused_secret_is_shown_and_kept_on_the_configuration(as_user, cast, 
     assert "The connection test failed." in html
     assert "refused the client id or secret" in html
     assert "not-the-right-secret" not in html
-    assert "refused the client id or secret" in OAuthClient.objects.get(pk=sandbox_config.pk).last_error
+    assert "refused the client id or secret" in Connection.objects.get(pk=sandbox_config.pk).last_error
 
 
 def test_it_bypasses_the_token_cache(as_user, cast, sandbox_config):  # noqa: F811

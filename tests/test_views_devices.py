@@ -16,7 +16,7 @@ from urllib.parse import quote, unquote
 import pytest
 import requests
 
-from provisioning.models import AuditEvent, HeldResult, Namespace, OAuthClient, OpenAttempt
+from provisioning.models import AuditEvent, Connection, HeldResult, Namespace, OpenAttempt
 from provisioning.sandbox import knobs, seed, store
 from provisioning.views import devices
 from tests import factories
@@ -121,7 +121,7 @@ def test_the_page_offers_only_the_teams_configurations_and_namespaces(as_user, c
 def test_without_a_configuration_the_page_says_what_to_do(as_user, cast):
     response = as_user(cast["operator"]).get(DEVICE_URL)
     assert response.status_code == 200
-    assert "no client configuration yet" in response.content.decode()
+    assert "no connection yet" in response.content.decode()
     assert "Ask a team admin" in response.content.decode()
 
 
@@ -130,7 +130,7 @@ def test_without_a_configuration_the_page_says_what_to_do(as_user, cast):
 
 def test_the_preview_shows_the_exact_request_with_secrets_masked(as_user, cast, scripted, httpserver):
     config, namespace = scripted
-    OAuthClient.objects.filter(pk=config.pk).update(default_auth_scope="subscription")
+    Connection.objects.filter(pk=config.pk).update(default_auth_scope="subscription")
     client = as_user(cast["operator"])
 
     response = htmx_post(
@@ -149,7 +149,7 @@ def test_the_preview_shows_the_exact_request_with_secrets_masked(as_user, cast, 
     page = text(response)
     assert "<strong>POST</strong>" in html
     assert f"{config.api_base_url}/{SID}/devices?authScope=subscription" in page
-    assert "Authorization: Bearer &lt;token from the client configuration&gt;" in html
+    assert "Authorization: Bearer &lt;token from the connection&gt;" in html
     assert TYPED not in page
     body = json.loads(re.search(r'data-copy-source="body">(.*?)</code>', page, re.S).group(1))
     assert body["hub"]["credentials"]["secrets"] == [{"password": "********"}]
@@ -164,7 +164,7 @@ def test_the_preview_shows_the_exact_request_with_secrets_masked(as_user, cast, 
 
 def test_the_preview_follows_the_auth_scope_override(as_user, cast, scripted):
     config, namespace = scripted
-    OAuthClient.objects.filter(pk=config.pk).update(default_auth_scope="subscription")
+    Connection.objects.filter(pk=config.pk).update(default_auth_scope="subscription")
     client = as_user(cast["operator"])
     page = text(htmx_post(client, device_data(config, namespace, action="preview", auth_scope="none")))
     assert f"{SID}/devices</code>" in page and "authScope" not in page.split("As curl")[0]

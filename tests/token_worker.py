@@ -20,9 +20,9 @@ def main():
 
     django.setup()
     from provisioning import tokens
-    from provisioning.models import OAuthClient
+    from provisioning.models import Connection
 
-    config = OAuthClient.objects.get(pk=config_pk)
+    config = Connection.objects.get(pk=config_pk)
     (barrier / f"ready-{name}").touch()
     deadline = time.monotonic() + 60
     while not (barrier / "go").exists():

@@ -1,7 +1,7 @@
 """Helpers shared by the operator-workflow tests (device builder, history, command, redaction).
 
 Fixtures here are imported by the test modules that use them. The sandbox ones put a
-tenant on pytest-django's live server and a team A client configuration pointing at
+tenant on pytest-django's live server and a team A connection pointing at
 it, so every request crosses real HTTP.
 """
 
@@ -25,7 +25,7 @@ def tenant(live_server):
 
 @pytest.fixture
 def sandbox_config(team_a, tenant):
-    """Team A's client configuration "Sandbox", for the sandbox tenant."""
+    """Team A's connection "Sandbox", for the sandbox tenant."""
     return seed.dashboard_config(team_a, tenant, name="Sandbox")
 
 

@@ -26,7 +26,7 @@ once more. When the provider still refuses before acting (Unavailable: 429, 503
 with Retry-After, connection refused), the row goes back to ``pending`` and the
 whole job stops handing out rows until the Retry-After (or a growing back-off when
 there is none) has passed; after MAX_BUSY_RETRIES the row fails. Rows already at
-the provider finish. Token, configuration and repeated 401 errors would fail every
+the provider finish. Token, connection and repeated 401 errors would fail every
 row alike, so they pause the job for the operator instead (the row goes back to
 ``pending``: nothing was created), as do BREAKER_FAILURES failures in a row.
 
@@ -413,7 +413,7 @@ def run(job_id, *, stop=None, owner=None, on_progress=None):
         return "busy"
     lease.recover(job)
     if job.client is None or job.namespace is None:
-        what = "client configuration" if job.client is None else "namespace"
+        what = "connection" if job.client is None else "namespace"
         lease.release(
             job,
             owner,

@@ -4,7 +4,7 @@ from django import forms
 from django.conf import settings
 
 from provisioning.form_fields import AuthScopeField, TeamChoiceField
-from provisioning.models import Namespace, OAuthClient
+from provisioning.models import Connection, Namespace
 
 MAX_CONCURRENCY = 16
 DEFAULT_CONCURRENCY = 4
@@ -16,7 +16,7 @@ CREDENTIAL_CHOICES = [
 
 
 class UploadForm(forms.Form):
-    config = TeamChoiceField(queryset=OAuthClient.objects.none(), label="Client configuration")
+    config = TeamChoiceField(queryset=Connection.objects.none(), label="Connection")
     namespace = TeamChoiceField(queryset=Namespace.objects.none())
     file = forms.FileField(
         label="CSV file",
@@ -37,7 +37,7 @@ class UploadForm(forms.Form):
 
     def __init__(self, *args, team, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["config"].queryset = OAuthClient.objects.filter(team=team)
+        self.fields["config"].queryset = Connection.objects.filter(team=team)
         self.fields["namespace"].queryset = Namespace.objects.filter(
             team=team
         )  # its config: for an error only

@@ -8,7 +8,7 @@ them in batches with the job's progress, and leaves a ``draft`` (the dry run the
 operator confirms) or, when the file as a whole cannot be used, raises UploadError.
 
 Every row is validated by provisioning.device_form.DeviceForm, the class of the
-single-device builder, with the job's client configuration and namespace passed
+single-device builder, with the job's connection and namespace passed
 in, so a row costs no query. Then, in this order, a row is marked invalid (with
 the form's reasons), duplicate-in-file (device id or auth id already on an
 earlier line), already-provisioned-here (the audit log has a "created" outcome
@@ -102,7 +102,7 @@ def row_data(layout, cells, *, password=None):
 class RowForm(DeviceForm):
     """The device builder's form for one CSV row of ``job``.
 
-    What is the same for every row of a job (configuration, namespace, credentials type,
+    What is the same for every row of a job (connection, namespace, credentials type,
     policy, authScope; no features, key or policy id) is not a field here but a fixed
     value from the job, which DeviceForm.clean puts in ``cleaned_data`` (the upload form
     checked those values once). Django copies a form's fields for every instance: this
@@ -207,7 +207,7 @@ def validate(job):
     if upload is None:
         return False
     if job.client is None or job.namespace is None:
-        raise UploadError("The client configuration or the namespace was deleted while the file was checked.")
+        raise UploadError("The connection or the namespace was deleted while the file was checked.")
     BulkRow.objects.filter(job=job).delete()  # what a worker that died while validating left
     binary = io.BytesIO(upload.data)
     del upload

@@ -33,7 +33,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from provisioning import crypto
-from provisioning.models import Namespace, OAuthClient, Team
+from provisioning.models import Connection, Namespace, Team
 
 
 class JobStatus(models.TextChoices):
@@ -98,10 +98,8 @@ class BulkJob(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     created_by_name = models.CharField(max_length=150, blank=True)
-    # Kept when the configuration or namespace is deleted, so the job's page still reads well.
-    client = models.ForeignKey(
-        OAuthClient, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
+    # Kept when the connection or namespace is deleted, so the job's page still reads well.
+    client = models.ForeignKey(Connection, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     client_name = models.CharField(max_length=100)
     namespace = models.ForeignKey(
         Namespace, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

@@ -174,7 +174,7 @@ def request_preview(config, body, *, auth_scope=None):
     if auth_scope:
         url = f"{url}?authScope={auth_scope}"
     headers = {
-        "Authorization": "Bearer <token from the client configuration>",
+        "Authorization": "Bearer <token from the connection>",
         "Content-Type": "application/json",
         "Accept": "application/json",
     }
@@ -222,7 +222,7 @@ def curl_command(config, url, body):
         if value
     )
     lines = [
-        f'# TOKEN: an access token of the client configuration "{config.name}". With its client secret',
+        f'# TOKEN: an access token of the connection "{config.name}". With its client secret',
         "# in CLIENT_SECRET, get one with:",
         f"# TOKEN=$(curl -s {client_auth} -d grant_type=client_credentials{extra} "
         f"{shlex.quote(config.token_url)} | jq -r .access_token)",

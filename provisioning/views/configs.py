@@ -1,4 +1,4 @@
-"""Client configurations (a team's OAuth2 client and the API it calls): list, create, edit, delete, test."""
+"""Connections (how a team reaches a provider and the API it calls): list, create, edit, delete, test."""
 
 from datetime import UTC, datetime
 
@@ -9,7 +9,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from provisioning import services, team_admin
 from provisioning.access import ADMINS, PROVISIONERS, get_config, get_membership
-from provisioning.forms import PRESET_DEFAULTS, ConfigDeleteForm, OAuthClientForm
+from provisioning.forms import PRESET_DEFAULTS, ConfigDeleteForm, ConnectionForm
 from provisioning.models import Preset
 
 
@@ -26,10 +26,10 @@ def configs(request, team_slug):
 def config_new(request, team_slug):
     membership = get_membership(request, team_slug, ADMINS)
     if request.method == "POST":
-        form = OAuthClientForm(request.POST, team=membership.team)
+        form = ConnectionForm(request.POST, team=membership.team)
         if form.is_valid():
             config = team_admin.create_config(form, actor=request.user, team=membership.team)
-            messages.success(request, f"Client configuration “{config.name}” saved.")
+            messages.success(request, f"Connection “{config.name}” saved.")
             return redirect("config", team_slug, config.pk)
         form.ask_for_the_secret_again()
     else:
@@ -37,7 +37,7 @@ def config_new(request, team_slug):
         if preset not in Preset.values:
             preset = Preset.SUITE_AUTH
         initial = {"preset": preset, **PRESET_DEFAULTS[preset]}
-        form = OAuthClientForm(initial=initial, team=membership.team)
+        form = ConnectionForm(initial=initial, team=membership.team)
     ctx = {"membership": membership, "form": form}
     return render(request, "provisioning/config_form.html", ctx)
 
@@ -49,7 +49,7 @@ def config_detail(request, team_slug, pk):
     form = None
     if membership.is_admin:
         if request.method == "POST":
-            form = OAuthClientForm(request.POST, instance=config, team=membership.team)
+            form = ConnectionForm(request.POST, instance=config, team=membership.team)
             if form.is_valid():
                 config, changed = team_admin.update_config(form, actor=request.user, team=membership.team)
                 if changed:
@@ -59,7 +59,7 @@ def config_detail(request, team_slug, pk):
                 return redirect("config", team_slug, config.pk)
             form.ask_for_the_secret_again()
         else:
-            form = OAuthClientForm(instance=config, team=membership.team)
+            form = ConnectionForm(instance=config, team=membership.team)
     elif request.method == "POST":
         get_membership(request, team_slug, ADMINS)  # raises 403 with the role's name
     ctx = {"membership": membership, "config": config, "form": form}
@@ -77,7 +77,7 @@ def config_delete(request, team_slug, pk):
         team_admin.delete_config(
             config, actor=request.user, team=membership.team, namespaces=form.cleaned_data["namespaces"]
         )
-        messages.success(request, f"Client configuration “{name}” deleted.")
+        messages.success(request, f"Connection “{name}” deleted.")
         return redirect("configs", team_slug)
     ctx = {"membership": membership, "config": config, "reserved": reserved, "form": form}
     return render(request, "provisioning/config_delete.html", ctx, status=400 if form.errors else 200)
@@ -110,5 +110,5 @@ def config_test(request, team_slug, pk):
     if request.htmx:
         return render(request, "provisioning/config_detail.html#connection-test", ctx)
     if membership.is_admin:
-        ctx["form"] = OAuthClientForm(instance=config, team=membership.team)
+        ctx["form"] = ConnectionForm(instance=config, team=membership.team)
     return render(request, "provisioning/config_detail.html", ctx)

@@ -13,7 +13,7 @@ from django_htmx.http import push_url
 
 from provisioning import history, services
 from provisioning.access import PROVISIONERS, get_membership
-from provisioning.models import AuditEvent, OAuthClient
+from provisioning.models import AuditEvent, Connection
 
 
 def _pretty(value):
@@ -130,7 +130,7 @@ def deprovision(request, team_slug, pk):
     created = history.provision_outcome(team, entry)
     if created is None or created.status != "created":
         raise Http404("Only the entry of a created device can de-provision it.")
-    config = OAuthClient.objects.filter(team=team, pk=entry.client_ref).first()
+    config = Connection.objects.filter(team=team, pk=entry.client_ref).first()
     deprovisioned = history.deprovisioned_since(team, created)
     ctx = {"membership": membership, "entry": entry, "config": config, "deprovisioned": deprovisioned}
     if request.method == "POST" and config is not None and not deprovisioned:

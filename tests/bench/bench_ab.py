@@ -88,12 +88,12 @@ def main():
     env = harness.configure(args.workdir)
     harness.setup_django()
     harness.prepare_database()
-    from provisioning.models import OAuthClient
+    from provisioning.models import Connection
     from provisioning.sandbox import knobs, seed
     from provisioning.sandbox.models import SandboxClient
 
     ports = {side: harness.free_port() for side in ("A", "B", "sandbox")}
-    OAuthClient.objects.filter(team__slug="bench").delete()  # an earlier run's, with other ports
+    Connection.objects.filter(team__slug="bench").delete()  # an earlier run's, with other ports
     SandboxClient.objects.all().delete()
     tenant = seed.create_tenant(
         f"http://127.0.0.1:{ports['sandbox']}/sandbox", namespaces=["com.bench.alpha"]

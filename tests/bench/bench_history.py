@@ -500,10 +500,10 @@ def main():
     base = f"http://127.0.0.1:{port}"
     reuse = Team.objects.filter(slug="bench").exists()
     if reuse:  # an earlier run's database (--workdir): its tenant's URLs name another port
-        from provisioning.models import OAuthClient
+        from provisioning.models import Connection
         from provisioning.sandbox.models import SandboxClient
 
-        OAuthClient.objects.filter(team__slug="bench").delete()
+        Connection.objects.filter(team__slug="bench").delete()
         SandboxClient.objects.all().delete()
     tenant = seed.create_tenant(f"{base}/sandbox", namespaces=NAMESPACES)
     team, user, config, namespace = harness.make_team_client(tenant)

@@ -12,7 +12,7 @@ history (50 %), a filtered history search (20 %), or the device page followed by
 Send that provisions a device (30 %). Bounded in time and requests, loopback only.
 Prints the error count, p50/p95/p99 latency per kind and overall, and the number of
 token requests the sandbox issued. Targets: 0 errors, p99 <= 300 ms, one token
-request per client configuration per token lifetime.
+request per connection per token lifetime.
 """
 
 import argparse

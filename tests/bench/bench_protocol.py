@@ -34,10 +34,10 @@ def ours(args):
     """A worker process: provision through the product's client (shared token cache)."""
     config_pk, namespace, start, count, barrier = args
     harness.setup_django()
-    from provisioning.models import OAuthClient
+    from provisioning.models import Connection
     from provisioning.providers import bosch
 
-    config = OAuthClient.objects.get(pk=config_pk)
+    config = Connection.objects.get(pk=config_pk)
     barrier.wait()
     for n in range(start, start + count):
         result = bosch.create_device(config, _body(f"{namespace}:ours-{n}"))

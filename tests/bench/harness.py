@@ -74,7 +74,7 @@ def server(workers=2, threads=8):
 
 
 def make_team_client(tenant, *, name="Bench"):
-    """A team, an admin and a client configuration pointing at a sandbox tenant."""
+    """A team, an admin and a connection pointing at a sandbox tenant."""
     from django.contrib.auth import get_user_model
 
     from provisioning.models import Membership, Namespace, Team

@@ -72,7 +72,7 @@ def run_job(job, actor, **kwargs):
 
 @pytest.fixture
 def offline_config(team_a):
-    """A client configuration pointing nowhere: for tests that validate but never send."""
+    """A connection pointing nowhere: for tests that validate but never send."""
     return make_config(
         team_a,
         name="Offline",

@@ -13,7 +13,7 @@ from django.utils import timezone
 from provisioning import audit
 from provisioning.bulk import credentials, downloads, executor, jobs, lease, progress, tasks
 from provisioning.bulk.models import BulkJob, BulkRow, JobStatus, RowState, SecretOrigin
-from provisioning.models import AuditEvent, OAuthClient
+from provisioning.models import AuditEvent, Connection
 from provisioning.sandbox import knobs, store
 from tests.sandbox.conftest import Api, device_body, token_for
 
@@ -259,7 +259,7 @@ def test_a_refused_token_pauses_the_job_without_failing_rows_and_resume_finishes
     assert set(states(job).values()) == {RowState.PENDING}
     assert store.device_ids(sid(sandbox_config)) == []
 
-    config = OAuthClient.objects.get(pk=sandbox_config.pk)
+    config = Connection.objects.get(pk=sandbox_config.pk)
     config.set_secret(sandbox["client_secret"])
     config.save()
     assert jobs.resume(job, operator_a)

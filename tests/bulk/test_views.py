@@ -348,11 +348,11 @@ def test_the_upload_page_says_what_the_team_still_needs(as_user, cast, team_a, r
     browser = as_user(cast["admin"])
 
     page = browser.get("/t/team-a/bulk/new/").content.decode()
-    assert "no client configuration yet" in page and 'href="/t/team-a/clients/new/"' in page
+    assert "no connection yet" in page and 'href="/t/team-a/connections/new/"' in page
 
     request.getfixturevalue("config_a")
     page = browser.get("/t/team-a/bulk/new/").content.decode()
-    assert "no namespace yet" in page and "no client configuration yet" not in page
+    assert "no namespace yet" in page and "no connection yet" not in page
 
     request.getfixturevalue("namespace_a")
     page = browser.get("/t/team-a/bulk/new/").content.decode()

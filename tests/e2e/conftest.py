@@ -21,7 +21,7 @@ import even where Playwright is missing, and mark themselves ``pytestmark = pyte
 
 The event loop: Playwright's sync API keeps an asyncio loop running in the main thread for as long
 as it is started, and Django refuses ORM calls from a thread with a running loop
-(SynchronousOnlyOperation). The fixtures here (the cast, client configurations) and the live
+(SynchronousOnlyOperation). The fixtures here (the cast, connections) and the live
 server's database flush run in that thread, so the ``browser`` fixture sets
 DJANGO_ALLOW_ASYNC_UNSAFE=true while Playwright runs and removes it when it stops. Nothing here is
 async code; the check is only confused by Playwright's loop. To keep that window away from the

@@ -1,4 +1,4 @@
-"""The first flows in a real browser: log-in, client configurations, namespaces, accessibility."""
+"""The first flows in a real browser: log-in, connections, namespaces, accessibility."""
 
 import re
 
@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 
 from provisioning import crypto
 from provisioning.forms import NEXEED_TOKEN_URL
-from provisioning.models import Invitation, Membership, Namespace, OAuthClient, Team
+from provisioning.models import Connection, Invitation, Membership, Namespace, Team
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import ERROR_STATUS, ROOT, expect, format_violations
 
@@ -65,19 +65,19 @@ def test_a_wrong_password_shows_an_error(page, admin_a, shot, browser_errors):
     assert browser_errors == []
 
 
-# --- (b) a Bosch IoT Suite Auth client configuration -----------------------------------------
+# --- (b) a Bosch IoT Suite Auth connection --------------------------------------------------
 
 
 def test_admin_adds_a_suite_auth_client_and_sees_only_the_fingerprint(
     page, server, login, admin_a, shot, browser_errors
 ):
     login(page, admin_a)
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Client configurations").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Client configurations")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Connections").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Connections")
     shot(page, "b-clients-empty")
-    page.get_by_role("link", name="Add a client configuration").click()
+    page.get_by_role("link", name="Add a connection").click()
 
-    expect(page.get_by_role("heading", level=1)).to_have_text("New client configuration")
+    expect(page.get_by_role("heading", level=1)).to_have_text("New connection")
     expect(page.get_by_role("radio", name="Bosch IoT Suite Auth")).to_be_checked()
     expect(field(page, "Nexeed tenant id")).to_be_hidden()  # Nexeed's fields are Nexeed's alone
     expect(field(page, "Token URL")).to_have_value("https://access.bosch-iot-suite.com/token")
@@ -103,7 +103,7 @@ def test_admin_adds_a_suite_auth_client_and_sees_only_the_fingerprint(
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Suite (e2e)")
     expect(page.get_by_role("status")).to_contain_text("saved")
-    client = OAuthClient.objects.get(team__slug="team-a", name="Suite (e2e)")
+    client = Connection.objects.get(team__slug="team-a", name="Suite (e2e)")
     assert client.token_url == token_url
     assert client.get_secret() == SECRET
     assert client.secret_fingerprint == crypto.fingerprint(SECRET)
@@ -111,19 +111,19 @@ def test_admin_adds_a_suite_auth_client_and_sees_only_the_fingerprint(
     assert SECRET not in page.content()
     shot(page, "b-client-detail")
 
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Client configurations").click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Connections").click()
     expect(page.get_by_role("row", name=re.compile("Suite \\(e2e\\)"))).to_contain_text("e2e-client")
     assert SECRET not in page.content()
     shot(page, "b-clients-list")
     assert browser_errors == []
 
 
-# --- (c) a Bosch Nexeed IAM client configuration ---------------------------------------------
+# --- (c) a Bosch Nexeed IAM connection ------------------------------------------------------
 
 
 def test_nexeed_preset_fills_the_token_url_from_the_tenant_id(page, login, admin_a, shot, browser_errors):
     login(page, admin_a)
-    page.goto("/t/team-a/clients/new/")
+    page.goto("/t/team-a/connections/new/")
     page.get_by_role("radio", name="Bosch Nexeed IAM").check()  # one control; Nexeed's fields appear
 
     expect(field(page, "Nexeed tenant id")).to_be_visible()
@@ -141,7 +141,7 @@ def test_nexeed_preset_fills_the_token_url_from_the_tenant_id(page, login, admin
     expect(field(page, "Scope")).to_have_value("aud:provisioning-api openid")
     expect(field(page, "Nexeed tenant id")).to_have_value("acme-tenant_01")  # shown again on edit
     expect(page.locator(".facts")).to_contain_text("Bosch Nexeed IAM")
-    client = OAuthClient.objects.get(team__slug="team-a", name="Nexeed (e2e)")
+    client = Connection.objects.get(team__slug="team-a", name="Nexeed (e2e)")
     assert (client.preset, client.token_url) == ("nexeed", expected)
     assert SECRET not in page.content()
     shot(page, "c-client-detail-nexeed")
@@ -189,8 +189,8 @@ def test_namespace_live_validation_then_submit(page, login, admin_a, shot, brows
 A11Y_PAGES = [
     ("login", "/accounts/login/"),
     ("team", "/t/team-a/"),
-    ("clients", "/t/team-a/clients/"),
-    ("config-form", "/t/team-a/clients/new/"),
+    ("clients", "/t/team-a/connections/"),
+    ("config-form", "/t/team-a/connections/new/"),
     ("namespaces", "/t/team-a/namespaces/"),
     ("members", "/t/team-a/members/"),
 ]
@@ -251,7 +251,7 @@ def test_axe_finds_no_violations(
         check(name)
 
     # Forms with their errors shown: a submitted empty client form, a live namespace error.
-    page.goto("/t/team-a/clients/new/")
+    page.goto("/t/team-a/connections/new/")
     field(page, "Token URL").fill("http://example.com/token")
     page.get_by_role("button", name="Save").click()
     expect(page.locator(".field .error").first).to_be_visible()
@@ -262,9 +262,9 @@ def test_axe_finds_no_violations(
     expect(page.locator("#namespace-check .error")).to_be_visible()
     check("namespace-error")
 
-    page.goto(f"/t/team-a/clients/{namespace_a.client_id}/")
+    page.goto(f"/t/team-a/connections/{namespace_a.client_id}/")
     check("client-detail")
-    page.goto(f"/t/team-a/clients/{namespace_a.client_id}/delete/")
+    page.goto(f"/t/team-a/connections/{namespace_a.client_id}/delete/")
     check("client-delete")
 
     # Members: an invitation link shown once, an open invitation, an error next to the field.

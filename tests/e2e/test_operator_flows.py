@@ -243,7 +243,7 @@ def test_the_operator_pages_have_no_accessibility_violations(
     check("history, empty result")
 
     # The connection test's two answers on the client page, and the sandbox's own page.
-    page.goto(f"/t/team-a/clients/{sandbox_config.pk}/")
+    page.goto(f"/t/team-a/connections/{sandbox_config.pk}/")
     page.get_by_role("button", name="Test connection").click()
     expect(page.locator("#connection-test .ok")).to_contain_text("Connected")
     check("client, connection tested")

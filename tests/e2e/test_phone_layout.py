@@ -65,7 +65,7 @@ def test_the_builder_history_and_a_job_fit_a_phone(phone, login, team_a, admin_a
         [f"a-device-with-a-rather-long-name-{n:04d}", "", "", "true", "", "", "north", "1"] for n in range(3)
     ]
     job = make_draft(team_a, admin_a, sandbox_config, Namespace.objects.get(name=NAMESPACE), csv_bytes(rows))
-    pages = ["/t/team-a/clients/", f"/t/team-a/clients/{sandbox_config.pk}/", "/t/team-a/namespaces/"]
+    pages = ["/t/team-a/connections/", f"/t/team-a/connections/{sandbox_config.pk}/", "/t/team-a/namespaces/"]
     pages += ["/t/team-a/members/", "/t/team-a/bulk/", "/t/team-a/bulk/new/", f"/t/team-a/bulk/{job.pk}/"]
     for path in pages:
         phone.goto(path)

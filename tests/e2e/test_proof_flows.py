@@ -299,7 +299,7 @@ MAIN_PAGES = [
     ("history", "/t/team-a/history/"),
     ("bulk-jobs", "/t/team-a/bulk/"),
     ("bulk-upload", "/t/team-a/bulk/new/"),
-    ("clients", "/t/team-a/clients/"),
+    ("clients", "/t/team-a/connections/"),
     ("namespaces", "/t/team-a/namespaces/"),
     ("members", "/t/team-a/members/"),
 ]
@@ -327,7 +327,7 @@ def test_screenshots_of_the_main_pages(
         assert background(page) == expected, name
         shot(page, f"{theme}-{name}")
 
-    page.goto(f"/t/team-a/clients/{sandbox_config.pk}/")
+    page.goto(f"/t/team-a/connections/{sandbox_config.pk}/")
     page.get_by_role("button", name="Test connection").click()
     expect(page.locator("#connection-test .ok")).to_contain_text("Connected")
     assert background(page) == expected

@@ -5,7 +5,7 @@ import requests
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from provisioning.models import OAuthClient
+from provisioning.models import Connection
 from provisioning.sandbox import knobs, seed
 from provisioning.sandbox.models import SandboxClient, ServiceInstance
 
@@ -142,7 +142,7 @@ def test_ensure_demo_tenant_creates_a_working_tenant_once(sandbox_url):
 def test_bootstrap_wires_the_dashboard_to_the_sandbox(settings, capsys):
     settings.SANDBOX_BASE_URL = "http://127.0.0.1:9999/sandbox"
     call_command("bootstrap", url="http://127.0.0.1:9999/")
-    client = OAuthClient.objects.get(name="Sandbox")
+    client = Connection.objects.get(name="Sandbox")
     assert client.token_url == "http://127.0.0.1:9999/sandbox/token"
     assert client.service_instance_id == ServiceInstance.objects.get().sid
     assert SandboxClient.objects.get().check_secret(client.get_secret())

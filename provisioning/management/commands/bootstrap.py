@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from provisioning import team_admin
-from provisioning.models import Membership, Namespace, OAuthClient, Role, Team
+from provisioning.models import Connection, Membership, Namespace, Role, Team
 from provisioning.sandbox.seed import dashboard_config, ensure_demo_tenant
 
 DEMO_TEAM = "Demo"
@@ -63,7 +63,7 @@ class Command(BaseCommand):
     def _seed_demo(self, admin):
         team, _ = Team.objects.get_or_create(slug="demo", defaults={"name": DEMO_TEAM})
         Membership.objects.get_or_create(user=admin, team=team, defaults={"role": Role.ADMIN})
-        if OAuthClient.objects.filter(team=team, name=DEMO_CLIENT).exists():
+        if Connection.objects.filter(team=team, name=DEMO_CLIENT).exists():
             return
         demo = ensure_demo_tenant(settings.SANDBOX_BASE_URL)
         config = dashboard_config(team, demo, name=DEMO_CLIENT)

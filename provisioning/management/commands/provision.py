@@ -19,13 +19,13 @@ from django.http import QueryDict
 from provisioning import services
 from provisioning.access import get_provisioner
 from provisioning.device_form import DeviceForm
-from provisioning.models import Namespace, OAuthClient
+from provisioning.models import Connection, Namespace
 from provisioning.providers import bosch
 
 EXIT_CODES = {"created": 0, "conflict": 3, "refused": 4, "failed": 5, "unknown": 6}
 EXIT_HELP = (
     "Exit codes: 0 created (or, with --dry-run, the request is valid); 1 could not start (a bad "
-    "argument, an unknown user, team, configuration or namespace, an invalid device, the audit log "
+    "argument, an unknown user, team, connection or namespace, an invalid device, the audit log "
     "unavailable): nothing was sent; 3 the device exists already (409); 4 the provider refused it; "
     "5 nothing was created (no token, or the provider was unreachable or busy); 6 outcome unknown: "
     "check whether the device exists before sending again."
@@ -47,7 +47,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--team", dest="team_slug", required=True, help="Team slug.")
         parser.add_argument(
-            "--config", "--client", dest="config_name", required=True, help="Client configuration name."
+            "--connection", "--config", "--client", dest="config_name", required=True, help="Connection name."
         )
         parser.add_argument("--namespace", dest="namespace_name", required=True)
         parser.add_argument("--name", required=True, help="Device name (after the colon).")
@@ -102,10 +102,10 @@ class Command(BaseCommand):
         except PermissionDenied as refused:
             raise CommandError(str(refused)) from None
         user, team = membership.user, membership.team
-        config = OAuthClient.objects.filter(team=team, name=config_name).first()
+        config = Connection.objects.filter(team=team, name=config_name).first()
         namespace = Namespace.objects.filter(team=team, name=namespace_name).first()
         if config is None:
-            raise CommandError(f"Team {team.slug!r} has no client configuration named {config_name!r}.")
+            raise CommandError(f"Team {team.slug!r} has no connection named {config_name!r}.")
         if namespace is None:
             raise CommandError(f"Team {team.slug!r} has no namespace {namespace_name!r}.")
 

@@ -33,12 +33,12 @@ from provisioning.bulk.csvfile import UploadError
 from provisioning.bulk.forms import MAX_CONCURRENCY
 from provisioning.bulk.models import BulkJob, JobStatus, RowState
 from provisioning.device_form import AUTH_SCOPE_DEFAULT
-from provisioning.models import Namespace, OAuthClient, Team
+from provisioning.models import Connection, Namespace, Team
 
 SHOW_PROBLEMS = 20
 EXIT_HELP = (
     "Exit codes: 0 every row was created or already existed (with --dry-run: every row is valid); "
-    "1 could not start (a bad argument, an unknown user, team, configuration or namespace, a user "
+    "1 could not start (a bad argument, an unknown user, team, connection or namespace, a user "
     "who may not provision, a file that cannot be read): nothing was sent; 3 some rows were "
     "invalid, duplicate, refused, conflicting, failed or of unknown outcome; 4 the job was "
     "cancelled or paused (the reason is printed)."
@@ -55,7 +55,7 @@ class Command(BaseCommand):
         parser.add_argument("file", help="The CSV file (the columns of the page's template).")
         parser.add_argument("--team", required=True, help="Team slug.")
         parser.add_argument(
-            "--config", "--client", dest="config", required=True, help="Client configuration name."
+            "--connection", "--config", "--client", dest="config", required=True, help="Connection name."
         )
         parser.add_argument("--namespace", required=True)
         parser.add_argument(
@@ -89,9 +89,9 @@ class Command(BaseCommand):
         except PermissionDenied as refused:
             raise CommandError(str(refused)) from None
         actor, team = membership.user, membership.team
-        config = OAuthClient.objects.filter(team=team, name=options["config"]).first()
+        config = Connection.objects.filter(team=team, name=options["config"]).first()
         if config is None:
-            raise CommandError(f"Team {team.slug!r} has no client configuration named {options['config']!r}.")
+            raise CommandError(f"Team {team.slug!r} has no connection named {options['config']!r}.")
         namespace = (
             Namespace.objects.filter(team=team, name=options["namespace"]).select_related("client").first()
         )

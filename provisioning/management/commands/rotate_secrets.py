@@ -1,7 +1,7 @@
 """Re-encrypt everything stored sealed with the newest key of ENCRYPTION_KEYS.
 
 What is sealed, and what happens to it:
-- client secrets (OAuthClient): re-encrypted, each change audited;
+- client secrets (of connections): re-encrypted, each change audited;
 - bulk rows' passwords (BulkRow.secret_sealed: typed ones waiting to be sent, generated ones
   waiting for their one-time download): re-encrypted;
 - held Send results (HeldResult, a few minutes old at most): re-encrypted;
@@ -24,7 +24,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from provisioning import crypto, held_results, team_admin, tokens
 from provisioning.bulk.models import BulkRow, secret_aad
-from provisioning.models import HeldResult, OAuthClient
+from provisioning.models import Connection, HeldResult
 
 
 class Command(BaseCommand):
@@ -83,9 +83,9 @@ class Command(BaseCommand):
 
     def client_secrets(self):
         resealed = current = failed = 0
-        configs = OAuthClient.objects.exclude(secret_sealed="").select_related("team").order_by("pk")
+        configs = Connection.objects.exclude(secret_sealed="").select_related("team").order_by("pk")
         for config in configs.iterator():
-            label = f"team “{config.team.name}”, configuration “{config.name}” (id {config.pk})"
+            label = f"team “{config.team.name}”, connection “{config.name}” (id {config.pk})"
             try:
                 # Open even those already on the newest key: a damaged row is reported too.
                 old_sealed = config.secret_sealed
@@ -133,7 +133,7 @@ class Command(BaseCommand):
 
     def token_cache(self):
         cached = 0
-        for config in OAuthClient.objects.order_by("pk").iterator():
+        for config in Connection.objects.order_by("pk").iterator():
             if tokens.is_cached(config):
                 cached += 1
                 if not self.dry_run:
