@@ -9,6 +9,7 @@ stands for the attempt) but stay in the log and in the detail view.
 import base64
 import csv
 import json
+import re
 import uuid
 from datetime import UTC, datetime, time, timedelta
 
@@ -129,26 +130,58 @@ SQLITE_SEARCH = (
 )
 
 
+WORD = re.compile(r"[^\W_]+")  # a run of letters and digits
+
+
+def index_part(text):
+    """The part of the searched text to look up in the trigram index; the rows it finds are
+    then checked against the whole text.
+
+    A trigram index is fast for trigrams few ids share and slow for those nearly all of
+    them share ("dev", "-00", the namespace): it reads every id's entry for each. In
+    device ids the rare part is the serial, so the word with the most digits is looked
+    up (after the colon, when there is one: the namespace is shared too). Text with no
+    word of three characters or more with a digit is looked up whole.
+    """
+    name = text.partition(":")[2] or text
+    words = [w for w in WORD.findall(name) if len(w) >= TRIGRAM and any(c.isdigit() for c in w)]
+    if not words:
+        return text
+    return max(words, key=lambda word: (sum(c.isdigit() for c in word), len(word)))
+
+
 def search_ids(team, text):
-    """Ids of the team's rows whose target contains ``text`` in any case, read through
-    SQLite's trigram index (``text`` has TRIGRAM characters or more: HistoryFilter
-    refuses less); None when that is not the fast way: more than SEARCH_PROBE rows
-    match (walking the log newest first then finds a page sooner), or the database is
-    PostgreSQL, whose planner makes the same choice itself from its statistics of the
-    pg_trgm index."""
+    """Ids of the team's rows that may contain ``text``, read through SQLite's trigram index:
+    those containing its index_part, else (too many of those) the whole text. None when
+    that is not the fast way: more than SEARCH_PROBE rows contain it (walking the log
+    newest first then finds a page sooner), or the database is PostgreSQL, whose planner
+    makes the same choice itself from its statistics of the pg_trgm index. ``text`` has
+    TRIGRAM characters or more (HistoryFilter refuses less)."""
     if connection.vendor != "sqlite":
         return None
-    phrase = '"' + text.replace('"', '""') + '"'  # one FTS5 string: the text as typed
-    with connection.cursor() as cursor:
-        cursor.execute(SQLITE_SEARCH, [phrase, team.pk, SEARCH_PROBE + 1])
-        ids = [row[0] for row in cursor.fetchall()]
-    return ids if len(ids) <= SEARCH_PROBE else None
+    for looked_up in dict.fromkeys([index_part(text), text]):
+        phrase = '"' + looked_up.replace('"', '""') + '"'  # one FTS5 string: the text as typed
+        with connection.cursor() as cursor:
+            cursor.execute(SQLITE_SEARCH, [phrase, team.pk, SEARCH_PROBE + 1])
+            ids = [row[0] for row in cursor.fetchall()]
+        if len(ids) <= SEARCH_PROBE:
+            return ids
+    return None
 
 
 def _containing(rows, text):
-    """Rows whose target contains ``text`` in any case: LOWER(target) LIKE '%text%', the
-    expression PostgreSQL's trigram index is built on."""
-    return rows.alias(target_lower=Lower("target")).filter(target_lower__contains=text.lower())
+    """Rows whose target contains ``text`` in any case.
+
+    On PostgreSQL, LOWER(target) LIKE '%part%' is what its trigram index is built on, for
+    the index_part; UPPER(target) LIKE '%TEXT%' (Django's icontains) checks each row found
+    against the whole text, and is not an expression of the index, so the planner does
+    not look up the whole text's common trigrams too.
+    """
+    if connection.vendor == "postgresql":
+        rows = rows.alias(target_lower=Lower("target")).filter(
+            target_lower__contains=index_part(text).lower()
+        )
+    return rows.filter(target__icontains=text)
 
 
 def events(team, filters=None):
@@ -184,7 +217,7 @@ def events(team, filters=None):
         rows = rows.filter(client_ref=data["config"].pk)
     if data.get("namespace"):
         rows = rows.filter(namespace=data["namespace"].name)
-    if data.get("q") and found is None:
+    if data.get("q"):
         rows = _containing(rows, data["q"])
     if data.get("since"):
         rows = rows.filter(created_at__gte=datetime.combine(data["since"], time.min, tzinfo=UTC))

@@ -756,6 +756,31 @@ def test_a_search_many_rows_match_walks_the_log_and_finds_the_same_rows(as_user,
     assert listed_ids(client.get(URL, {"q": "ACME.SENS", "status": "failed"})) == [rows["failed"].pk]
 
 
+@pytest.mark.parametrize(
+    ("typed", "looked_up"),
+    [
+        ("dev-0012346", "0012346"),  # the serial, not "dev-" that every id has
+        ("COM.ACME:DEV-0042", "0042"),
+        ("com.acme2024:boiler-7", "com.acme2024:boiler-7"),  # digits only in the namespace
+        ("sensor-a3f9c2", "a3f9c2"),
+        ("boiler-north", "boiler-north"),  # no digits: the whole text
+        ("x-12-345", "345"),
+        ("dev_0012", "0012"),
+    ],
+)
+def test_the_index_looks_up_the_serial_part(typed, looked_up):
+    assert log.index_part(typed) == looked_up
+
+
+def test_rows_found_by_the_serial_alone_are_checked_against_the_whole_text(as_user, cast, team_a):
+    wanted = attempt(team_a, "com.acme:dev-0042", "created", at=T0)[1]
+    attempt(team_a, "com.acme:pump-0042", "created", at=T0 + timedelta(hours=1))
+    attempt(team_a, "com.other:dev-0042", "created", at=T0 + timedelta(hours=2))
+    client = as_user(cast["auditor"])
+    assert listed_ids(client.get(URL, {"q": "Acme:Dev-0042"})) == [wanted.pk]
+    assert len(listed_ids(client.get(URL, {"q": "0042"}))) == 3
+
+
 @pytest.mark.parametrize("typed", ["9", "s-"])
 def test_a_search_shorter_than_three_characters_lists_nothing_and_says_why(as_user, cast, mixed, typed):
     response = as_user(cast["auditor"]).get(URL, {"q": typed})
