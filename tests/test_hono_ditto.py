@@ -1,10 +1,6 @@
 """The Hono + Ditto and Ditto plans: bodies valid against both specs, ids, policy, headers,
-order, undo, de-provision, and that no secret reaches a record, a preview or a curl."""
+order, undo and de-provision."""
 
-import json
-import os
-import shutil
-import subprocess
 from urllib.parse import urlsplit
 
 import pytest
@@ -14,54 +10,21 @@ from hypothesis import strategies as st
 from provisioning.providers import bosch
 from provisioning.providers import hono_ditto as hd
 from provisioning.providers import spec as specs
-from provisioning.providers.bosch import GENERATED, MASK
+from provisioning.providers.bosch import GENERATED
 from provisioning.providers.spec import DeviceSpec
+from tests.hono_ditto_cases import (
+    DEVICE_ID,
+    DITTO_ONLY,
+    DITTO_SPECS,
+    FULL,
+    GENERATED_SECRET,
+    HONO_DITTO,
+    PASSWORD,
+    PSK,
+    SPECS,
+    device,
+)
 from tests.openapi import errors, parameter_names, request_errors
-
-DEVICE_ID = "org.acme:sensor-1"
-PASSWORD = "S3cure-Pa55-4711"
-PSK = "c2VjcmV0LXByZS1zaGFyZWQta2V5LTQ3MTE="
-GENERATED_SECRET = "Gen-3rated-Pa55!x"
-
-HONO_DITTO = hd.ConnectionSettings(
-    hono_url="https://hono.example:28443",
-    tenant="acme-tenant",
-    ditto_url="https://ditto.example",
-    own_subject="nginx:provisioner",
-    hono_auth=hd.BASIC,
-    hono_username="registry-admin",
-    name="Acme lab",
-)
-DITTO_ONLY = hd.ConnectionSettings(
-    ditto_url="https://ditto.example/", ditto_auth=hd.BASIC, ditto_username="ditto"
-)
-
-
-def device(**fields):
-    return DeviceSpec(**{"id": DEVICE_ID, **fields})
-
-
-FULL = device(
-    credentials=specs.TYPED_PASSWORD,
-    secret=PASSWORD,
-    via=("org.acme:gateway-1",),
-    attributes={"serial": "4711", "location": {"floor": 2}},
-    features={"temperature": {"properties": {"value": 21.5}}},
-    definition="org.acme:sensor:1.0.0",
-)
-SPECS = {
-    "typed password, everything": FULL,
-    "generated password": device(credentials=specs.GENERATED_PASSWORD),
-    "psk": device(credentials=specs.PSK, secret=PSK, auth_id="psk-identity-1"),
-    "generated psk": device(credentials=specs.PSK),
-    "no credentials, disabled": device(enabled=False),
-    "existing policy": device(credentials=specs.TYPED_PASSWORD, secret=PASSWORD, policy_id="org.acme:shared"),
-}
-DITTO_SPECS = {
-    "bare": device(),
-    "everything": device(attributes={"a": [1, 2]}, features={"f": {}}, definition="a.b:c:1"),
-    "existing policy": device(policy_id="org.acme:shared"),
-}
 
 
 def spec_path(settings_, step):
@@ -346,158 +309,3 @@ def test_deprovision_is_thing_policy_device_and_404_means_gone():
     ]
     assert [s.name for s in hd.deprovision_plan(DITTO_ONLY, DEVICE_ID)] == ["thing", "policy"]
     assert "Hono" in hd.KEEP_CREDENTIALS_NOTE and "credentials" in hd.KEEP_CREDENTIALS_NOTE
-
-
-# --- preview, records, curl: never a secret -----------------------------------------------------
-
-
-def outputs(settings_, steps):
-    """Everything a plan shows or stores, as one text."""
-    return json.dumps(
-        {
-            "records": [hd.request_record(settings_, s) for s in steps],
-            "preview": hd.preview(settings_, steps),
-            "script": hd.curl_script(settings_, steps),
-        },
-        ensure_ascii=False,
-    )
-
-
-@pytest.mark.parametrize(
-    ("spec", "secret"),
-    [
-        (FULL, PASSWORD),
-        (SPECS["psk"], PSK),
-        (SPECS["generated password"], GENERATED_SECRET),
-        (SPECS["generated psk"], GENERATED_SECRET),
-    ],
-)
-def test_no_secret_reaches_a_record_a_preview_or_a_curl(spec, secret):
-    steps = hd.plan(HONO_DITTO, spec, generated_secret=GENERATED_SECRET)
-    assert secret in json.dumps(steps[1].body)  # the real one is only in what is sent
-    text = outputs(HONO_DITTO, steps)
-    assert secret not in text
-    assert MASK in text
-
-
-def test_the_preview_shows_each_step_with_masked_secret_and_auth():
-    preview = hd.preview(HONO_DITTO, hd.plan(HONO_DITTO, FULL))
-    assert [p["title"] for p in preview] == [
-        "Create the Hono device",
-        "Set the device's credentials",
-        "Create the twin's policy",
-        "Create the twin (thing)",
-    ]
-    assert json.loads(preview[1]["body"])[0]["secrets"] == [{"pwd-plain": MASK}]
-    assert preview[0]["headers"]["Authorization"].startswith("Basic <registry-admin")
-    assert preview[3]["headers"]["Authorization"].startswith("Bearer <")
-    assert preview[3]["headers"]["If-None-Match"] == "*"
-    record = hd.request_record(HONO_DITTO, hd.plan(HONO_DITTO, SPECS["generated password"])[1])
-    assert record["body"][0]["secrets"] == [{"pwd-plain": GENERATED}]
-
-
-def test_curl_reads_every_secret_from_a_shell_variable():
-    script = hd.curl_script(HONO_DITTO, hd.plan(HONO_DITTO, FULL))
-    assert '-u registry-admin:"$HONO_PASSWORD"' in script
-    assert '-H "Authorization: Bearer $DITTO_TOKEN"' in script
-    assert '"$DEVICE_PASSWORD"' in script
-    for name in ("HONO_PASSWORD", "DITTO_TOKEN", "DEVICE_PASSWORD"):
-        assert f"# {name}:" in script
-    assert "Acme lab" in script
-
-
-@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
-@pytest.mark.parametrize("spec", [FULL, SPECS["psk"]], ids=["password", "psk"])
-def test_the_curl_script_runs_and_sends_exactly_the_plan(tmp_path, spec):
-    """Run under bash with ``curl`` replaced by a recorder: each call's method, URL, headers,
-    credentials and body are what the plan says, the secrets taken from the environment."""
-    steps = hd.plan(HONO_DITTO, spec)
-    recorder = "curl() { for a in \"$@\"; do printf '%s\\0' \"$a\"; done; printf 'END\\0'; }\n"
-    env = {
-        "PATH": os.environ["PATH"],
-        "HONO_PASSWORD": "hono pw 'x'",
-        "DITTO_TOKEN": "tok.en",
-        "DEVICE_PASSWORD": PASSWORD,
-        "DEVICE_PSK": PSK,
-    }
-    out = subprocess.run(
-        ["bash", "-c", recorder + hd.curl_script(HONO_DITTO, steps)],
-        env=env,
-        capture_output=True,
-        check=True,
-        timeout=10,
-    ).stdout.decode()
-    calls = [call.strip("\0").split("\0") for call in out.split("END\0") if call.strip("\0")]
-    sent = hd.plan(HONO_DITTO, spec, generated_secret=None)
-    assert len(calls) == len(sent)
-    for args, step in zip(calls, sent, strict=True):
-        assert args[:4] == ["--fail-with-body", "-X", step.method, step.url]
-        if step.endpoint == hd.HONO:
-            assert args[4:6] == ["-u", "registry-admin:hono pw 'x'"]
-        else:
-            assert args[4:6] == ["-H", "Authorization: Bearer tok.en"]
-        headers = [args[i + 1] for i, a in enumerate(args) if a == "-H"][step.endpoint == hd.DITTO :]
-        assert headers == [f"{k}: {v}" for k, v in step.headers.items()]
-        assert json.loads(args[args.index("--data-raw") + 1]) == step.body
-
-
-# --- the neutral description, from the device builder and Bosch -----------------------------------
-
-BUILDER = {
-    "id": DEVICE_ID,
-    "enabled": False,
-    "via": "org.acme:gw",
-    "credentials_type": "hashed-password",
-    "password": PASSWORD,
-    "psk_key": "",
-    "auth_id": "serial-1",
-    "attributes": {"a": 1},
-    "definition": "a:b:1",
-    "features": {"f": {}},
-    "policy_mode": "existing",
-    "policy_id": "org.acme:shared",
-}
-
-
-@pytest.mark.parametrize(
-    ("changes", "kind", "secret"),
-    [
-        ({}, specs.TYPED_PASSWORD, PASSWORD),
-        ({"password": ""}, specs.GENERATED_PASSWORD, ""),
-        ({"credentials_type": "psk", "psk_key": PSK}, specs.PSK, PSK),
-        ({"credentials_type": "none", "password": ""}, specs.NONE, ""),
-    ],
-)
-def test_the_builder_data_and_the_bosch_body_map_onto_one_description(changes, kind, secret):
-    data = {**BUILDER, **changes}
-    spec = specs.from_device(data)
-    assert (spec.credentials, spec.secret) == (kind, secret)
-    body = bosch.request_body(data)
-    hub, thing = body["hub"], body["things"]["thing"]
-    assert body["id"] == spec.id
-    assert hub["device"].get("enabled", True) == spec.enabled
-    assert (hub["device"]["via"],) == spec.via
-    assert thing["policyId"] == spec.policy_id
-    assert (thing["attributes"], thing["features"], thing["definition"]) == (
-        spec.attributes,
-        spec.features,
-        spec.definition,
-    )
-    if spec.has_credentials:
-        assert hub["credentials"]["authId"] == spec.effective_auth_id
-    else:
-        assert "credentials" not in hub
-
-
-def test_a_generated_policy_in_the_builder_is_a_blank_policy_id():
-    spec = specs.from_device({**BUILDER, "policy_mode": "generated"})
-    assert spec.generated_policy and spec.effective_policy_id == DEVICE_ID
-    assert specs.from_device({**BUILDER, "via": ""}).via == ()
-
-
-def test_the_description_refuses_an_unknown_kind_and_hides_its_secret():
-    with pytest.raises(ValueError):
-        DeviceSpec(id=DEVICE_ID, credentials="hashed-password")
-    with pytest.raises(TypeError):
-        DeviceSpec(id=DEVICE_ID, via="org.acme:gw")
-    assert PASSWORD not in repr(FULL)

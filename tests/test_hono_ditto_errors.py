@@ -19,7 +19,12 @@ from provisioning.errors import (
 )
 from provisioning.providers import hono_ditto as hd
 from provisioning.providers import spec as specs
-from provisioning.providers.hono_ditto_errors import error_for, is_already, provider_field, provider_words
+from provisioning.providers.hono_ditto_errors import (
+    error_for,
+    is_already,
+    provider_field,
+    provider_words,
+)
 from provisioning.providers.spec import DeviceSpec
 
 CONNECTION = hd.ConnectionSettings(
