@@ -40,6 +40,7 @@ def test_no_secret_reaches_a_record_a_preview_or_a_curl(spec, secret):
     assert secret in json.dumps(steps[1].body)  # the real one is only in what is sent
     text = outputs(HONO_DITTO, steps)
     assert secret not in text
+    assert secret not in repr(steps)
     assert MASK in text
 
 

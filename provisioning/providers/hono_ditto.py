@@ -97,7 +97,7 @@ class Step:
     method: str
     url: str
     headers: dict = field(default_factory=dict)
-    body: object = None
+    body: object = field(default=None, repr=False)  # the credentials' body holds the secret
     already: int | None = None
     undo: "Step | None" = None
     undo_note: str = ""
