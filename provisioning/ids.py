@@ -96,3 +96,34 @@ def key_error(value, what):
     if value.startswith("{{") and value.endswith("}}"):
         return f"The {what} cannot be a {{{{ placeholder }}}}."
     return None
+
+
+# Eclipse Hono's device registry defaults (provisioning-api.md §10); a registry may be set up
+# with looser ones, never with a colon in an auth id (the username is ``auth-id@tenant``).
+HONO_DEVICE_ID_RE = re.compile(r"[a-zA-Z0-9\-_.:]+")
+HONO_AUTH_ID_RE = re.compile(r"[a-zA-Z0-9\-_=.]+")
+HONO_TENANT_RE = re.compile(r"[a-zA-Z0-9\-_.]+")
+HONO_ALLOWED = "letters a-z and A-Z, digits and - _ ."
+
+
+def hono_device_id_error(device_id):
+    """Why Hono's registry would refuse ``device_id``, or None."""
+    if HONO_DEVICE_ID_RE.fullmatch(device_id):
+        return None
+    return f"Eclipse Hono accepts only {HONO_ALLOWED} and ':' in a device id."
+
+
+def hono_auth_id_error(auth_id):
+    """Why Hono's registry would refuse ``auth_id``, or None."""
+    if HONO_AUTH_ID_RE.fullmatch(auth_id):
+        return None
+    return f"Eclipse Hono accepts only {HONO_ALLOWED} and '=' in an auth id (no ':' or '@')."
+
+
+def hono_tenant_error(tenant):
+    """Why ``tenant`` is not a Hono tenant id, or None."""
+    if not tenant:
+        return "Enter the Hono tenant."
+    if HONO_TENANT_RE.fullmatch(tenant):
+        return None
+    return f"Eclipse Hono accepts only {HONO_ALLOWED} in a tenant id."

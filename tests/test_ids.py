@@ -76,3 +76,21 @@ def test_thing_ids_follow_the_ditto_rule(thing_id, ok):
 
 def test_the_default_auth_id_replaces_the_colon():
     assert ids.default_auth_id("com.acme:boiler-0042") == "com.acme_boiler-0042"
+
+
+@pytest.mark.parametrize(
+    ("check", "value", "ok"),
+    [
+        (ids.hono_device_id_error, "org.acme:sensor-1_a.b", True),
+        (ids.hono_device_id_error, "org.acme:sensor 1", False),
+        (ids.hono_device_id_error, "org.acme:dev/1", False),
+        (ids.hono_auth_id_error, "org.acme_sensor-1=a.b", True),
+        (ids.hono_auth_id_error, "org.acme:sensor-1", False),
+        (ids.hono_auth_id_error, "dev@tenant", False),
+        (ids.hono_tenant_error, "acme-tenant_1.a", True),
+        (ids.hono_tenant_error, "acme:tenant", False),
+        (ids.hono_tenant_error, "", False),
+    ],
+)
+def test_hono_ids_follow_the_registry_defaults(check, value, ok):
+    assert (check(value) is None) is ok
