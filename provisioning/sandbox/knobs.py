@@ -143,7 +143,7 @@ def inject_fault(kind, count=1, *, retry_after=None, seconds=None, target="api")
     if kind not in FAULT_KINDS:
         raise ValueError(f"Unknown fault {kind!r}; use one of {sorted(FAULT_KINDS)} or 'expire_tokens'.")
     if target not in TARGETS:
-        raise ValueError(f"Unknown fault target {target!r}; use 'api' or 'token'.")
+        raise ValueError(f"Unknown fault target {target!r}; use one of {sorted(TARGETS)}.")
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise ValueError("count must be a positive integer.")
     if retry_after is not None and (not isinstance(retry_after, int) or retry_after < 0):
