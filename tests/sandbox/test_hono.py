@@ -355,3 +355,17 @@ def test_the_demo_seed_makes_a_tenant_and_a_user_that_work(sandbox_url):
     assert again["password"] is None  # only its hash is kept
     client = Hono(sandbox_url, auth=(facts["username"], facts["password"]))
     assert client.tenant("GET", facts["hono_tenant"]).status_code == 200
+
+
+def test_tenants_can_be_searched_and_created_with_a_chosen_id(hono):
+    created = hono.call("POST", "/tenants", "/tenants", json={"ext": {"site": "9"}})
+    assert created.status_code == 201
+    found = hono.call(
+        "GET", "/tenants", "/tenants", params={"filterJson": '{"field": "/ext/site", "value": "9"}'}
+    )
+    assert found.status_code == 200
+    assert [t["id"] for t in found.json()["result"]] == [created.json()["id"]]
+    none = hono.call(
+        "GET", "/tenants", "/tenants", params={"filterJson": '{"field": "/ext/site", "value": "0"}'}
+    )
+    assert none.status_code == 404
