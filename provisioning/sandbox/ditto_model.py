@@ -126,7 +126,8 @@ def check_thing(body, thing_id):
         raise _invalid("things:features.invalid", "The features must be a JSON object.")
     for feature_id, feature in features.items():
         _check_feature(feature_id, feature)
-    return {key: value for key, value in body.items() if key != "thingId"}
+    # "definition": null means no definition.
+    return {key: value for key, value in body.items() if key != "thingId" and value is not None}
 
 
 def _check_feature(feature_id, feature):
