@@ -259,11 +259,6 @@ class Connection(models.Model):
         return bool(self.secret_sealed)
 
 
-# The model's name before migration 0014, for code not renamed yet (provisioning/sandbox/seed.py,
-# which is being changed in parallel). New code imports Connection.
-OAuthClient = Connection
-
-
 class Namespace(models.Model):
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="namespaces")
     name = models.CharField(max_length=254)

@@ -42,7 +42,7 @@ from provisioning.models import (
     Preference,
     Role,
 )
-from provisioning.sandbox.models import Fault
+from provisioning.sandbox.models import DittoThing, Fault, HonoDevice
 from tests.bulk.conftest import csv_bytes, device_rows, make_draft
 from tests.factories import make_config
 from tests.provider import SID
@@ -87,6 +87,12 @@ ADMIN_MODELS = [
     "sandbox/hubcredentials",
     "sandbox/thing",
     "sandbox/policy",
+    "sandbox/basicuser",
+    "sandbox/honotenant",
+    "sandbox/honodevice",
+    "sandbox/honocredential",
+    "sandbox/dittothing",
+    "sandbox/dittopolicy",
 ]
 
 
@@ -292,6 +298,16 @@ EXPECTED = {
     "sandbox/api/1/<str:sid>/devices": {"GET": same(405), "POST": same(401)},
     "sandbox/api/1/<str:sid>/devices/<path:device_id>": {"GET": same(405), "POST": same(405)},
     "sandbox/^(api|iam)/": {"GET": same(404), "POST": same(404)},
+    # Its Hono registry and Ditto: Basic or bearer credentials, never a session.
+    "sandbox/v1/tenants": {"GET": same(401), "POST": same(401)},
+    "sandbox/v1/tenants/<str:tenant_id>": {"GET": same(401), "POST": same(401)},
+    "sandbox/v1/devices/<str:tenant_id>": {"GET": same(401), "POST": same(401)},
+    "sandbox/v1/devices/<str:tenant_id>/<str:device_id>": {"GET": same(401), "POST": same(401)},
+    "sandbox/v1/credentials/<str:tenant_id>/<str:device_id>": {"GET": same(401), "POST": same(401)},
+    "sandbox/^v1/": {"GET": same(404), "POST": same(404)},
+    "sandbox/api/2/things/<str:thing_id>": {"GET": same(401), "POST": same(401)},
+    "sandbox/api/2/policies/<str:policy_id>": {"GET": same(401), "POST": same(401)},
+    "sandbox/^api/2/": {"GET": same(404), "POST": same(404)},
     # The Django admin: superusers only; nobody of the cast is staff.
     "admin/": ADMIN_ONLY,
     "admin/login/": {"GET": same(200), "POST": same(200)},
@@ -340,6 +356,8 @@ OBJECTS = {
 # Patterns written as regular expressions, and the URL used for each.
 REGEX_URLS = {
     "sandbox/^(api|iam)/": "/sandbox/api/no-such-thing",
+    "sandbox/^v1/": "/sandbox/v1/no-such-thing",
+    "sandbox/^api/2/": "/sandbox/api/2/search/things",
     "admin/^(?P<app_label>auth|axes|django_tasks_database|provisioning|sandbox)/$": "/admin/provisioning/",
     "admin/(?P<url>.*)$": "/admin/no-such-page/",
 }
@@ -463,6 +481,9 @@ def concrete(route, world, team_slug="team-a"):
         "tenant": "tenant-1",
         "sid": SID,
         "device_id": "com.acme.matrix:boiler-1",
+        "tenant_id": "tenant-1",
+        "thing_id": "com.acme.matrix:boiler-1",
+        "policy_id": "com.acme.matrix:boiler-1",
     }
 
     def fill(match):
@@ -493,6 +514,8 @@ def _watched():
         "jobs": BulkJob.objects.order_by("pk").values_list("pk", "status", "credentials_downloaded_at"),
         "preferences": Preference.objects.order_by("pk").values_list("user_id", "theme"),
         "faults": Fault.objects.order_by("pk").values_list("pk", "remaining"),
+        "hono": HonoDevice.objects.order_by("pk").values_list("pk", "etag", "credentials_etag"),
+        "ditto": DittoThing.objects.order_by("pk").values_list("pk", "revision"),
     }
 
 

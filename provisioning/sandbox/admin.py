@@ -1,13 +1,19 @@
 """Admin pages to browse (and delete from) what the sandbox holds.
 
-View-only: instances and clients are made with provisioning.sandbox.seed (the
-client secret exists only as a hash), devices through the API, and knobs and
-faults on /sandbox/.
+View-only: instances, clients, Hono tenants and Basic users are made with
+provisioning.sandbox.seed (secrets exist only as hashes), devices, things and
+policies through the APIs, and knobs and faults on /sandbox/.
 """
 
 from django.contrib import admin
 
 from provisioning.sandbox.models import (
+    BasicUser,
+    DittoPolicy,
+    DittoThing,
+    HonoCredential,
+    HonoDevice,
+    HonoTenant,
     HubCredentials,
     HubDevice,
     Policy,
@@ -64,4 +70,44 @@ class ThingAdmin(ViewOnlyAdmin):
 class PolicyAdmin(ViewOnlyAdmin):
     list_display = ["policy_id", "instance", "created_at"]
     list_filter = ["instance"]
+    search_fields = ["policy_id"]
+
+
+@admin.register(BasicUser)
+class BasicUserAdmin(ViewOnlyAdmin):
+    list_display = ["username", "created_at"]
+    search_fields = ["username"]
+    exclude = ["secret_hash"]
+
+
+@admin.register(HonoTenant)
+class HonoTenantAdmin(ViewOnlyAdmin):
+    list_display = ["tenant_id", "created_at"]
+    search_fields = ["tenant_id"]
+
+
+@admin.register(HonoDevice)
+class HonoDeviceAdmin(ViewOnlyAdmin):
+    list_display = ["device_id", "tenant", "created_at"]
+    list_filter = ["tenant"]
+    search_fields = ["device_id"]
+
+
+@admin.register(HonoCredential)
+class HonoCredentialAdmin(ViewOnlyAdmin):
+    list_display = ["auth_id", "type", "device", "tenant", "enabled"]
+    list_filter = ["tenant", "type"]
+    search_fields = ["auth_id"]
+    exclude = ["secrets"]
+
+
+@admin.register(DittoThing)
+class DittoThingAdmin(ViewOnlyAdmin):
+    list_display = ["thing_id", "policy_id", "revision", "updated_at"]
+    search_fields = ["thing_id", "policy_id"]
+
+
+@admin.register(DittoPolicy)
+class DittoPolicyAdmin(ViewOnlyAdmin):
+    list_display = ["policy_id", "revision", "updated_at"]
     search_fields = ["policy_id"]

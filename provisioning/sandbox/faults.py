@@ -76,3 +76,33 @@ def dropped_response():
     A 2xx, so that Django does not also log the dropped request as a client or server error.
     """
     return HttpResponse(status=204)
+
+
+STATUS_KINDS = frozenset(
+    {
+        Fault.Kind.TOO_MANY,
+        Fault.Kind.SERVER_ERROR,
+        Fault.Kind.UNAVAILABLE,
+        Fault.Kind.PAYMENT,
+        Fault.Kind.UNAUTHORIZED,
+    }
+)
+
+
+def serve(request, target, handle, refuse):
+    """One request to the Hono or Ditto endpoints, with the knobs and faults of ``target`` acted out.
+
+    ``handle(knobs)`` answers the request; ``refuse(status, headers)`` answers a status fault
+    (429, 500, 503, 402, 401) in the API's own error shape, before anything is done.
+    """
+    knobs, fault = before_request(target)
+    if fault is not None and fault.kind == Fault.Kind.RESET and drop_connection(request):
+        return dropped_response()
+    if fault is not None and fault.kind in STATUS_KINDS:
+        headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+        response = refuse(int(fault.kind), headers)
+    else:
+        response = handle(knobs)
+    if fault is not None and fault.kind == Fault.Kind.GARBAGE:
+        return garbage(response.status_code)
+    return response

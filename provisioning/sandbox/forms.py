@@ -1,4 +1,4 @@
-"""The two small forms of the sandbox page; their cleaned data goes straight to knobs.py."""
+"""The small forms of the sandbox page; their cleaned data goes straight to knobs.py or seed.py."""
 
 from django import forms
 
@@ -39,4 +39,13 @@ class FaultForm(forms.Form):
     )
     seconds = forms.FloatField(
         label="Sleep (s)", required=False, min_value=0, max_value=3600, help_text="For slow."
+    )
+
+
+class BasicUserForm(forms.Form):
+    username = forms.RegexField(
+        regex=r"^[A-Za-z0-9._-]{1,150}$",
+        max_length=150,
+        help_text="Letters, digits, '.', '_' and '-'. A new user, or a new password for an existing one.",
+        error_messages={"invalid": "Use letters, digits, '.', '_' and '-' only."},
     )

@@ -25,12 +25,13 @@ The knobs:
   that token expire early, without sleeping.
 
 Faults are queued per target ("api": the provisioning endpoints, "token": both
-token endpoints) and used oldest first, one per request, before anything else
+token endpoints, "hono": the Hono registry, "ditto": Ditto's things and policies;
+``inject_fault(503, target="ditto")``) and used oldest first, one per request, before anything else
 is checked. Taking one is a conditional update (``remaining__gt=0``) whose count
 says whether the unit was ours, so two processes never use the same unit of a fault. The kinds:
 
 - 429 (``Retry-After``, 1 s unless given), 500, 503 (``Retry-After`` if given),
-  402, 401: answered at once; nothing is created or deleted.
+  402, 401: answered at once, in the target API's error shape; nothing is created or deleted.
 - "slow": sleep ``seconds`` (default: OUTBOUND_READ_TIMEOUT + 5), then handle
   the request normally, so a client that timed out finds its device created.
 - "reset": drop the connection without any response; nothing is done.
@@ -143,7 +144,7 @@ def inject_fault(kind, count=1, *, retry_after=None, seconds=None, target="api")
     if kind not in FAULT_KINDS:
         raise ValueError(f"Unknown fault {kind!r}; use one of {sorted(FAULT_KINDS)} or 'expire_tokens'.")
     if target not in TARGETS:
-        raise ValueError(f"Unknown fault target {target!r}; use 'api' or 'token'.")
+        raise ValueError(f"Unknown fault target {target!r}; use one of {sorted(TARGETS)}.")
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise ValueError("count must be a positive integer.")
     if retry_after is not None and (not isinstance(retry_after, int) or retry_after < 0):

@@ -228,6 +228,8 @@ class Fault(models.Model):
     class Target(models.TextChoices):
         API = "api", "Provisioning API"
         TOKEN = "token", "Token endpoints"
+        HONO = "hono", "Hono device registry"
+        DITTO = "ditto", "Ditto things and policies"
 
     class Kind(models.TextChoices):
         TOO_MANY = "429", "429 Too Many Requests (Retry-After)"
@@ -252,3 +254,119 @@ class Fault(models.Model):
 
     def __str__(self):
         return f"{self.kind} x{self.remaining} ({self.target})"
+
+
+# Eclipse Hono's device registry and Eclipse Ditto (provisioning-api.md §10, §11): one
+# registry and one Ditto per sandbox, apart from the Bosch service instances above.
+
+
+class BasicUser(models.Model):
+    """A user name and password the Hono and Ditto endpoints accept as HTTP Basic.
+
+    Ditto sees such a caller as the subject ``nginx:<username>``, as behind Ditto's nginx.
+    """
+
+    username = models.CharField(max_length=150, unique=True)
+    secret_hash = models.CharField(max_length=128)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["username"]
+
+    def __str__(self):
+        return self.username
+
+    def set_password(self, password):
+        self.secret_hash = hash_secret(password)
+
+    def check_password(self, password):
+        return secret_matches(password, self.secret_hash)
+
+
+class HonoTenant(models.Model):
+    tenant_id = models.CharField(max_length=256, unique=True)
+    data = models.JSONField(default=dict, help_text="The Tenant body as sent (enabled, ext, adapters, ...).")
+    etag = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["tenant_id"]
+
+    def __str__(self):
+        return self.tenant_id
+
+
+class HonoDevice(models.Model):
+    tenant = models.ForeignKey(HonoTenant, on_delete=models.CASCADE, related_name="devices", db_index=False)
+    device_id = models.CharField(max_length=256)
+    data = models.JSONField(default=dict, help_text="The Device body as sent (enabled, via, ext, ...).")
+    etag = models.CharField(max_length=64)
+    # The device's credentials are one resource with a version of its own.
+    credentials_etag = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["device_id", "tenant"], name="sandbox_hono_device_unique"),
+        ]
+
+    def __str__(self):
+        return self.device_id
+
+
+class HonoCredential(models.Model):
+    """One entry of a device's credentials set; (type, auth-id) is unique in the tenant."""
+
+    tenant = models.ForeignKey(HonoTenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    device = models.ForeignKey(HonoDevice, on_delete=models.CASCADE, related_name="credentials")
+    type = models.CharField(max_length=64)
+    auth_id = models.CharField(max_length=256)
+    enabled = models.BooleanField(default=True)
+    ext = models.JSONField(null=True, blank=True)
+    # Each secret with its id and metadata, and a hash in place of any password or key.
+    secrets = models.JSONField(default=list)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["auth_id", "type", "tenant"], name="sandbox_hono_credential_unique"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.auth_id} ({self.type})"
+
+
+class DittoPolicy(models.Model):
+    policy_id = models.CharField(max_length=256, unique=True)
+    entries = models.JSONField(default=dict)
+    imports = models.JSONField(null=True, blank=True)
+    revision = models.PositiveBigIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["policy_id"]
+        verbose_name_plural = "Ditto policies"
+
+    def __str__(self):
+        return self.policy_id
+
+
+class DittoThing(models.Model):
+    thing_id = models.CharField(max_length=256, unique=True)
+    policy_id = models.CharField(max_length=256)
+    data = models.JSONField(default=dict, help_text="definition, attributes, features.")
+    revision = models.PositiveBigIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["thing_id"]
+
+    def __str__(self):
+        return self.thing_id

@@ -1,5 +1,8 @@
 """Creating sandbox tenants: the demo one for `manage.py bootstrap`, and any shape a test needs.
 
+For the Hono registry and Ditto (hono.py, ditto.py): create_hono_tenant, create_basic_user,
+and ensure_demo_hono_ditto (the demo Hono tenant and Basic user `make run` sets up).
+
 A "tenant" here is a service instance plus an OAuth2 client that may use it.
 The functions return the connection facts a dashboard client configuration
 needs, with the client secret in plain text: the sandbox keeps only its hash,
@@ -18,12 +21,14 @@ from django.conf import settings
 from django.db import transaction
 
 from provisioning.ids import namespace_error
-from provisioning.models import OAuthClient, Preset
-from provisioning.sandbox.models import SandboxClient, ServiceInstance, Style
+from provisioning.models import Connection, Preset
+from provisioning.sandbox.models import BasicUser, HonoTenant, SandboxClient, ServiceInstance, Style
 
 DEMO_CLIENT_ID = "sandbox-demo"
 DEMO_NAMESPACE = "com.example.demo"
 DEMO_LABEL = "Demo"
+DEMO_HONO_TENANT = "demo-tenant"
+DEMO_BASIC_USER = "sandbox-demo"
 DEFAULT_NEXEED_TENANT = "sandbox-tenant"
 DEFAULT_NEXEED_AUDIENCE = "sandbox-provisioning-api"
 DEFAULT_ADAPTERS = [
@@ -199,7 +204,7 @@ def dashboard_config(team, tenant, *, name="Sandbox"):
     ``tenant`` is what create_tenant or ensure_demo_tenant returned; the secret is
     sealed by the configuration, as any secret typed into the dashboard.
     """
-    config = OAuthClient(
+    config = Connection(
         team=team,
         name=name,
         preset=Preset.CUSTOM,
@@ -213,3 +218,56 @@ def dashboard_config(team, tenant, *, name="Sandbox"):
     config.set_secret(tenant["client_secret"])
     config.save()
     return config
+
+
+# Eclipse Hono and Eclipse Ditto
+
+
+def create_hono_tenant(tenant_id=None, *, data=None):
+    """A Hono tenant of the sandbox's registry (a random id unless given); returns the row."""
+    tenant_id = tenant_id or f"tenant-{secrets.token_hex(4)}"
+    return HonoTenant.objects.create(tenant_id=tenant_id, data=dict(data or {}), etag=str(uuid.uuid4()))
+
+
+def create_basic_user(username=None, password=None):
+    """A user for HTTP Basic at the Hono and Ditto endpoints; returns (username, password).
+
+    An existing user of that name gets the new password.
+    """
+    username = username or f"user-{secrets.token_hex(4)}"
+    password = password or new_secret()
+    user = BasicUser.objects.filter(username=username).first() or BasicUser(username=username)
+    user.set_password(password)
+    user.save()
+    return username, password
+
+
+def hono_ditto_connection(base_url, tenant_id, username=None, password=None):
+    """The facts a dashboard needs to reach the sandbox's Hono registry and Ditto."""
+    base_url = (base_url or settings.SANDBOX_BASE_URL).rstrip("/")
+    return {
+        "hono_base_url": base_url,
+        "hono_registry_url": f"{base_url}/v1",
+        "hono_tenant": tenant_id,
+        "ditto_base_url": base_url,
+        "ditto_api_url": f"{base_url}/api/2",
+        "token_url": f"{base_url}/token",
+        "username": username,
+        "password": password,
+    }
+
+
+def ensure_demo_hono_ditto(base_url=None):
+    """The demo Hono tenant and the demo Basic user, made on the first call.
+
+    Returns hono_ditto_connection() facts; ``password`` is set only when the user was
+    created by this call (the sandbox keeps only its hash), and is None afterwards:
+    create_basic_user(DEMO_BASIC_USER) gives it a new one.
+    """
+    with transaction.atomic():
+        if not HonoTenant.objects.filter(tenant_id=DEMO_HONO_TENANT).exists():
+            create_hono_tenant(DEMO_HONO_TENANT, data={"enabled": True})
+        password = None
+        if not BasicUser.objects.filter(username=DEMO_BASIC_USER).exists():
+            _, password = create_basic_user(DEMO_BASIC_USER)
+    return hono_ditto_connection(base_url, DEMO_HONO_TENANT, DEMO_BASIC_USER, password)

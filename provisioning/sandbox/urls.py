@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from provisioning.sandbox import views
+from provisioning.sandbox import ditto, hono, views
 
 app_name = "sandbox"
 
@@ -17,6 +17,17 @@ urlpatterns = [
     path("api/1/<str:sid>/devices", views.devices, name="devices"),
     # <path:...> so that an id holding an encoded "/" reaches the view (and gets a JSON 404).
     path("api/1/<str:sid>/devices/<path:device_id>", views.device, name="device"),
+    # Eclipse Ditto (ditto.py): things and policies.
+    path("api/2/things/<str:thing_id>", ditto.thing, name="ditto_thing"),
+    path("api/2/policies/<str:policy_id>", ditto.policy, name="ditto_policy"),
+    re_path(r"^api/2/", ditto.not_found),
+    # Eclipse Hono's device registry (hono.py): tenants, devices, credentials.
+    path("v1/tenants", hono.tenants, name="hono_tenants"),
+    path("v1/tenants/<str:tenant_id>", hono.tenant, name="hono_tenant"),
+    path("v1/devices/<str:tenant_id>", hono.devices, name="hono_devices"),
+    path("v1/devices/<str:tenant_id>/<str:device_id>", hono.device, name="hono_device"),
+    path("v1/credentials/<str:tenant_id>/<str:device_id>", hono.credentials, name="hono_credentials"),
+    re_path(r"^v1/", hono.not_found),
     # Anything else under the API prefixes gets a JSON 404, not Django's HTML page.
     re_path(r"^(api|iam)/", views.api_not_found),
 ]

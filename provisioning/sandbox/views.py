@@ -18,10 +18,19 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
 
-from provisioning.sandbox import faults, forms, oauth, payload, storable, store
+from provisioning.sandbox import auth, faults, forms, oauth, payload, seed, storable, store
 from provisioning.sandbox import knobs as knob_store
 from provisioning.sandbox.errors import ApiError, bad_request, forbidden, json_response, unauthorized
-from provisioning.sandbox.models import Fault, SandboxClient, ServiceInstance, Style
+from provisioning.sandbox.models import (
+    BasicUser,
+    DittoPolicy,
+    DittoThing,
+    Fault,
+    HonoTenant,
+    SandboxClient,
+    ServiceInstance,
+    Style,
+)
 
 MAX_API_BODY = 1024 * 1024
 MAX_TOKEN_BODY = 64 * 1024
@@ -376,10 +385,18 @@ def _flag(request, name):
 @login_required
 def index(request):
     """Knobs, faults, counters, and what the sandbox knows. Anyone signed in may look; staff may change."""
+    new_basic_user = None
     if request.method == "POST":
         if not (request.user.is_staff or request.user.is_superuser):
             raise PermissionDenied("Only staff may change the sandbox.")
-        return _change(request)
+        if request.POST.get("action") != "basic_user":
+            return _change(request)
+        # Answered here, not by a redirect: the new password is in this one page and nowhere else.
+        form = forms.BasicUserForm(request.POST)
+        if form.is_valid():
+            new_basic_user = seed.create_basic_user(form.cleaned_data["username"])
+        else:
+            messages.error(request, "No password was set: " + _form_errors(form))
     current = knob_store.row()
     instances = ServiceInstance.objects.annotate(device_count=Count("devices")).order_by("created_at", "pk")
     clients = SandboxClient.objects.prefetch_related(
@@ -399,6 +416,14 @@ def index(request):
         "suite_token_url": f"{base}/token",
         "nexeed_token_url": f"{base}/iam/access-management/v1/tenants/<tenant>/openid-connect/token",
         "api_base_url": f"{base}/api/1",
+        "hono_registry_url": f"{base}/v1",
+        "ditto_api_url": f"{base}/api/2",
+        "hono_tenants": HonoTenant.objects.annotate(device_count=Count("devices")).order_by("tenant_id"),
+        "basic_users": BasicUser.objects.order_by("username").values_list("username", flat=True),
+        "basic_user_form": forms.BasicUserForm(),
+        "new_basic_user": new_basic_user,
+        "ditto_counts": {"things": DittoThing.objects.count(), "policies": DittoPolicy.objects.count()},
+        "subject_prefixes": {"basic": auth.BASIC_SUBJECT_PREFIX, "bearer": auth.BEARER_SUBJECT_PREFIX},
         "slow_default": settings.OUTBOUND_READ_TIMEOUT + 5,
     }
     return render(request, "sandbox/index.html", context)

@@ -9,6 +9,8 @@ import requests
 from provisioning.sandbox import knobs, seed
 from tests.openapi import validate  # noqa: F401 - re-exported for the sandbox tests
 
+from .clients import Ditto, Hono
+
 TIMEOUT = 10
 NAMESPACE = "com.acme.sensors"
 DEVICE_ID = f"{NAMESPACE}:boiler-0042"
@@ -103,3 +105,27 @@ def _clean_knobs(transactional_db):
     """Each test starts with default knobs and no faults (the flush between tests also does this)."""
     knobs.reset()
     yield
+
+
+# The Hono registry and Ditto (provisioning/sandbox/hono.py, ditto.py)
+
+HONO_TENANT = "acme-tenant"
+BASIC_USER = ("ditto-hono-user", "Basic-Pa55-word")
+
+
+@pytest.fixture
+def basic_user(transactional_db):
+    return seed.create_basic_user(*BASIC_USER)
+
+
+@pytest.fixture
+def hono(sandbox_url, basic_user):
+    """The Hono registry as the Basic user, with the tenant HONO_TENANT."""
+    seed.create_hono_tenant(HONO_TENANT)
+    return Hono(sandbox_url, auth=basic_user)
+
+
+@pytest.fixture
+def ditto(sandbox_url, basic_user):
+    """Ditto as the Basic user (subject nginx:ditto-hono-user)."""
+    return Ditto(sandbox_url, auth=basic_user)

@@ -19,6 +19,7 @@ from django.db import connection
 from provisioning.sandbox import knobs, seed
 from tests import gunicorn
 
+from .clients import Ditto, Hono
 from .conftest import NAMESPACE, Api, device_body, token_for
 
 pytestmark = pytest.mark.slow
@@ -79,3 +80,34 @@ def test_faults_and_counters_are_shared_by_all_workers(gunicorn_api):
     for _ in range(4):
         token_for(gunicorn_api.tenant)
     assert knobs.token_count() == 5
+
+
+def test_hono_and_ditto_agree_across_workers(gunicorn_url):
+    """Two processes, one registry and one Ditto: a device or a create-only thing is made once."""
+    auth = seed.create_basic_user("worker-user", "Worker-Pa55-word")
+    seed.create_hono_tenant("acme-tenant")
+    hono = Hono(f"{gunicorn_url}/sandbox", auth=auth)
+    ditto = Ditto(f"{gunicorn_url}/sandbox", auth=auth)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        devices = list(
+            pool.map(lambda _: hono.device("POST", "acme-tenant", "org.acme:one").status_code, range(12))
+        )
+        things = list(
+            pool.map(
+                lambda _: (
+                    ditto.thing("PUT", "org.acme:one", json={}, headers={"If-None-Match": "*"}).status_code
+                ),
+                range(12),
+            )
+        )
+    assert sorted(devices) == [201] + [409] * 11
+    assert sorted(things) == [201] + [412] * 11
+    knobs.inject_fault(429, count=4, target="hono")
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(
+            pool.map(
+                lambda n: hono.device("POST", "acme-tenant", f"org.acme:dev-{n}", fault=True).status_code,
+                range(12),
+            )
+        )
+    assert statuses.count(429) == 4 and statuses.count(201) == 8

@@ -12,7 +12,7 @@ from django.db import transaction
 
 from provisioning import team_admin
 from provisioning.models import Connection, Membership, Namespace, Role, Team
-from provisioning.sandbox.seed import dashboard_config, ensure_demo_tenant
+from provisioning.sandbox.seed import dashboard_config, ensure_demo_hono_ditto, ensure_demo_tenant
 
 DEMO_TEAM = "Demo"
 DEMO_CLIENT = "Sandbox"
@@ -27,6 +27,7 @@ class Command(BaseCommand):
     def handle(self, *args, url, **options):
         User = get_user_model()
         password_note = None
+        hono_ditto = None
         with transaction.atomic():
             admin = User.objects.filter(is_superuser=True).order_by("pk").first()
             if admin is None:
@@ -44,6 +45,8 @@ class Command(BaseCommand):
                 )
             if settings.SANDBOX_ENABLED:
                 self._seed_demo(admin)
+                # The sandbox's own side only (a Hono tenant, a Basic user): no dashboard rows.
+                hono_ditto = ensure_demo_hono_ditto(settings.SANDBOX_BASE_URL)
 
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS(f"Provisioner is starting on {url}"))
@@ -57,6 +60,13 @@ class Command(BaseCommand):
             )
         if settings.SANDBOX_ENABLED:
             self.stdout.write(f"  The built-in sandbox answers at {settings.SANDBOX_BASE_URL}/")
+            self.stdout.write(
+                f"  Its Hono registry ({hono_ditto['hono_registry_url']}, tenant "
+                f"'{hono_ditto['hono_tenant']}') and Ditto ({hono_ditto['ditto_api_url']}) take "
+                f"Basic user '{hono_ditto['username']}' or a sandbox bearer token"
+            )
+            if hono_ditto["password"]:
+                self.stdout.write(f"  Basic password: {hono_ditto['password']}  (shown once: note it now)")
         self.stdout.write("  Stop with Ctrl+C.")
         self.stdout.write("")
 
