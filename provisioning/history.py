@@ -80,7 +80,7 @@ class HistoryFilter(forms.Form):
         required=False,
         max_length=256,
         label="Device id",
-        help_text="Any part of it, in any case: a name without its namespace, or 3 characters or more.",
+        help_text="Any part of it, in any case, 3 characters or more.",
         widget=forms.TextInput(attrs={"type": "search", "autocomplete": "off", "spellcheck": "false"}),
     )
     correlation = forms.UUIDField(required=False, widget=forms.HiddenInput)
@@ -98,9 +98,7 @@ class HistoryFilter(forms.Form):
         if 0 < len(text) < TRIGRAM:
             # One or two characters are in most ids: they would list nearly everything, and
             # finding the few ids that have them means reading the whole log (no index helps).
-            raise forms.ValidationError(
-                f"Type at least {TRIGRAM} characters of the device id (or the whole id with its namespace)."
-            )
+            raise forms.ValidationError(f"Type at least {TRIGRAM} characters.")
         return text
 
     def clean(self):
