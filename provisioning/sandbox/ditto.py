@@ -226,7 +226,12 @@ def _data(body):
 
 
 def _create_thing(request, thing_id, body, subject):
+    # The thing's row first: a concurrent create of the same id then waits on its unique key
+    # and fails with IntegrityError (412 for If-None-Match), rather than finding the policy
+    # this request is about to make and calling the thing "not creatable". A refusal below
+    # rolls the row back with the rest of _put_thing's transaction.
     policy_id = body.get("policyId") or thing_id
+    row = DittoThing.objects.create(thing_id=thing_id, policy_id=policy_id, data=_data(body))
     if "_policy" in body:
         entries, imports = check_policy(body["_policy"], policy_id, subject)
         _check_lockout(request, entries, subject, "policies:policy.notcreatable", policy_id)
@@ -258,7 +263,6 @@ def _create_thing(request, thing_id, body, subject):
             "the requester would have no access to it.",
             "The policy must grant the requester WRITE on thing:/.",
         )
-    row = DittoThing.objects.create(thing_id=thing_id, policy_id=policy_id, data=_data(body))
     response = json_response(_thing_json(row), status=201, headers={"ETag": _etag(row.revision)})
     response["Location"] = request.build_absolute_uri(reverse("sandbox:ditto_thing", args=[thing_id]))
     return response
