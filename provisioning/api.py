@@ -19,10 +19,11 @@ What is retried, and why:
 import email.utils
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import requests
 from django.core.cache import cache
+from requests.auth import AuthBase, HTTPBasicAuth
 
 from provisioning import tokens
 from provisioning.errors import (
@@ -115,27 +116,138 @@ def provider_message(body, status):
     return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
 
 
-def call(config, method, url, *, params, json_body, correlation_id=None):
-    """Send one request to ``config``'s API; the Response, or a ProviderError naming the URL."""
+class EndpointAuth(AuthBase):
+    """How the requests to one endpoint are authorised (a requests auth hook).
+
+    ``refresh()`` is called after a 401: it replaces the credentials and says whether there
+    is anything new to send (True), or nothing (False: the 401 stands).
+    """
+
+    def refresh(self):
+        return False
+
+
+class BasicAuth(EndpointAuth):
+    """HTTP Basic with a fixed user and password: a 401 is final."""
+
+    def __init__(self, username, password):
+        self.username = username
+        self.password = password
+
+    def __call__(self, request):
+        return HTTPBasicAuth(self.username, self.password)(request)
+
+    def __repr__(self):
+        return f"BasicAuth({self.username!r})"  # never the password
+
+
+class BearerAuth(EndpointAuth):
+    """A bearer token from ``fetch(reject)``: ``reject`` is None for the first token, then the
+    token a 401 refused (the token cache drops it and fetches a fresh one)."""
+
+    def __init__(self, fetch):
+        self.fetch = fetch
+        self.token = None
+
+    def __call__(self, request):
+        if self.token is None:
+            self.token = self.fetch(None)
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        return request
+
+    def refresh(self):
+        self.token = self.fetch(self.token)
+        return True
+
+    def __repr__(self):
+        return "BearerAuth()"  # never the token
+
+
+def config_auth(config):
+    """The bearer token of a Bosch connection, from the shared token cache."""
+
+    def fetch(reject):
+        token = tokens.get_token(config, reject=reject) if reject else tokens.get_token(config)
+        return token.access_token
+
+    return BearerAuth(fetch)
+
+
+@dataclass
+class Answer:
+    """The provider's last answer to one request, after the retries that are safe."""
+
+    status: int
+    data: bytes = field(repr=False)
+    truncated: bool
+    retry_after: int | None
+    response: Response
+
+    @property
+    def body(self):
+        """The body as a JSON object, or None (not JSON, not an object, or cut off)."""
+        return None if self.truncated else parse_json(self.data)
+
+
+def _sentence(words):
+    return words[0].upper() + words[1:]
+
+
+def _transport_error(exc, url, service, where):
+    """The ProviderError for a request that got no answer at all."""
+    certificate = certificate_words(exc, url)
+    if certificate:
+        message, next_step = certificate
+        return Unavailable(f"{message} Nothing was sent.", next_step=next_step, **where)
+    if is_connect_failure(exc):
+        return Unavailable(
+            f"{_sentence(service)} could not be reached; nothing was sent.",
+            next_step="Check that this server can reach the API base URL's host (DNS, firewall), "
+            "then try again.",
+            **where,
+        )
+    if isinstance(exc, requests.exceptions.Timeout):
+        return OutcomeUnknown(f"{_sentence(service)} did not answer in time.", **where)
+    return OutcomeUnknown(f"The connection to {service} broke before an answer came.", **where)
+
+
+def exchange(
+    method,
+    url,
+    *,
+    auth,
+    params=None,
+    json_body=None,
+    headers=None,
+    correlation_id=None,
+    service="the provisioning API",
+):
+    """Send one request through the shared outbound session with the retries that are safe
+    (a 401 once after ``auth.refresh()``; 429 and 503 with Retry-After within the bounds above),
+    and return the last Answer whatever its status: what it means is the caller's.
+
+    Raises Unavailable when nothing was sent (refused URL aside: ConfigurationError), and
+    OutcomeUnknown when the request went out and no answer came (timeout, broken connection).
+    ``service`` names the far end in those messages.
+    """
     url = checked(url, "api")
     where = {"step": "api", "url": url}
-    token = tokens.get_token(config)
     refreshed = False
-    attempts = 0
-    waited = retries = 0
+    attempts = waited = retries = 0
     started = time.monotonic()
     while True:
         attempts += 1
-        headers = {"Authorization": f"Bearer {token.access_token}", "Accept": "application/json"}
+        sent_headers = {"Accept": "application/json", **(headers or {})}
         if correlation_id:
-            headers["correlation-id"] = str(correlation_id)
+            sent_headers["correlation-id"] = str(correlation_id)
         try:
             response = session().request(
                 method,
                 url,
                 params=params,
                 json=json_body,
-                headers=headers,
+                headers=sent_headers,
+                auth=auth,
                 timeout=timeouts(),
                 allow_redirects=False,
                 stream=True,
@@ -144,93 +256,101 @@ def call(config, method, url, *, params, json_body, correlation_id=None):
             data, truncated = read_capped(response)
         except requests.exceptions.RequestException as exc:
             _log(method, url, None, started, type(exc).__name__)
-            certificate = certificate_words(exc, url)
-            if certificate:
-                message, next_step = certificate
-                raise Unavailable(f"{message} Nothing was sent.", next_step=next_step, **where) from None
-            if is_connect_failure(exc):
-                raise Unavailable(
-                    "The provisioning API could not be reached; nothing was sent.",
-                    next_step="Check that this server can reach the API base URL's host (DNS, firewall), "
-                    "then try again.",
-                    **where,
-                ) from None
-            if isinstance(exc, requests.exceptions.Timeout):
-                raise OutcomeUnknown("The provisioning API did not answer in time.", **where) from None
-            raise OutcomeUnknown(
-                "The connection to the provisioning API broke before an answer came.", **where
-            ) from None
+            raise _transport_error(exc, url, service, where) from None
         status = response.status_code
-        body = None if truncated else parse_json(data)
         _log(method, url, status, started)
-
-        if 200 <= status < 300:
-            if body is None:
-                raise OutcomeUnknown(
-                    f"The provisioning API answered {status} but its body could not be read; "
-                    "the request probably succeeded.",
-                    http_status=status,
-                    **where,
-                )
-            latency = int((time.monotonic() - started) * 1000)
-            return Response(
+        if status == 401 and not refreshed:
+            refreshed = True
+            if auth.refresh():
+                continue
+        retry_after = _retry_after(response)
+        if (
+            (status == 429 or (status == 503 and retry_after is not None))
+            and retry_after is not None
+            and retries < MAX_RETRIES
+            and waited + retry_after <= MAX_TOTAL_WAIT
+        ):
+            _report_wait(correlation_id, status, retry_after, retries + 2)
+            time.sleep(retry_after)
+            waited += retry_after
+            retries += 1
+            continue
+        latency = int((time.monotonic() - started) * 1000)
+        return Answer(
+            status=status,
+            data=data,
+            truncated=truncated,
+            retry_after=retry_after,
+            response=Response(
                 status=status,
-                body=body,
+                body=None,
                 latency_ms=latency,
                 attempts=attempts,
                 url=url,
                 waited=waited,
                 retries=retries,
-            )
+            ),
+        )
 
-        if status == 401:
-            if not refreshed:
-                refreshed = True
-                token = tokens.get_token(config, reject=token.access_token)
-                continue
-            raise Unauthorized(
-                "The provisioning API refused a freshly fetched token (401).",
-                http_status=status,
-                details=body,
-                **where,
-            )
 
-        retry_after = _retry_after(response)
-        if status == 429 or (status == 503 and retry_after is not None):
-            if retry_after is not None and retries < MAX_RETRIES and waited + retry_after <= MAX_TOTAL_WAIT:
-                _report_wait(correlation_id, status, retry_after, retries + 2)
-                time.sleep(retry_after)
-                waited += retry_after
-                retries += 1
-                continue
-            raise Unavailable(
-                f"The provisioning API is busy (HTTP {status}); nothing was created. Try again in a moment.",
-                http_status=status,
-                details=body,
-                retry_after=retry_after,
-                **where,
-            )
-        if status == 409:
-            raise Conflict(provider_message(body, status), http_status=status, details=body, **where)
-        if status == 403:
-            # The token was valid but does not cover this service instance: the client's
-            # scopes (or the instance id) are what to check, as after a second 401.
-            raise Unauthorized(provider_message(body, status), http_status=status, details=body, **where)
-        if 300 <= status < 400:
-            raise ConfigurationError(
-                f"The provisioning API answered with a redirect ({status}); redirects are not followed. "
-                "Check the API base URL.",
+def call(config, method, url, *, params, json_body, correlation_id=None):
+    """Send one request to ``config``'s API; the Response, or a ProviderError naming the URL."""
+    answer = exchange(
+        method,
+        url,
+        auth=config_auth(config),
+        params=params,
+        json_body=json_body,
+        correlation_id=correlation_id,
+    )
+    status, body, retry_after = answer.status, answer.body, answer.retry_after
+    where = {"step": "api", "url": answer.response.url}
+    if 200 <= status < 300:
+        if body is None:
+            raise OutcomeUnknown(
+                f"The provisioning API answered {status} but its body could not be read; "
+                "the request probably succeeded.",
                 http_status=status,
                 **where,
             )
-        if 400 <= status < 500:
-            raise Refused(provider_message(body, status), http_status=status, details=body, **where)
-        raise OutcomeUnknown(
-            f"The provisioning API failed (HTTP {status}): {provider_message(body, status)}",
+        answer.response.body = body
+        return answer.response
+    if status == 401:
+        raise Unauthorized(
+            "The provisioning API refused a freshly fetched token (401).",
             http_status=status,
             details=body,
             **where,
         )
+    if status == 429 or (status == 503 and retry_after is not None):
+        raise Unavailable(
+            f"The provisioning API is busy (HTTP {status}); nothing was created. Try again in a moment.",
+            http_status=status,
+            details=body,
+            retry_after=retry_after,
+            **where,
+        )
+    if status == 409:
+        raise Conflict(provider_message(body, status), http_status=status, details=body, **where)
+    if status == 403:
+        # The token was valid but does not cover this service instance: the client's
+        # scopes (or the instance id) are what to check, as after a second 401.
+        raise Unauthorized(provider_message(body, status), http_status=status, details=body, **where)
+    if 300 <= status < 400:
+        raise ConfigurationError(
+            f"The provisioning API answered with a redirect ({status}); redirects are not followed. "
+            "Check the API base URL.",
+            http_status=status,
+            **where,
+        )
+    if 400 <= status < 500:
+        raise Refused(provider_message(body, status), http_status=status, details=body, **where)
+    raise OutcomeUnknown(
+        f"The provisioning API failed (HTTP {status}): {provider_message(body, status)}",
+        http_status=status,
+        details=body,
+        **where,
+    )
 
 
 def _log(method, url, status, started, failure=None):

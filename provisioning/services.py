@@ -216,7 +216,8 @@ def finish(attempts):
             OpenAttempt.objects.filter(correlation_id__in=[a.correlation_id for a in attempts]).delete()
     except DatabaseError:
         logger.exception("audit outcome for %s could not be written", _named(attempts))
-    last = {a.config.pk: a for a in attempts}  # the latest result per connection is the one that counts
+    # The latest result per connection is the one that counts (an attempt may have no Connection row).
+    last = {a.config.pk: a for a in attempts if a.config is not None}
     for attempt in last.values():
         _note_config_result(attempt.config, attempt.outcome.error, attempt.secrets)
 
