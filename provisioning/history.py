@@ -17,6 +17,7 @@ from django import forms
 from django.conf import settings
 from django.db import connection
 from django.db.models import OuterRef, Q, Subquery, TextField
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, Coalesce, Lower
 from django.utils import timezone
 
@@ -114,17 +115,22 @@ def _prefix(field, prefix):
     return Q(**{f"{field}__gte": prefix, f"{field}__lt": prefix + "\U0010ffff"})
 
 
-SEARCH_PROBE = 2000  # up to this many matches are read through the trigram index; beyond, by time
+SEARCH_LIMIT = 50_000  # up to this many matches are read through SQLite's trigram index; beyond, by time
 TRIGRAM = 3  # a trigram index finds substrings of at least this many characters
 
 # SQLite's trigram index is an FTS5 table (migration 0013_history_search). The ORM cannot
-# name a virtual table or its MATCH operator, so this one query is written as SQL. CROSS JOIN
-# makes SQLite read the index's matches first and check each one's team, rather than walk
-# the team's whole log testing each row against the matches.
-SQLITE_SEARCH = (
+# name a virtual table or its MATCH operator, so these two queries are written as SQL.
+# How many rows (of any team) contain the text, up to a limit:
+SQLITE_COUNT = (
+    "SELECT count(*) FROM (SELECT rowid FROM provisioning_auditsearch"
+    " WHERE provisioning_auditsearch MATCH %s LIMIT %s)"
+)
+# The team's rows that contain it. CROSS JOIN makes SQLite read the index's matches first
+# and check each one's team, rather than walk the team's whole log testing each row.
+SQLITE_MATCHES = (
     "SELECT provisioning_auditsearch.rowid FROM provisioning_auditsearch"
     " CROSS JOIN provisioning_auditevent ON provisioning_auditevent.id = provisioning_auditsearch.rowid"
-    " WHERE provisioning_auditsearch MATCH %s AND provisioning_auditevent.team_id = %s LIMIT %s"
+    " WHERE provisioning_auditsearch MATCH %s AND provisioning_auditevent.team_id = %s"
 )
 
 
@@ -148,10 +154,10 @@ def index_part(text):
     return max(words, key=lambda word: (sum(c.isdigit() for c in word), len(word)))
 
 
-def search_ids(team, text):
-    """Ids of the team's rows that may contain ``text``, read through SQLite's trigram index:
+def search_matches(team, text):
+    """The team's rows that may contain ``text``, as a subquery of SQLite's trigram index:
     those containing its index_part, else (too many of those) the whole text. None when
-    that is not the fast way: more than SEARCH_PROBE rows contain it (walking the log
+    that is not the fast way: more than SEARCH_LIMIT rows contain it (walking the log
     newest first then finds a page sooner), or the database is PostgreSQL, whose planner
     makes the same choice itself from its statistics of the pg_trgm index. ``text`` has
     TRIGRAM characters or more (HistoryFilter refuses less)."""
@@ -160,10 +166,9 @@ def search_ids(team, text):
     for looked_up in dict.fromkeys([index_part(text), text]):
         phrase = '"' + looked_up.replace('"', '""') + '"'  # one FTS5 string: the text as typed
         with connection.cursor() as cursor:
-            cursor.execute(SQLITE_SEARCH, [phrase, team.pk, SEARCH_PROBE + 1])
-            ids = [row[0] for row in cursor.fetchall()]
-        if len(ids) <= SEARCH_PROBE:
-            return ids
+            cursor.execute(SQLITE_COUNT, [phrase, SEARCH_LIMIT + 1])
+            if cursor.fetchone()[0] <= SEARCH_LIMIT:
+                return RawSQL(SQLITE_MATCHES, [phrase, team.pk])  # noqa: S611 - constant SQL, values as parameters
     return None
 
 
@@ -174,7 +179,7 @@ def _containing(rows, text):
     the index_part; UPPER(target) LIKE '%TEXT%' (Django's icontains) checks each row found
     against the whole text, and is not an expression of the index, so the planner does
     not look up the whole text's common trigrams too. Elsewhere, icontains alone (SQLite
-    has read its own index in search_ids).
+    has read its own index in search_matches).
     """
     if connection.vendor != "postgresql":
         return rows.filter(target__icontains=text)
@@ -189,10 +194,10 @@ def events(team, filters=None):
     """The team's audit rows as history shows them, filtered, newest first."""
     open_ids = OpenAttempt.objects.filter(team_id=team.pk).values("correlation_id")
     data = filters.cleaned_data if filters is not None and filters.is_valid() else {}
-    found = search_ids(team, data["q"]) if data.get("q") else None
+    found = search_matches(team, data["q"]) if data.get("q") else None
     if found is not None:
-        # Only the team's rows are found; with its team_id also in the query, SQLite would
-        # walk the team's whole log rather than fetch these few rows by primary key.
+        # Only the team's rows are found. With its team_id also in the query, SQLite would
+        # walk the team's whole log by time rather than fetch and sort just these rows.
         rows = AuditEvent.objects.filter(pk__in=found)
     else:
         rows = AuditEvent.objects.filter(team_id=team.pk)

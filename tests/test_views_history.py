@@ -750,8 +750,8 @@ def test_a_search_many_rows_match_walks_the_log_and_finds_the_same_rows(as_user,
     client = as_user(cast["auditor"])
     expected = [rows[name].pk for name in ("deleted", "unknown", "failed", "refused", "conflict", "created")]
     assert listed_ids(client.get(URL, {"q": "com.acme"})) == expected
-    monkeypatch.setattr(log, "SEARCH_PROBE", 1)  # every search now matches "too many" for the index
-    assert log.search_ids(mixed[1].team, "com.acme") is None
+    monkeypatch.setattr(log, "SEARCH_LIMIT", 1)  # every search now matches "too many" for the index
+    assert log.search_matches(mixed[1].team, "com.acme") is None
     assert listed_ids(client.get(URL, {"q": "com.acme"})) == expected
     assert listed_ids(client.get(URL, {"q": "ACME.SENS", "status": "failed"})) == [rows["failed"].pk]
 
@@ -805,7 +805,8 @@ def test_rows_logged_after_the_migrations_are_found_by_the_index(as_user, cast, 
     row = attempt(team_a, "com.acme:Heat-Pump-42", "created", at=T0)[1]
     if connection.vendor == "sqlite":
         both = AuditEvent.objects.filter(correlation_id=row.correlation_id)  # its intent and outcome
-        assert sorted(log.search_ids(team_a, "pump-4")) == sorted(both.values_list("pk", flat=True))
+        found = AuditEvent.objects.filter(pk__in=log.search_matches(team_a, "pump-4"))
+        assert sorted(found.values_list("pk", flat=True)) == sorted(both.values_list("pk", flat=True))
     assert listed_ids(as_user(cast["auditor"]).get(URL, {"q": "HEAT-pump"})) == [row.pk]
 
 
