@@ -228,7 +228,7 @@ class DeviceForm(forms.Form):
             self.fields.pop("config", None)  # a subclass may not have them at all
             self.fields.pop("namespace", None)
         else:
-            self.fields["config"].queryset = Connection.objects.filter(team=team)
+            self.fields["config"].queryset = Connection.objects.filter(team=team).for_devices()
             # No join of the config: only the rare "reserved for another connection" message names it.
             self.fields["namespace"].queryset = Namespace.objects.filter(team=team)
         self.attribute_rows = self._attribute_rows()

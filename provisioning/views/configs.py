@@ -10,7 +10,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from provisioning import services, team_admin
 from provisioning.access import ADMINS, PROVISIONERS, get_config, get_membership
 from provisioning.forms import PRESET_DEFAULTS, ConfigDeleteForm, ConnectionForm
-from provisioning.models import Preset
+from provisioning.models import ConnectionKind, Preset
 
 
 @login_required
@@ -33,10 +33,15 @@ def config_new(request, team_slug):
             return redirect("config", team_slug, config.pk)
         form.ask_for_the_secret_again()
     else:
-        preset = request.GET.get("preset", Preset.SUITE_AUTH)
+        kind = request.GET.get("kind", ConnectionKind.BOSCH)
+        if kind not in ConnectionKind.values:
+            kind = ConnectionKind.BOSCH
+        preset = request.GET.get(
+            "preset", Preset.SUITE_AUTH if kind == ConnectionKind.BOSCH else Preset.CUSTOM
+        )
         if preset not in Preset.values:
             preset = Preset.SUITE_AUTH
-        initial = {"preset": preset, **PRESET_DEFAULTS[preset]}
+        initial = {"kind": kind, "preset": preset, **PRESET_DEFAULTS[preset]}
         form = ConnectionForm(initial=initial, team=membership.team)
     ctx = {"membership": membership, "form": form}
     return render(request, "provisioning/config_form.html", ctx)

@@ -72,7 +72,7 @@ def request_preview(form):
 def _initial(membership):
     team = membership.team
     initial = {"credentials_type": "hashed-password", "enabled": True, "policy_mode": "generated"}
-    first_config = team.configs.first()
+    first_config = team.configs.for_devices().first()
     if first_config:
         initial["config"] = first_config.pk
         namespace = team.namespaces.filter(client__in=[first_config]).first() or team.namespaces.first()
