@@ -10,6 +10,7 @@ another kind's fields hold is not kept.
 
 from django import forms
 
+from provisioning import ids
 from provisioning.connections import SEALED as SEALED_PREFIX
 from provisioning.connections import SECRET_WORDS
 from provisioning.models import AuthMethod, Connection, ConnectionKind, EndpointAuthMethod, Preset
@@ -244,8 +245,9 @@ class ConnectionForm(forms.ModelForm):
 
     def clean_hono_tenant(self):
         value = self.cleaned_data["hono_tenant"].strip()
-        if value and (any(c in value for c in "/?#% ") or not value.isprintable()):
-            raise forms.ValidationError("A tenant id holds no spaces, '/', '?', '#' or '%'.")
+        error = ids.hono_tenant_error(value) if value else None
+        if error:
+            raise forms.ValidationError(error)
         return value
 
     def clean_service_instance_id(self):
