@@ -71,9 +71,9 @@ REQUIRED_WORDS = {
 
 class ConnectionQuerySet(models.QuerySet):
     def for_devices(self):
-        """The connections the device builder, bulk jobs and the provision command can send
-        through. Eclipse Hono + Ditto and Ditto connections can be set up and tested, but
-        devices are not provisioned through them from the dashboard yet (issue 13)."""
+        """The connections bulk jobs and the provision commands can send through. Eclipse
+        Hono + Ditto and Ditto connections provision through the device builder only so far
+        (issue 13)."""
         return self.filter(kind=ConnectionKind.BOSCH)
 
 

@@ -228,10 +228,12 @@ def test_settings_and_auths_of_a_ditto_connection_on_oauth2(team_a):
     assert auths.hono is None and isinstance(auths.ditto, BearerAuth)
 
 
-def test_devices_are_not_offered_hono_or_ditto_connections_yet(as_user, cast, team_a):
-    make_hono_ditto(team_a)
-    page = as_user(cast["operator"]).get("/t/team-a/devices/new/").content.decode()
+def test_bulk_jobs_are_not_offered_hono_or_ditto_connections_yet(as_user, cast, team_a):
+    hono = make_hono_ditto(team_a)
+    operator = as_user(cast["operator"])
+    page = operator.get("/t/team-a/bulk/new/").content.decode()
     assert "only Bosch IoT Suite connections can be used here so far" in page
+    builder = operator.get("/t/team-a/devices/new/")
+    assert hono in builder.context["form"].fields["config"].queryset
     bosch = make_config(team_a, name="Suite A")
-    form_queryset = list(Connection.objects.filter(team=team_a).for_devices())
-    assert form_queryset == [bosch]
+    assert list(Connection.objects.filter(team=team_a).for_devices()) == [bosch]

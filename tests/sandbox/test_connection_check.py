@@ -2,28 +2,10 @@
 each endpoint checked (Hono: the tenant read; Ditto: a thing read whose 404 after
 authentication means the credentials work) and reported on its own, the test audited."""
 
-import pytest
-
 from provisioning.models import AuditEvent
 from tests.factories import make_hono_ditto
 
 from .conftest import BASIC_USER, HONO_TENANT
-
-
-@pytest.fixture
-def c2e(team_a, sandbox_url, hono):
-    """A Hono + Ditto connection of team A to the sandbox, both endpoints as the Basic user."""
-    config = make_hono_ditto(
-        team_a,
-        url=sandbox_url,
-        hono_tenant=HONO_TENANT,
-        hono_username=BASIC_USER[0],
-        ditto_username=BASIC_USER[0],
-    )
-    config.set_sealed("hono_password", BASIC_USER[1])
-    config.set_sealed("ditto_password", BASIC_USER[1])
-    config.save()
-    return config
 
 
 def run_test(client, config):
