@@ -37,7 +37,7 @@ class ConnectionAdmin(admin.ModelAdmin):
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_filter = ["kind", "preset", "team"]
     search_fields = ["name", "client_id"]
-    exclude = ["secret_sealed"]
+    exclude = ["secret_sealed", "hono_password_sealed", "ditto_password_sealed"]
     readonly_fields = [
         "secret_fingerprint",
         "secret_set_at",

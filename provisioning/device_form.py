@@ -15,7 +15,10 @@ from django import forms
 from provisioning import ids
 from provisioning.form_fields import AUTH_SCOPE_DEFAULT, AuthScopeField, TeamChoiceField
 from provisioning.models import Connection, Namespace
+from provisioning.providers import hono_ditto
 from provisioning.providers.bosch import request_body
+from provisioning.providers.hono_ditto_connection import settings_for
+from provisioning.providers.spec import from_device
 
 MAX_ATTRIBUTES = 50
 MAX_JSON_CHARS = 20_000
@@ -212,7 +215,9 @@ class DeviceForm(forms.Form):
         choices=POLICY_CHOICES, initial="generated", widget=forms.RadioSelect, label="Policy"
     )
     policy_id = forms.CharField(required=False, max_length=256, label="Existing policy id")
-    auth_scope = AuthScopeField()
+    auth_scope = AuthScopeField(
+        help_text="Bosch IoT Suite connections only: Hono and Ditto have no authScope."
+    )
 
     def __init__(self, *args, team, config=None, namespace=None, **kwargs):
         """``config`` and ``namespace``, when given (a bulk job: the same for every row),
@@ -385,6 +390,10 @@ class DeviceForm(forms.Form):
         kind = cleaned.get("credentials_type")
         if kind == "none":
             cleaned["password"] = cleaned["psk_key"] = ""
+        if config and not config.is_bosch and not self.errors:
+            # What a Hono + Ditto or Ditto connection cannot do is said at its field, not dropped.
+            for field, words in hono_ditto.problems(settings_for(config), self.to_spec()).items():
+                self.add_error(field if field in self.fields else None, words)
         secret_field = {"hashed-password": "password", "psk": "psk_key"}.get(kind)
         if (
             secret_field
@@ -419,6 +428,10 @@ class DeviceForm(forms.Form):
         return (kind == "hashed-password" and not self.cleaned_data["password"]) or (
             kind == "psk" and not self.cleaned_data["psk_key"]
         )
+
+    def to_spec(self):
+        """The provider-neutral description of this device (a Hono + Ditto or Ditto plan's)."""
+        return from_device({**self.cleaned_data, "id": self.device_id})
 
     def to_body(self, *, generated_secret=None):
         """The request body for this device (see providers.bosch.request_body)."""

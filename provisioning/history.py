@@ -190,8 +190,14 @@ def _containing(rows, text):
     return rows.filter(target__icontains=text) if part != text else rows
 
 
+# One call of a multi-step attempt (hono_ditto_service): shown on its attempt's entry page, in
+# order, not as an entry of its own.
+STEP_ACTION = "device.step"
+
+
 def events(team, filters=None):
-    """The team's audit rows as history shows them, filtered, newest first."""
+    """The team's audit rows as history shows them, filtered, newest first; the steps of a
+    multi-step attempt are not entries of their own (its entry page shows them)."""
     open_ids = OpenAttempt.objects.filter(team_id=team.pk).values("correlation_id")
     data = filters.cleaned_data if filters is not None and filters.is_valid() else {}
     found = search_matches(team, data["q"]) if data.get("q") else None
@@ -201,6 +207,7 @@ def events(team, filters=None):
         rows = AuditEvent.objects.filter(pk__in=found)
     else:
         rows = AuditEvent.objects.filter(team_id=team.pk)
+    rows = rows.exclude(action=STEP_ACTION)
     status = data.get("status")
     if data.get("correlation"):
         rows = rows.filter(correlation_id=data["correlation"])  # every row of one attempt

@@ -44,7 +44,7 @@ from provisioning.services import AuditUnavailable, Outcome, classify
 
 logger = logging.getLogger(__name__)
 
-STEP_ACTION = "device.step"
+STEP_ACTION = history.STEP_ACTION
 PROVISION, UNDO, DEPROVISION = "provision", "undo", "deprovision"
 PENDING = "pending"
 DONE = {PROVISION: "created", UNDO: "deleted", DEPROVISION: "deleted"}

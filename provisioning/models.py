@@ -7,7 +7,15 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from provisioning import crypto, ids
+from provisioning import ids
+from provisioning.connections import (  # noqa: F401 - the models' names, re-exported
+    AuthMethod,
+    AuthScope,
+    Connection,
+    ConnectionKind,
+    EndpointAuthMethod,
+    Preset,
+)
 
 
 class Team(models.Model):
@@ -158,105 +166,6 @@ class Invitation(models.Model):
     @property
     def is_usable(self):
         return self.accepted_at is None and self.expires_at > timezone.now()
-
-
-class Preset(models.TextChoices):
-    SUITE_AUTH = "suite_auth", "Bosch IoT Suite Auth"
-    NEXEED = "nexeed", "Bosch Nexeed IAM"
-    CUSTOM = "custom", "Custom"
-
-
-class AuthMethod(models.TextChoices):
-    FORM = "client_secret_post", "Form body (client_id and client_secret fields)"
-    BASIC = "client_secret_basic", "HTTP Basic"
-    BASIC_ENCODED = "client_secret_basic_encoded", "HTTP Basic, form-encoded (RFC 6749 §2.3.1)"
-
-
-class AuthScope(models.TextChoices):
-    NONE = "", "None (the OAuth2 client owns the thing)"
-    SUBSCRIPTION = "subscription", "subscription"
-    DEVICE_MANAGEMENT = "deviceManagementSubscription", "deviceManagementSubscription"
-
-
-class ConnectionKind(models.TextChoices):
-    """The provider a connection reaches. Eclipse Hono + Ditto and Eclipse Ditto (issue 13) are
-    added here when the product can provision through them; until then a kind that does not work
-    is not offered."""
-
-    BOSCH = "bosch", "Bosch IoT Suite"
-
-
-class Connection(models.Model):
-    """A team's connection to a provider: how it authenticates and the provisioning API it calls.
-
-    Bosch IoT Suite (the only kind so far) is reached with OAuth2 client credentials, through
-    one of the presets (Preset). Renamed from OAuthClient (migration 0014); the row ids, and so the
-    audit log's ``client_ref`` history links, are unchanged.
-    """
-
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="configs")
-    name = models.CharField(max_length=100)
-    kind = models.CharField(
-        max_length=20, choices=ConnectionKind.choices, default=ConnectionKind.BOSCH, verbose_name="provider"
-    )
-    preset = models.CharField(max_length=16, choices=Preset.choices, default=Preset.SUITE_AUTH)
-    # Bosch Nexeed IAM: the token URL and the scope are built from these (forms.ConnectionForm).
-    nexeed_tenant_id = models.CharField(max_length=100, blank=True)
-    nexeed_target_client_id = models.CharField(max_length=200, blank=True)
-    token_url = models.URLField(max_length=500)
-    client_id = models.CharField(max_length=255)
-    secret_sealed = models.TextField(blank=True, editable=False)
-    secret_set_at = models.DateTimeField(null=True, blank=True, editable=False)
-    secret_fingerprint = models.CharField(max_length=16, blank=True, editable=False)
-    scope = models.CharField(max_length=1000, blank=True)
-    audience = models.CharField(max_length=500, blank=True)
-    auth_method = models.CharField(max_length=32, choices=AuthMethod.choices, default=AuthMethod.FORM)
-    api_base_url = models.URLField(max_length=500)
-    service_instance_id = models.CharField(max_length=100)
-    default_auth_scope = models.CharField(max_length=32, choices=AuthScope.choices, blank=True, default="")
-    # Bumped on every change, so tokens cached for the old configuration are never used again.
-    config_version = models.PositiveIntegerField(default=1, editable=False)
-    last_success_at = models.DateTimeField(null=True, blank=True, editable=False)
-    last_error = models.CharField(max_length=500, blank=True, editable=False)
-    last_error_at = models.DateTimeField(null=True, blank=True, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["team", "name"], name="client_name_unique_in_team")]
-        ordering = ["name"]
-        verbose_name = "connection"
-
-    def __str__(self):
-        return self.name
-
-    def _secret_aad(self):
-        # Every stored secret is sealed with this string bound to it. It keeps the model's old
-        # name on purpose: changed, no secret sealed before could be opened again.
-        return f"oauthclient:{self.public_id}:client_secret"
-
-    def set_secret(self, secret):
-        self.secret_sealed = crypto.seal(secret, self._secret_aad())
-        self.secret_fingerprint = crypto.fingerprint(secret)
-        self.secret_set_at = timezone.now()
-
-    def reseal_secret(self):
-        """Re-encrypt the stored secret with the newest key; the secret itself is unchanged.
-
-        Raises crypto.SecretBoxError, leaving the row as it was, if it cannot be opened.
-        """
-        self.secret_sealed = crypto.seal(self.get_secret(), self._secret_aad())
-
-    def get_secret(self):
-        """The client secret in plain text; raises crypto.SecretBoxError if it cannot be opened."""
-        if not self.secret_sealed:
-            raise crypto.SecretBoxError("No client secret is stored for this connection.")
-        return crypto.open_sealed(self.secret_sealed, self._secret_aad())
-
-    @property
-    def has_secret(self):
-        return bool(self.secret_sealed)
 
 
 class Namespace(models.Model):

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from provisioning import audit
+from provisioning.connections import SEALED, SECRET_WORDS
 from provisioning.forms import MemberPasswordResetForm
 from provisioning.models import Connection, Invitation, Membership, Role, display_name
 
@@ -151,21 +152,23 @@ def record_seeded_config(config, *, actor, team):
 
 
 @transaction.atomic
-def reseal_secret(config, *, old_sealed, old_key, new_key):
-    """Store ``config``'s secret sealed anew (``config.reseal_secret()`` done), unless somebody
-    changed it meanwhile (then it was sealed with the newest key anyway). True when stored."""
-    stored = Connection.objects.filter(pk=config.pk, secret_sealed=old_sealed).update(
-        secret_sealed=config.secret_sealed
+def reseal_secret(config, *, old_sealed, old_key, new_key, name="client_secret"):
+    """Store ``config``'s secret ``name`` (a key of connections.SEALED) sealed anew
+    (``config.reseal(name)`` done), unless somebody changed it meanwhile (then it was sealed with
+    the newest key anyway). True when stored."""
+    field = f"{SEALED[name]}_sealed"
+    stored = Connection.objects.filter(pk=config.pk, **{field: old_sealed}).update(
+        **{field: getattr(config, field)}
     )
     if stored:
+        what = SECRET_WORDS[name].capitalize() if name == "client_secret" else SECRET_WORDS[name]
         audit.record(
             "client.secret_reencrypt",
             team=config.team,
             config=config,
             target=config.name,
             status="ok",
-            message=f"Client secret re-encrypted with key {new_key} (was {old_key}) "
-            "by manage.py rotate_secrets.",
+            message=f"{what} re-encrypted with key {new_key} (was {old_key}) by manage.py rotate_secrets.",
         )
     return bool(stored)
 

@@ -1,4 +1,4 @@
-"""The one way tests make connections: Bosch IoT Suite defaults, overridable."""
+"""The one way tests make connections: Bosch IoT Suite defaults, overridable (and Hono + Ditto)."""
 
 from provisioning.models import Connection
 
@@ -24,3 +24,34 @@ def make_config(team, *, name="Suite A", secret="client-a-secret-value", **overr
         config.set_secret(secret)
     config.save()
     return config
+
+
+def make_hono_ditto(team, *, name="Hono A", kind="hono_ditto", url="https://hono.example.com", **overrides):
+    """A saved Eclipse Hono + Ditto connection of ``team`` (``kind="ditto"``: Ditto alone), both
+    endpoints HTTP Basic as ``hono-user`` / ``ditto-user`` with the passwords below."""
+    hono = kind == "hono_ditto"
+    fields = {
+        "team": team,
+        "name": name,
+        "kind": kind,
+        "preset": "custom",
+        "hono_url": url if hono else "",
+        "hono_tenant": "acme-tenant" if hono else "",
+        "hono_auth": "basic",
+        "hono_username": "hono-user" if hono else "",
+        "ditto_url": url,
+        "ditto_auth": "basic",
+        "ditto_username": "ditto-user",
+        **overrides,
+    }
+    config = Connection(**fields)
+    if hono and config.hono_auth == "basic":
+        config.set_sealed("hono_password", HONO_PASSWORD)
+    if config.ditto_auth == "basic":
+        config.set_sealed("ditto_password", DITTO_PASSWORD)
+    config.save()
+    return config
+
+
+HONO_PASSWORD = "Hono-Pa55-word-1"
+DITTO_PASSWORD = "Ditto-Pa55-word-2"

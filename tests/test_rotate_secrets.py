@@ -186,3 +186,41 @@ def test_a_bulk_password_that_does_not_open_is_reported_by_job_and_line(settings
     (row,) = BulkRow.objects.filter(job=job)
     assert f"bulk job {job.public_id}, line {row.line}" in err
     assert "bulk passwords: re-encrypted 0, already on key new: 0, failed: 1" in out
+
+
+def test_the_basic_passwords_of_hono_and_ditto_connections_follow_the_new_key(settings, team_a):
+    from tests.factories import DITTO_PASSWORD, HONO_PASSWORD, make_hono_ditto
+
+    settings.ENCRYPTION_KEYS = OLD
+    config = make_hono_ditto(team_a)
+    settings.ENCRYPTION_KEYS = f"{NEW},{OLD}"
+
+    out, _, error = rotate()
+
+    assert error is None
+    assert "Hono passwords: re-encrypted 1, already on key new: 0, failed: 0" in out
+    assert "Ditto passwords: re-encrypted 1, already on key new: 0, failed: 0" in out
+    config.refresh_from_db()
+    for field in ("hono_password_sealed", "ditto_password_sealed"):
+        assert crypto.key_id(getattr(config, field)) == "new"
+    settings.ENCRYPTION_KEYS = NEW
+    assert config.get_sealed("hono_password") == HONO_PASSWORD
+    assert config.get_sealed("ditto_password") == DITTO_PASSWORD
+    messages = sorted(
+        AuditEvent.objects.filter(action="client.secret_reencrypt").values_list("message", flat=True)
+    )
+    assert [m.split(" re-encrypted")[0] for m in messages] == ["Ditto password", "Hono password"]
+    assert HONO_PASSWORD not in str(messages)
+
+
+def test_a_basic_password_that_does_not_open_is_reported(settings, team_a):
+    from tests.factories import make_hono_ditto
+
+    settings.ENCRYPTION_KEYS = LOST
+    make_hono_ditto(team_a, name="Lost Hono")
+    settings.ENCRYPTION_KEYS = f"{NEW},{OLD}"
+
+    _, err, error = rotate()
+
+    assert error is not None and "failed: 2" in str(error)
+    assert "connection “Lost Hono” (id" in err and "its Hono password" in err

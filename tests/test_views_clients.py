@@ -116,7 +116,7 @@ def test_the_list_shows_the_teams_configurations(as_user, cast, config_a, role):
     assert (b"Add a connection" in response.content) is (role == "admin")
 
 
-def test_the_provider_is_shown_and_no_kind_that_does_not_work_is_offered(as_user, cast, config_a):
+def test_the_provider_is_shown_and_the_form_offers_each_kind(as_user, cast, config_a):
     admin = as_user(cast["admin"])
     listed = admin.get("/t/team-a/connections/").content.decode()
     assert '<th scope="col">Provider</th>' in listed and "<td>Bosch IoT Suite</td>" in listed
@@ -124,7 +124,12 @@ def test_the_provider_is_shown_and_no_kind_that_does_not_work_is_offered(as_user
     assert "<dt>Provider</dt><dd>Bosch IoT Suite</dd>" in detail
     assert "<dt>Preset</dt><dd>Bosch IoT Suite Auth</dd>" in detail
     form = admin.get("/t/team-a/connections/new/").content.decode()
-    assert 'name="kind"' not in form and "Hono" not in form and "Ditto" not in form
+    for value in ("bosch", "hono_ditto", "ditto"):
+        assert f'name="kind" value="{value}"' in form
+    assert 'name="kind" value="bosch" required id="id_kind_0" checked' in form
+    chosen = admin.get("/t/team-a/connections/new/?kind=ditto").content.decode()
+    assert 'name="kind" value="ditto" required id="id_kind_2" checked' in chosen
+    assert 'name="preset" value="custom" required id="id_preset_2" checked' in chosen
 
 
 def test_the_list_does_not_show_another_teams_configurations(as_user, cast, config_a):
@@ -187,7 +192,9 @@ def test_an_admin_creates_a_configuration(as_user, cast):
 def test_a_new_configuration_needs_a_secret(as_user, cast):
     response = as_user(cast["admin"]).post("/t/team-a/connections/new/", form_data(client_secret=""))
     assert response.status_code == 200
-    assert response.context["form"].errors["client_secret"] == ["This field is required."]
+    assert response.context["form"].errors["client_secret"] == [
+        "Enter the client secret: this connection needs it."
+    ]
     assert not Connection.objects.exists()
 
 

@@ -37,7 +37,7 @@ class UploadForm(forms.Form):
 
     def __init__(self, *args, team, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["config"].queryset = Connection.objects.filter(team=team)
+        self.fields["config"].queryset = Connection.objects.filter(team=team).for_devices()
         self.fields["namespace"].queryset = Namespace.objects.filter(
             team=team
         )  # its config: for an error only

@@ -96,7 +96,7 @@ def upload(request, team_slug):
 
 def _initial(team):
     initial = {"concurrency": 4}
-    first_config = team.configs.first()
+    first_config = team.configs.for_devices().first()
     if first_config:
         initial["config"] = first_config.pk
         namespace = team.namespaces.filter(client__in=[first_config]).first() or team.namespaces.first()

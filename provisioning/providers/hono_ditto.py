@@ -126,6 +126,10 @@ def _entity(entity_id):
     return quote(entity_id, safe=":")
 
 
+def hono_tenant_url(settings):
+    return f"{_base(settings.hono_url, '/v1')}/tenants/{quote(settings.tenant, safe='')}"
+
+
 def hono_device_url(settings, device_id):
     tenant = quote(settings.tenant, safe="")
     return f"{_base(settings.hono_url, '/v1')}/devices/{tenant}/{_entity(device_id)}"

@@ -7,10 +7,10 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from provisioning import services, team_admin
+from provisioning import hono_ditto_check, services, team_admin
 from provisioning.access import ADMINS, PROVISIONERS, get_config, get_membership
 from provisioning.forms import PRESET_DEFAULTS, ConfigDeleteForm, ConnectionForm
-from provisioning.models import Preset
+from provisioning.models import ConnectionKind, Preset
 
 
 @login_required
@@ -33,10 +33,15 @@ def config_new(request, team_slug):
             return redirect("config", team_slug, config.pk)
         form.ask_for_the_secret_again()
     else:
-        preset = request.GET.get("preset", Preset.SUITE_AUTH)
+        kind = request.GET.get("kind", ConnectionKind.BOSCH)
+        if kind not in ConnectionKind.values:
+            kind = ConnectionKind.BOSCH
+        preset = request.GET.get(
+            "preset", Preset.SUITE_AUTH if kind == ConnectionKind.BOSCH else Preset.CUSTOM
+        )
         if preset not in Preset.values:
             preset = Preset.SUITE_AUTH
-        initial = {"preset": preset, **PRESET_DEFAULTS[preset]}
+        initial = {"kind": kind, "preset": preset, **PRESET_DEFAULTS[preset]}
         form = ConnectionForm(initial=initial, team=membership.team)
     ctx = {"membership": membership, "form": form}
     return render(request, "provisioning/config_form.html", ctx)
@@ -97,9 +102,12 @@ def _readable_claims(claims):
 @login_required
 @require_POST
 def config_test(request, team_slug, pk):
-    """Fetch a token now, bypassing the cache, and show what the token endpoint granted."""
+    """Bosch: fetch a token now, bypassing the cache, and show what the token endpoint granted.
+    Hono + Ditto and Ditto: read at each endpoint and show each one's answer."""
     membership, config = get_config(request, team_slug, pk, PROVISIONERS)
-    check = services.check_connection(actor=request.user, team=membership.team, config=config)
+    # Bosch: a token from the token endpoint; Hono + Ditto and Ditto: a read at each endpoint.
+    check_connection = services.check_connection if config.is_bosch else hono_ditto_check.check_connection
+    check = check_connection(actor=request.user, team=membership.team, config=config)
     config.refresh_from_db()
     ctx = {
         "membership": membership,

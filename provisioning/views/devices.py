@@ -14,7 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
-from provisioning import api, held_results, history, services
+from provisioning import api, crypto, held_results, history, hono_ditto_builder, services
 from provisioning.access import PROVISIONERS, get_membership
 from provisioning.device_form import DeviceForm, initial_from_device
 from provisioning.models import AuditEvent, OpenAttempt
@@ -66,6 +66,8 @@ def form_token_attempt(user, token):
 def request_preview(form):
     """What Send would do with the valid ``form``, secrets masked."""
     data = form.cleaned_data
+    if not data["config"].is_bosch:
+        return hono_ditto_builder.request_preview(form)
     return bosch.request_preview(data["config"], form.to_body(), auth_scope=form.effective_auth_scope())
 
 
@@ -267,6 +269,8 @@ def device_new(request, team_slug):
     config = form.cleaned_data["config"]
     secret_kind = form.cleaned_data["credentials_type"]
     generated = form.new_secret() if form.needs_generated_secret() else None
+    if not config.is_bosch:
+        return _send_hono_ditto(request, ctx, form, correlation_id, generated=generated, resolves=resolves)
     body = form.to_body(generated_secret=generated)
     try:
         outcome = services.provision_device(
@@ -307,14 +311,70 @@ def device_new(request, team_slug):
     if outcome.http_status in (400, 409):  # a refusal of the content, which may name its field
         ctx["attributes_error"] = _show_provider_error(form, outcome)
     if outcome.status == "unknown" and generated is not None:
-        # The device may exist now, with this secret: it is shown once, as after a 201.
-        ctx.update(maybe_secret=_shown(generated), secret_kind=secret_kind)
-        held_results.hold(
-            correlation_id, request.user, {"kind": "unknown", "secret": generated, "secret_kind": secret_kind}
-        )
+        _show_maybe_secret(request, ctx, correlation_id, generated, secret_kind)
+    return _not_created_page(request, ctx)
+
+
+def _show_maybe_secret(request, ctx, correlation_id, secret, secret_kind):
+    """The device may exist now, with this generated ``secret``: it is shown once, as after a
+    201, and held for a second submission of the same form."""
+    ctx.update(maybe_secret=_shown(secret), secret_kind=secret_kind)
+    held_results.hold(
+        correlation_id, request.user, {"kind": "unknown", "secret": secret, "secret_kind": secret_kind}
+    )
+
+
+def _not_created_page(request, ctx):
     response = render(request, "provisioning/device_new.html", ctx, status=200)
     response["Cache-Control"] = "no-store"
     return response
+
+
+def _send_hono_ditto(request, ctx, form, correlation_id, *, generated, resolves):
+    """Send through a Hono + Ditto or Ditto connection: its plan as one attempt, and the same
+    show-once result, held result and second-submission answer as a Bosch Send."""
+    team, config = ctx["membership"].team, form.cleaned_data["config"]
+    secret_kind = form.cleaned_data["credentials_type"]
+    try:
+        sent = hono_ditto_builder.send(
+            form,
+            actor=request.user,
+            team=team,
+            correlation_id=correlation_id,
+            generated=generated,
+            resolves=resolves.correlation_id if resolves else None,
+        )
+    except services.AlreadyBegun as already:
+        return _second_submission(request, ctx, form, already.correlation_id)
+    except services.AuditUnavailable as exc:
+        ctx.update(preview=request_preview(form), failure=str(exc))
+        return render(request, "provisioning/device_new.html", ctx, status=503)
+    except crypto.SecretBoxError as exc:
+        ctx.update(preview=request_preview(form), failure=hono_ditto_builder.unusable_password(exc))
+        return render(request, "provisioning/device_new.html", ctx, status=503)
+    result, device_id = sent.result, form.device_id
+    ctx.update(device_id=device_id, config=config)
+    if result.ok:
+        held = {
+            "kind": "created",
+            "settings": hono_ditto_builder.device_settings(config, form),
+            "secret": sent.secret or None,
+            "secret_kind": secret_kind,
+            "generated": generated is not None,
+        }
+        if sent.secret:
+            held_results.hold(correlation_id, request.user, held)
+        ctx.update(
+            outcome={"correlation_id": correlation_id, "latency_ms": sent.latency_ms}, made=result.created
+        )
+        return _result_page(request, ctx, held)
+    ctx.update(outcome=result, form_token=new_form_token(request.user), preview=request_preview(form))
+    if result.status == "conflict":
+        ctx["existing"] = device_history_entry(team, device_id)
+    credentials_left = "credentials" in result.created and "credentials" not in result.undone
+    if generated is not None and (result.status == "unknown" or credentials_left):
+        _show_maybe_secret(request, ctx, correlation_id, generated, secret_kind)
+    return _not_created_page(request, ctx)
 
 
 @login_required

@@ -11,9 +11,10 @@ from django.views.decorators.http import require_http_methods, require_safe
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url
 
-from provisioning import history, services
+from provisioning import crypto, history, hono_ditto_builder, services
 from provisioning.access import PROVISIONERS, get_membership
 from provisioning.models import AuditEvent, Connection
+from provisioning.providers import hono_ditto as hd
 
 
 def _pretty(value):
@@ -132,24 +133,38 @@ def deprovision(request, team_slug, pk):
         raise Http404("Only the entry of a created device can de-provision it.")
     config = Connection.objects.filter(team=team, pk=entry.client_ref).first()
     deprovisioned = history.deprovisioned_since(team, created)
-    ctx = {"membership": membership, "entry": entry, "config": config, "deprovisioned": deprovisioned}
+    ctx = {
+        "membership": membership,
+        "entry": entry,
+        "config": config,
+        "deprovisioned": deprovisioned,
+        "keep_credentials_note": hd.KEEP_CREDENTIALS_NOTE,
+    }
     if request.method == "POST" and config is not None and not deprovisioned:
         # One de-provisioning of an entry at a time (a double click sends one DELETE).
         lock = f"deprovision:{team.pk}:{entry.target}"
         if not cache.add(lock, 1, 120):
             ctx["failure"] = "This device is being de-provisioned already. Reload the page in a moment."
             return render(request, "provisioning/deprovision.html", ctx, status=409)
+        keep_policy = request.POST.get("keep_policy") == "on"
         try:
-            ctx["outcome"] = services.deprovision_device(
-                actor=request.user,
-                team=team,
-                config=config,
-                device_id=entry.target,
-                keep_credentials=request.POST.get("keep_credentials") == "on",
-                keep_policy=request.POST.get("keep_policy") == "on",
-            )
+            if config.is_bosch:
+                ctx["outcome"] = services.deprovision_device(
+                    actor=request.user,
+                    team=team,
+                    config=config,
+                    device_id=entry.target,
+                    keep_credentials=request.POST.get("keep_credentials") == "on",
+                    keep_policy=keep_policy,
+                )
+            else:  # Hono cannot keep credentials without the device: not offered
+                ctx["outcome"] = hono_ditto_builder.deprovision(
+                    config, actor=request.user, team=team, device_id=entry.target, keep_policy=keep_policy
+                )
         except services.AuditUnavailable as exc:
             ctx["failure"] = str(exc)
+        except crypto.SecretBoxError as exc:
+            ctx["failure"] = hono_ditto_builder.unusable_password(exc)
         finally:
             cache.delete(lock)
     return render(request, "provisioning/deprovision.html", ctx)

@@ -129,3 +129,34 @@ def hono(sandbox_url, basic_user):
 def ditto(sandbox_url, basic_user):
     """Ditto as the Basic user (subject nginx:ditto-hono-user)."""
     return Ditto(sandbox_url, auth=basic_user)
+
+
+@pytest.fixture
+def c2e(team_a, sandbox_url, hono):
+    """A Hono + Ditto connection of team A to the sandbox, both endpoints as the Basic user."""
+    from tests.factories import make_hono_ditto
+
+    config = make_hono_ditto(
+        team_a,
+        url=sandbox_url,
+        hono_tenant=HONO_TENANT,
+        hono_username=BASIC_USER[0],
+        ditto_username=BASIC_USER[0],
+    )
+    config.set_sealed("hono_password", BASIC_USER[1])
+    config.set_sealed("ditto_password", BASIC_USER[1])
+    config.save()
+    return config
+
+
+def parts_at_sandbox(device_id):
+    """How many of each part of ``device_id`` exist at the sandbox (Hono device, credentials,
+    Ditto policy with the device's id, thing)."""
+    from provisioning.sandbox.models import DittoPolicy, DittoThing, HonoCredential, HonoDevice
+
+    return {
+        "device": HonoDevice.objects.filter(device_id=device_id).count(),
+        "credentials": HonoCredential.objects.filter(device__device_id=device_id).count(),
+        "policy": DittoPolicy.objects.filter(policy_id=device_id).count(),
+        "thing": DittoThing.objects.filter(thing_id=device_id).count(),
+    }

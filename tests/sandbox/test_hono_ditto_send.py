@@ -20,10 +20,9 @@ from provisioning.providers import spec as specs
 from provisioning.providers.hono_ditto_send import Auths, BasicAuth, BearerAuth
 from provisioning.providers.spec import DeviceSpec
 from provisioning.sandbox import knobs, seed
-from provisioning.sandbox.models import DittoPolicy, DittoThing, HonoCredential, HonoDevice
 from provisioning.services import AuditUnavailable
 
-from .conftest import BASIC_USER, HONO_TENANT, token_for
+from .conftest import BASIC_USER, HONO_TENANT, parts_at_sandbox, token_for
 
 DEVICE = "org.acme:sensor-1"
 PASSWORD = "S3cure-Pa55-4711"
@@ -131,12 +130,7 @@ def deprovision(who, connection):
 
 def at_sandbox():
     """Which parts of DEVICE exist at the sandbox."""
-    return {
-        "device": HonoDevice.objects.filter(device_id=DEVICE).count(),
-        "credentials": HonoCredential.objects.filter(device__device_id=DEVICE).count(),
-        "policy": DittoPolicy.objects.filter(policy_id=DEVICE).count(),
-        "thing": DittoThing.objects.filter(thing_id=DEVICE).count(),
-    }
+    return parts_at_sandbox(DEVICE)
 
 
 def expected(*parts):

@@ -102,7 +102,7 @@ class Command(BaseCommand):
         except PermissionDenied as refused:
             raise CommandError(str(refused)) from None
         user, team = membership.user, membership.team
-        config = Connection.objects.filter(team=team, name=config_name).first()
+        config = Connection.objects.filter(team=team, name=config_name).for_devices().first()
         namespace = Namespace.objects.filter(team=team, name=namespace_name).first()
         if config is None:
             raise CommandError(f"Team {team.slug!r} has no connection named {config_name!r}.")

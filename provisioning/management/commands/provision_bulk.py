@@ -89,7 +89,7 @@ class Command(BaseCommand):
         except PermissionDenied as refused:
             raise CommandError(str(refused)) from None
         actor, team = membership.user, membership.team
-        config = Connection.objects.filter(team=team, name=options["config"]).first()
+        config = Connection.objects.filter(team=team, name=options["config"]).for_devices().first()
         if config is None:
             raise CommandError(f"Team {team.slug!r} has no connection named {options['config']!r}.")
         namespace = (

@@ -1,7 +1,7 @@
 """Re-encrypt everything stored sealed with the newest key of ENCRYPTION_KEYS.
 
 What is sealed, and what happens to it:
-- client secrets (of connections): re-encrypted, each change audited;
+- client secrets and HTTP Basic passwords (of connections): re-encrypted, each change audited;
 - bulk rows' passwords (BulkRow.secret_sealed: typed ones waiting to be sent, generated ones
   waiting for their one-time download): re-encrypted;
 - held Send results (HeldResult, a few minutes old at most): re-encrypted;
@@ -24,13 +24,14 @@ from django.core.management.base import BaseCommand, CommandError
 
 from provisioning import crypto, held_results, team_admin, tokens
 from provisioning.bulk.models import BulkRow, secret_aad
+from provisioning.connections import SEALED
 from provisioning.models import Connection, HeldResult
 
 
 class Command(BaseCommand):
     help = (
-        "Re-encrypt client secrets, bulk passwords and held Send results with the newest key in "
-        "ENCRYPTION_KEYS, and drop the shared token cache."
+        "Re-encrypt client secrets, connections' Basic passwords, bulk passwords and held Send results "
+        "with the newest key in ENCRYPTION_KEYS, and drop the shared token cache."
     )
 
     def add_arguments(self, parser):
@@ -48,7 +49,9 @@ class Command(BaseCommand):
         self.dry_run = dry_run
         self.failed = []
         summaries = [
-            self.client_secrets(),
+            self.connection_secrets("client_secret", "client secrets"),
+            self.connection_secrets("hono_password", "Hono passwords"),
+            self.connection_secrets("ditto_password", "Ditto passwords"),
             self.rows(
                 "bulk passwords",
                 BulkRow.objects.exclude(secret_sealed="").select_related("job").order_by("pk"),
@@ -81,16 +84,20 @@ class Command(BaseCommand):
         verb = "would re-encrypt" if self.dry_run else "re-encrypted"
         return f"{kind}: {verb} {resealed}, already on key {self.newest}: {current}, failed: {failed}"
 
-    def client_secrets(self):
+    def connection_secrets(self, name, kind):
+        """Re-seal the connections' secret ``name`` (a key of connections.SEALED)."""
         resealed = current = failed = 0
-        configs = Connection.objects.exclude(secret_sealed="").select_related("team").order_by("pk")
+        field = f"{SEALED[name]}_sealed"
+        configs = Connection.objects.exclude(**{field: ""}).select_related("team").order_by("pk")
         for config in configs.iterator():
             label = f"team “{config.team.name}”, connection “{config.name}” (id {config.pk})"
+            if name != "client_secret":
+                label += f", its {kind[:-1]}"
             try:
                 # Open even those already on the newest key: a damaged row is reported too.
-                old_sealed = config.secret_sealed
+                old_sealed = getattr(config, field)
                 old_kid = crypto.key_id(old_sealed)
-                config.reseal_secret()
+                config.reseal(name)
             except crypto.SecretBoxError as exc:
                 self.failed.append(f"{label}: {exc}")
                 failed += 1
@@ -101,13 +108,13 @@ class Command(BaseCommand):
                 resealed += 1
                 self.stdout.write(f"would re-encrypt {label} (key {old_kid} -> {self.newest})")
             elif team_admin.reseal_secret(
-                config, old_sealed=old_sealed, old_key=old_kid, new_key=self.newest
+                config, name=name, old_sealed=old_sealed, old_key=old_kid, new_key=self.newest
             ):
                 resealed += 1
                 self.stdout.write(f"re-encrypted {label} (key {old_kid} -> {self.newest})")
             else:
                 current += 1
-        return self.counts("client secrets", resealed, current, failed)
+        return self.counts(kind, resealed, current, failed)
 
     def rows(self, kind, queryset, field, *, aad, label):
         """Re-seal ``field`` of every row of ``queryset``; ``aad(row)`` is what it is bound to."""
