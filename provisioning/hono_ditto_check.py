@@ -20,7 +20,7 @@ from provisioning.models import Connection
 from provisioning.providers import hono_ditto as hd
 from provisioning.providers.hono_ditto_connection import endpoint_auth, settings_for
 from provisioning.providers.hono_ditto_errors import SERVICES, error_for
-from provisioning.services import _note_config_result
+from provisioning.services import note_config_result
 
 PROBE_THING = "org.eclipse.provisioner:connection-test"
 
@@ -112,7 +112,7 @@ def check_connection(*, actor, team, config):
     )
     failed = next((c for c in result.endpoints if not c.ok), None)
     if failed is None:
-        _note_config_result(config, force=True)
+        note_config_result(config, force=True)
     else:
         Connection.objects.filter(pk=config.pk).update(last_error=words[:500], last_error_at=timezone.now())
     audit.record(

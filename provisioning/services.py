@@ -72,7 +72,7 @@ def classify(error):
 SUCCESS_NOTE_EVERY = timedelta(seconds=60)
 
 
-def _note_config_result(config, error=None, secrets=(), force=False):
+def note_config_result(config, error=None, secrets=(), force=False):
     """Keep the last success or error next to the connection.
 
     A success is written when it clears an error, or when the one on record is
@@ -219,7 +219,7 @@ def finish(attempts):
     # The latest result per connection is the one that counts (an attempt may have no Connection row).
     last = {a.config.pk: a for a in attempts if a.config is not None}
     for attempt in last.values():
-        _note_config_result(attempt.config, attempt.outcome.error, attempt.secrets)
+        note_config_result(attempt.config, attempt.outcome.error, attempt.secrets)
 
 
 def perform(attempt):
@@ -313,7 +313,7 @@ def check_connection(*, actor, team, config):
         token = tokens.fetch_token(config)
     except ProviderError as error:
         latency = int((time.monotonic() - started) * 1000)
-        _note_config_result(config, error)
+        note_config_result(config, error)
         audit.record(
             "client.test",
             actor=actor,
@@ -333,7 +333,7 @@ def check_connection(*, actor, team, config):
             latency_ms=latency,
         )
     latency = int((time.monotonic() - started) * 1000)
-    _note_config_result(config, force=True)
+    note_config_result(config, force=True)
     claims = tokens.peek_claims(token.access_token)
     audit.record(
         "client.test",
