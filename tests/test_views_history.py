@@ -13,6 +13,7 @@ from django.db import connection
 from django.utils import timezone
 
 from provisioning import history as log
+from provisioning import history_search as search
 from provisioning import services
 from provisioning.models import AuditEvent, Namespace, OpenAttempt
 from provisioning.sandbox import store
@@ -750,8 +751,8 @@ def test_a_search_many_rows_match_walks_the_log_and_finds_the_same_rows(as_user,
     client = as_user(cast["auditor"])
     expected = [rows[name].pk for name in ("deleted", "unknown", "failed", "refused", "conflict", "created")]
     assert listed_ids(client.get(URL, {"q": "com.acme"})) == expected
-    monkeypatch.setattr(log, "SEARCH_LIMIT", 1)  # every search now matches "too many" for the index
-    assert log.search_matches(mixed[1].team, "com.acme") is None
+    monkeypatch.setattr(search, "SEARCH_LIMIT", 1)  # every search now matches "too many" for the index
+    assert search.search_matches(mixed[1].team, "com.acme") is None
     assert listed_ids(client.get(URL, {"q": "com.acme"})) == expected
     assert listed_ids(client.get(URL, {"q": "ACME.SENS", "status": "failed"})) == [rows["failed"].pk]
 
@@ -769,7 +770,7 @@ def test_a_search_many_rows_match_walks_the_log_and_finds_the_same_rows(as_user,
     ],
 )
 def test_the_index_looks_up_the_serial_part(typed, looked_up):
-    assert log.index_part(typed) == looked_up
+    assert search.index_part(typed) == looked_up
 
 
 def test_rows_found_by_the_serial_alone_are_checked_against_the_whole_text(as_user, cast, team_a):
@@ -805,7 +806,7 @@ def test_rows_logged_after_the_migrations_are_found_by_the_index(as_user, cast, 
     row = attempt(team_a, "com.acme:Heat-Pump-42", "created", at=T0)[1]
     if connection.vendor == "sqlite":
         both = AuditEvent.objects.filter(correlation_id=row.correlation_id)  # its intent and outcome
-        found = AuditEvent.objects.filter(pk__in=log.search_matches(team_a, "pump-4"))
+        found = AuditEvent.objects.filter(pk__in=search.search_matches(team_a, "pump-4"))
         assert sorted(found.values_list("pk", flat=True)) == sorted(both.values_list("pk", flat=True))
     assert listed_ids(as_user(cast["auditor"]).get(URL, {"q": "HEAT-pump"})) == [row.pk]
 

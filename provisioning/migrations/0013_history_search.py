@@ -3,14 +3,14 @@
 A B-tree serves "starts with" only. Finding a substring among millions of ids needs a
 trigram index, and each database has its own:
 
-- PostgreSQL: pg_trgm's GIN index on LOWER(target), the expression history.search_ids
+- PostgreSQL: pg_trgm's GIN index on LOWER(target), the expression history_search.containing
   filters on (``LIKE '%…%'`` on it can use the index). pg_trgm is a trusted extension
   (PostgreSQL 13+), so the database's owner may create it; on an older server a
   superuser must run ``CREATE EXTENSION pg_trgm`` once.
 - SQLite: an FTS5 table with the trigram tokenizer over the audit log's target column
   (an "external content" table: it stores the index, not the text), kept in step by
   triggers. The ORM cannot express a virtual table or a trigger, so this is the one
-  place they are written as SQL; history.search_ids holds the one query that reads it.
+  place they are written as SQL; history_search holds the queries that read it.
 
 A later migration that makes Django rebuild the audit table on SQLite (an AlterField on
 AuditEvent, say) drops these triggers with the old table: it must create them again
