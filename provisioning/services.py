@@ -217,7 +217,10 @@ def finish(attempts):
     except DatabaseError:
         logger.exception("audit outcome for %s could not be written", _named(attempts))
     # The latest result per connection is the one that counts (an attempt may have no Connection row).
-    last = {a.config.pk: a for a in attempts if a.config is not None}
+    # An outcome that neither succeeded nor carries the provider's error (our own audit row
+    # could not be written, so nothing was sent) says nothing about the connection.
+    told = [a for a in attempts if a.config is not None and (a.outcome.ok or a.outcome.error is not None)]
+    last = {a.config.pk: a for a in told}
     for attempt in last.values():
         note_config_result(attempt.config, attempt.outcome.error, attempt.secrets)
 

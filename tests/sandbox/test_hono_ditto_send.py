@@ -21,6 +21,7 @@ from provisioning.providers.hono_ditto_send import Auths, BasicAuth, BearerAuth
 from provisioning.providers.spec import DeviceSpec
 from provisioning.sandbox import knobs, seed
 from provisioning.services import AuditUnavailable
+from tests.factories import make_config
 
 from .conftest import BASIC_USER, HONO_TENANT, parts_at_sandbox, token_for
 
@@ -361,6 +362,18 @@ def test_a_call_whose_row_cannot_be_written_is_not_made(who, connection, audit_r
     result = provision(who, connection)
     assert result.status == "failed" and result.failed_step == "device"
     assert at_sandbox() == expected()
+
+
+def test_a_failure_of_our_own_audit_is_not_noted_as_the_connections_success(who, connection, audit_refusal):
+    """Nothing reached the provider, so the connection's last call says nothing new."""
+    settings, auths = connection
+    config = make_config(who["team"], secret=None)
+    audit_refusal.refuse("event")
+    run = service.Sender(actor=who["actor"], team=who["team"], settings=settings, auths=auths, config=config)
+    result = service.provision(run, hd.plan(settings, spec()), device_id=DEVICE)
+    assert result.status == "failed"
+    config.refresh_from_db()
+    assert config.last_success_at is None
 
 
 # --- de-provision ----------------------------------------------------------------------------
