@@ -164,7 +164,9 @@ def events(team, filters=None):
     return rows.order_by("-created_at", "-id")
 
 
-COUNT_LIMIT = 500  # matches counted exactly up to this; beyond, "more than" (the count is most of a rare filter's cost)
+# Matches are counted exactly up to this; beyond, "more than". Counting is most of the time
+# a rare filter takes (it walks the log until it has found them), so it stays small.
+COUNT_LIMIT = 500
 
 
 def count_matches(rows):

@@ -4,7 +4,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from provisioning import ids
@@ -208,6 +209,11 @@ class Namespace(models.Model):
             raise ValidationError(errors)
 
 
+# Sent with the audit rows just inserted, in their transaction: what is derived from the log
+# as it grows (provisioning.inventory) is kept in step with it, or not at all.
+audit_appended = Signal()
+
+
 class AuditQuerySet(models.QuerySet):
     """Audit rows are appended (``append``) and read; changing or removing them raises."""
 
@@ -215,7 +221,10 @@ class AuditQuerySet(models.QuerySet):
         """Insert ``events`` (unsaved AuditEvents) in one statement; returns them."""
         for event in events:
             event.fill_namespace()
-        return self.bulk_create(events)
+        with transaction.atomic(using=self.db):
+            events = self.bulk_create(events)
+            audit_appended.send(sender=AuditEvent, events=events)
+        return events
 
     def update(self, **kwargs):
         raise RuntimeError("Audit events are append-only.")
@@ -299,7 +308,9 @@ class AuditEvent(models.Model):
         if self.pk is not None:
             raise RuntimeError("Audit events are append-only.")
         self.fill_namespace()
-        super().save(*args, **kwargs)
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            audit_appended.send(sender=AuditEvent, events=[self])
 
     def fill_namespace(self):
         """Set ``namespace`` from a device action's target (``save`` and ``append`` call this)."""
@@ -341,6 +352,51 @@ class OpenAttempt(models.Model):
 
     def __str__(self):
         return f"{self.target} since {self.started_at:%Y-%m-%d %H:%M:%S}"
+
+
+class DeviceState(models.TextChoices):
+    NONE = "", "No answer yet"  # its first attempt is under way
+    CREATED = "created", "Created"
+    UNKNOWN = "unknown", "Outcome unknown"
+    INCOMPLETE = "incomplete", "Incomplete"  # some of its parts were made, the rest were not
+    DEPROVISIONED = "deprovisioned", "De-provisioned"
+
+
+class Device(models.Model):
+    """One device a team provisioned, or tried to, through one connection: the inventory.
+
+    Derived from the audit log and kept in step with it in the same transaction
+    (provisioning.inventory.apply); ``manage.py rebuild_inventory`` derives it again from
+    the whole log. ``connection_ref`` and ``connection_name`` are copied from the audit rows
+    (0 when an attempt had no Connection row), so the row outlives its connection.
+    """
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="devices")
+    connection_ref = models.BigIntegerField(default=0)
+    connection_name = models.CharField(max_length=100, blank=True)
+    device_id = models.CharField(max_length=300)
+    namespace = models.CharField(max_length=254, blank=True)
+    state = models.CharField(max_length=16, choices=DeviceState.choices, blank=True)
+    changed_at = models.DateTimeField()  # when the state last changed (or the first attempt began)
+    created_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.CharField(max_length=150, blank=True)
+    created_attempt = models.UUIDField(null=True, blank=True)
+    bulk_job = models.UUIDField(null=True, blank=True)  # the job whose row created it
+    last_attempt = models.UUIDField(null=True, blank=True)  # the latest attempt on it, of any kind
+    # An attempt begun and not yet answered (or never: a crash leaves it, as OpenAttempt does).
+    open_attempt = models.UUIDField(null=True, blank=True)
+    open_action = models.CharField(max_length=40, blank=True)
+    open_since = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "connection_ref", "device_id"], name="device_once_per_connection"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.device_id} ({self.get_state_display().lower()})"
 
 
 class HeldResult(models.Model):

@@ -1,0 +1,223 @@
+"""The device inventory: what each team has now, one row per device and connection.
+
+History answers "what happened"; the inventory answers "what do we have". It is derived
+from the audit log alone, so it can always be derived again (``rebuild``, the command
+``rebuild_inventory``), and it is kept in step with the log as the log grows: every
+insert of audit rows (``AuditEvent.objects.append`` and ``save``) sends
+``audit_appended`` in its transaction, and ``apply`` updates the rows those audit rows
+change. An outcome that cannot be written leaves the inventory as it was, as it leaves
+history.
+
+How audit rows change a device (provision and de-provision attempts; a multi-step
+attempt's ``device.step`` rows change nothing, its one outcome row does):
+
+- an intent: the device gets a row if it has none (state "" until an answer), and the
+  attempt is noted as open on it (a crash leaves it open, and the page shows "outcome
+  unknown" after a while, as history does);
+- a provisioning outcome ``created``, or ``conflict`` from an attempt sent again to
+  resolve an unknown one (the earlier attempt had made it): created, with when, by whom
+  and from which bulk job;
+- ``unknown``: outcome unknown, unless the device already was what the attempt would make
+  it (created, for a provisioning; de-provisioned, for a de-provisioning). An attempt that
+  never got an outcome (a crash) counts as unknown once another attempt on the device begins;
+- any other answer (refused, conflict, failed) to a device that never got a state: its
+  row goes (nothing of it is ours), unless the attempt left parts of a multi-step device
+  behind (``created`` steps not ``undone``): incomplete. A refusal of an attempt sent again
+  to resolve an unknown one means nothing of the device is at the provider (a multi-step
+  attempt undoes what the earlier one made): gone again, or de-provisioned if it once was
+  created;
+- a de-provisioning outcome ``deleted``: de-provisioned.
+
+Rows apply in the order they were inserted (their ids), which is the order the rebuild
+replays them in.
+"""
+
+from itertools import islice
+
+from django.db import transaction
+from django.db.models import Q
+from django.dispatch import receiver
+
+from provisioning.models import AuditEvent, Device, DeviceState, Team, audit_appended
+
+PROVISION, DEPROVISION = "device.provision", "device.deprovision"
+REBUILD_BATCH = 2000
+
+
+def _key(event):
+    return (event.team_id, event.client_ref or 0, event.target)
+
+
+def _origins(events):
+    """The ``origin`` of the intent of each settling outcome in ``events`` (where a bulk job's
+    row or a "Send again" is recorded), by correlation id."""
+    wanted = [
+        e.correlation_id
+        for e in events
+        if e.phase == AuditEvent.Phase.OUTCOME
+        and e.action == PROVISION
+        and e.status in ("created", "conflict", "refused")
+    ]
+    if not wanted:
+        return {}
+    rows = AuditEvent.objects.filter(phase=AuditEvent.Phase.INTENT, correlation_id__in=wanted)
+    return {cid: origin for cid, origin in rows.values_list("correlation_id", "request__origin")}
+
+
+def _left_behind(event):
+    """True when a multi-step attempt's outcome says some of its parts are still at the provider."""
+    response = event.response if isinstance(event.response, dict) else {}
+    created, undone = response.get("created") or [], response.get("undone") or []
+    return any(part not in undone for part in created)
+
+
+def _devices(events):
+    """The Device rows of the devices ``events`` are about, by key, locked until the transaction ends."""
+    wanted = Q()
+    by_connection = {}
+    for team_id, ref, target in {_key(e) for e in events}:
+        by_connection.setdefault((team_id, ref), []).append(target)
+    for (team_id, ref), targets in by_connection.items():
+        wanted |= Q(team_id=team_id, connection_ref=ref, device_id__in=targets)
+    found = Device.objects.select_for_update().filter(wanted)
+    return {(d.team_id, d.connection_ref, d.device_id): d for d in found}
+
+
+def _unknown(device, action, at):
+    """An attempt of ``action`` on ``device`` whose outcome is unknown."""
+    made = DeviceState.CREATED if action == PROVISION else DeviceState.DEPROVISIONED
+    if device.state != made:
+        device.state, device.changed_at = DeviceState.UNKNOWN, at
+
+
+def _settle(device, event, origin):
+    """Apply one outcome row to ``device``; False when the device's row is to go."""
+    if device.open_attempt == event.correlation_id:
+        device.open_attempt, device.open_action, device.open_since = None, "", None
+    status = event.status
+    if status == "unknown":
+        _unknown(device, event.action, event.created_at)
+        return True
+    if event.action == DEPROVISION:
+        if status == "deleted":
+            device.state, device.changed_at = DeviceState.DEPROVISIONED, event.created_at
+        return True
+    resolves = isinstance(origin, dict) and bool(origin.get("resolves"))
+    if status == "created" or (status == "conflict" and resolves):
+        device.state, device.changed_at = DeviceState.CREATED, event.created_at
+        device.created_at, device.created_by = event.created_at, event.actor_name
+        device.created_attempt = event.correlation_id
+        job = origin.get("bulkJob") if isinstance(origin, dict) else None
+        device.bulk_job = job or None
+    elif device.state == DeviceState.CREATED:
+        pass  # an attempt on a device that exists does not undo it
+    elif _left_behind(event):
+        device.state, device.changed_at = DeviceState.INCOMPLETE, event.created_at
+    elif resolves and status == "refused":
+        # Sent again and refused, with whatever the earlier attempt had made undone: none of
+        # it is at the provider now.
+        if device.created_at is None:
+            device.state = DeviceState.NONE
+        else:
+            device.state, device.changed_at = DeviceState.DEPROVISIONED, event.created_at
+    if device.state == DeviceState.NONE and device.open_attempt is None:
+        return False
+    return True
+
+
+def apply(events):
+    """Bring the inventory in step with ``events``, audit rows just inserted (in order), in
+    the caller's transaction."""
+    events = [
+        e
+        for e in events
+        if e.action in (PROVISION, DEPROVISION)
+        and e.phase in (AuditEvent.Phase.INTENT, AuditEvent.Phase.OUTCOME)
+        and e.team_id
+        and e.target
+    ]
+    if not events:
+        return
+    devices = _devices(events)
+    origins = _origins(events)
+    new, changed, gone = {}, {}, set()
+    for event in events:
+        key = _key(event)
+        device = devices.get(key)
+        if event.phase == AuditEvent.Phase.INTENT:
+            if device is None:
+                device = devices[key] = new[key] = Device(
+                    team_id=event.team_id,
+                    connection_ref=key[1],
+                    device_id=event.target,
+                    namespace=event.namespace,
+                    changed_at=event.created_at,
+                )
+            elif device.open_attempt is not None:  # begun before and never answered
+                _unknown(device, device.open_action, event.created_at)
+            device.open_attempt, device.open_action = event.correlation_id, event.action
+            device.open_since = event.created_at
+            device.last_attempt = event.correlation_id
+        elif device is None:
+            continue  # an outcome without its intent in the log (written before the inventory was)
+        elif not _settle(device, event, origins.get(event.correlation_id)):
+            del devices[key]
+            if new.pop(key, None) is None:
+                changed.pop(key, None)
+                gone.add(device.pk)
+            continue
+        device.connection_name = event.client_name
+        if key not in new:
+            changed[key] = device
+    if gone:
+        Device.objects.filter(pk__in=gone).delete()
+    Device.objects.bulk_create(new.values())
+    Device.objects.bulk_update(
+        changed.values(),
+        [
+            "connection_name",
+            "state",
+            "changed_at",
+            "created_at",
+            "created_by",
+            "created_attempt",
+            "bulk_job",
+            "last_attempt",
+            "open_attempt",
+            "open_action",
+            "open_since",
+        ],
+    )
+
+
+@receiver(audit_appended, dispatch_uid="provisioning.inventory")
+def audit_rows_inserted(sender, events, **kwargs):
+    apply(events)
+
+
+def fill_after_migrate(**kwargs):
+    """After ``migrate``: derive the inventory once when the log has devices and the inventory
+    has none (the upgrade that brings the inventory to an existing install)."""
+    if not Device.objects.exists() and AuditEvent.objects.filter(action=PROVISION).exists():
+        rebuild()
+
+
+def rebuild(teams=None):
+    """Derive the inventory of ``teams`` (a Team queryset; all teams by default) again from
+    the whole audit log; the number of device rows it now holds."""
+    teams = Team.objects.all() if teams is None else teams
+    team_ids = list(teams.values_list("pk", flat=True))
+    log = (
+        AuditEvent.objects.filter(
+            team_id__in=team_ids,
+            action__in=[PROVISION, DEPROVISION],
+            phase__in=[AuditEvent.Phase.INTENT, AuditEvent.Phase.OUTCOME],
+        )
+        .order_by("id")
+        .iterator(chunk_size=REBUILD_BATCH)
+    )
+    with transaction.atomic():
+        Device.objects.filter(team_id__in=team_ids).delete()
+        while batch := list(islice(log, REBUILD_BATCH)):
+            apply(batch)
+    return Device.objects.filter(team_id__in=team_ids).count()
