@@ -9,6 +9,7 @@ plain words and a next step, and the caller knows nothing about the part.
 - Eclipse Hono: ``GET /v1/devices/{tenant}/{id}`` and ``GET /v1/credentials/{tenant}/{id}``
   (metadata only: the registry never returns a secret). A 404 is the device missing, unless
   Hono's words say the tenant is unknown.
+- A 404 whose body is not JSON (a proxy's page: a wrong base URL) says nothing about the part.
 - Eclipse Ditto and Bosch IoT Things: ``GET /api/2/things/{id}`` and
   ``GET /api/2/policies/{id}``; a 404 is "missing or not readable by this connection".
 """
@@ -79,6 +80,15 @@ def read(url, auth, *, service, what, hono_tenant=None, correlation_id=None):
     details = parse_body(answer.data)
     said = provider_words(details)
     said = f" {service} said: {said}" if said else ""
+    if status == 404 and details is None and answer.data.strip():
+        # A page that is not the API's (a proxy's "Not Found" for a wrong base URL) says nothing
+        # about the part: taken as "missing", it could settle an attempt wrongly.
+        raise ReadFailed(
+            f"{service} answered 404 to the read of {what} with a body that is not JSON, "
+            f"so it may not be {service} that answered.",
+            f"Check the {service} base URL of the connection.",
+            http_status=status,
+        )
     if status == 404:
         words = " ".join(str(value) for value in (details or {}).values() if isinstance(value, str))
         if hono_tenant is not None and "tenant" in words.lower():
