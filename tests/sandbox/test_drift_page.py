@@ -104,3 +104,9 @@ def test_a_bosch_entry_without_things_url_explains(operator, team_a, operator_a,
     html = htmx_post(operator, f"/t/team-a/history/{row.pk}/check/").content.decode()
     assert "Nothing could be checked." in html and "Things base URL" in html
     assert not AuditEvent.objects.filter(action="device.check").exists()
+
+
+def test_the_sandbox_page_gives_the_things_base_url(client, operator_a, settings):
+    settings.SANDBOX_BASE_URL = "http://127.0.0.1:8001/sandbox"
+    client.force_login(operator_a)
+    assert "<code>http://127.0.0.1:8001/sandbox/things</code>" in client.get("/sandbox/").content.decode()
