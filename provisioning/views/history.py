@@ -127,6 +127,8 @@ def history_check(request, team_slug, pk):
     intent = AuditEvent.objects.filter(
         team_id=team.pk, correlation_id=entry.correlation_id, phase=AuditEvent.Phase.INTENT
     ).first()
+    if intent is None:  # an outcome without its intent (an audit row lost): nothing says what was sent
+        raise Http404("This attempt's intent row is missing, so there is nothing to compare with.")
     config = Connection.objects.filter(team=team, pk=intent.client_ref).first()
     # One check of an attempt at a time (a double click reads once).
     lock = f"check:{team.pk}:{entry.correlation_id}"

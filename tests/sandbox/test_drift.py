@@ -229,6 +229,16 @@ def test_an_unknown_attempt_made_in_part_is_not_settled(c2e, operator_a):
     assert again.ok and parts_at_sandbox(DEVICE) == dict.fromkeys(ALL_PARTS, 1)
 
 
+def test_a_check_that_cannot_be_recorded_settles_nothing(c2e, operator_a, audit_refusal):
+    result = send(c2e, operator_a, fault=("device", 500, {}))
+    audit_refusal.refuse("event")
+    found = check(c2e, operator_a, result)
+    assert found.verdict == "missing" and found.resolution == "" and found.correlation_id is None
+    assert "settles nothing" in found.next_step and "did not create" not in found.message
+    audit_refusal.allow()
+    assert history.check_resolution(c2e.team, intent_of(result)) is None
+
+
 # --- faults of the reads: a clear message, nothing settled ------------------------------------
 
 
