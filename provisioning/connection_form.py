@@ -67,7 +67,7 @@ def _https_url(label, help_text=""):
 
 # The kinds' own fields: those of the other kinds are emptied when a connection is saved.
 KIND_FIELDS = {
-    "bosch": ["api_base_url", "service_instance_id", "default_auth_scope"],
+    "bosch": ["api_base_url", "service_instance_id", "default_auth_scope", "things_url"],
     "hono": ["hono_url", "hono_tenant", "hono_subject"],
     "hono_basic": ["hono_username"],
     "ditto": ["ditto_url", "own_subject"],
@@ -97,6 +97,12 @@ class ConnectionForm(forms.ModelForm):
         label="Token URL",
     )
     api_base_url = _https_url("API base URL", "The provisioning API up to /api/1, without the instance id.")
+    things_url = _https_url(
+        "Things base URL",
+        "Optional: Bosch IoT Things' HTTP API, without /api/2 (for example "
+        "https://things.eu-1.bosch-iot-suite.com). With it, Check at provider reads a device's "
+        "twin back with this connection's token; the provisioning API cannot.",
+    )
     hono_url = _https_url(
         "Hono registry base URL",
         "The device registry's management API, without /v1 (Cloud2Edge: the service "
@@ -123,6 +129,7 @@ class ConnectionForm(forms.ModelForm):
             "api_base_url",
             "service_instance_id",
             "default_auth_scope",
+            "things_url",
             "hono_url",
             "hono_tenant",
             "hono_auth",
@@ -232,6 +239,9 @@ class ConnectionForm(forms.ModelForm):
 
     def clean_api_base_url(self):
         return self._clean_base_url("api_base_url")
+
+    def clean_things_url(self):
+        return self._clean_base_url("things_url")
 
     def clean_hono_url(self):
         return self._clean_base_url("hono_url")

@@ -112,6 +112,9 @@ class Connection(models.Model):
     api_base_url = models.URLField(max_length=500, blank=True)
     service_instance_id = models.CharField(max_length=100, blank=True)
     default_auth_scope = models.CharField(max_length=32, choices=AuthScope.choices, blank=True, default="")
+    # Optional: Bosch IoT Things' HTTP API (Ditto's /api/2), read with the same token by
+    # "Check at provider" (the provisioning API cannot read a device back).
+    things_url = models.URLField(max_length=500, blank=True, verbose_name="Things base URL")
     # Eclipse Hono + Ditto (the Hono fields) and Eclipse Ditto (the Ditto fields).
     hono_url = models.URLField(max_length=500, blank=True, verbose_name="Hono registry base URL")
     hono_tenant = models.CharField(max_length=100, blank=True, verbose_name="Hono tenant")

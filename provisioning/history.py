@@ -38,6 +38,7 @@ ACTION_CHOICES = [
     ("", "Any action"),
     ("device.provision", "Provision a device"),
     ("device.deprovision", "De-provision a device"),
+    ("device.check", "Check at provider"),
     ("client.", "Connection changes and tests"),
     ("namespace.", "Namespace changes"),
     ("member.", "Membership changes"),
@@ -321,6 +322,32 @@ def resolutions(team, intent):
             team_id=team.pk, correlation_id__in=ids, phase=AuditEvent.Phase.OUTCOME
         ).order_by("created_at")
     )
+
+
+# A read of a device at its provider (provisioning.drift); its row names the attempt it checked
+# ("checks") and, when it settled that attempt's unknown outcome, "resolves" it.
+CHECK_ACTION = "device.check"
+
+
+def _named_attempt(row, key):
+    value = row.request.get(key) if isinstance(row.request, dict) else None
+    try:
+        return uuid.UUID(value) if value else None
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def checked_attempt(row):
+    """The correlation id of the attempt that the check ``row`` read back, or None."""
+    return _named_attempt(row, "checks")
+
+
+def check_resolution(team, intent):
+    """The check row that settled the unknown attempt of ``intent``, or None."""
+    later = AuditEvent.objects.filter(
+        team_id=team.pk, action=CHECK_ACTION, target=intent.target, created_at__gt=intent.created_at
+    ).order_by("created_at", "id")
+    return next((row for row in later if _named_attempt(row, "resolves") == intent.correlation_id), None)
 
 
 def deprovisioned_since(team, entry):

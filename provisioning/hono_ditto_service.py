@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from django.db import DatabaseError
 from django.utils import timezone
 
-from provisioning import audit, history, services
+from provisioning import audit, drift, history, services
 from provisioning.errors import ProviderError
 from provisioning.models import AuditEvent
 from provisioning.providers import hono_ditto as hd
@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 
 STEP_ACTION = history.STEP_ACTION
 PROVISION, UNDO, DEPROVISION = "provision", "undo", "deprovision"
+COMPARE = "compare"  # the read of a part answered "already exists" (not a step of the plan)
 PENDING = "pending"
 DONE = {PROVISION: "created", UNDO: "deleted", DEPROVISION: "deleted"}
 ALREADY = {PROVISION: "already", UNDO: "gone", DEPROVISION: "gone"}
@@ -85,6 +86,7 @@ class Result:
     undone: list = field(default_factory=list)
     not_undone: list = field(default_factory=list)
     steps: list = field(default_factory=list)  # StepResult of every call, in order
+    existing: list = field(default_factory=list)  # drift.PartCheck of each part found already there
     error: ProviderError | None = field(default=None, repr=False)
 
     @property
@@ -175,6 +177,28 @@ class AttemptRun:
         self._answered(stage, step, status, sent.status, "", sent.body, latency_ms=sent.latency_ms)
         return sent
 
+    def compare_existing(self, step):
+        """Read the part ``step`` found already there and compare it with the step's body; the
+        PartCheck, kept on the result and audited (a read: one row, after it)."""
+        existing = drift.compare_existing(
+            self.settings, self.auths, step, correlation_id=self.attempt.correlation_id
+        )
+        self.result.existing.append(existing)
+        row = self._row(
+            COMPARE,
+            step,
+            existing.state,
+            request={"step": step.name, "method": "GET", "url": step.url},
+            http_status=existing.http_status,
+            message=audit.scrub(existing.message, self.secrets),
+            response={"differences": [d.as_dict() for d in existing.differences]},
+        )
+        try:
+            AuditEvent.objects.append([row])
+        except DatabaseError:
+            logger.exception("audit row of the comparison of %s could not be written", step.url)
+        return existing
+
     def _answered(self, stage, step, status, http_status, message, response, latency_ms=None):
         message = audit.scrub(message, self.secrets)
         self.result.steps.append(StepResult(step.name, stage, status, http_status, message))
@@ -225,6 +249,8 @@ class AttemptRun:
             "undone": result.undone,
             "notUndone": result.not_undone,
         }
+        if result.existing:
+            self.attempt.response["existing"] = [part.as_dict() for part in result.existing]
         services.finish([self.attempt])
         return result
 
@@ -264,8 +290,12 @@ def _provision(run, plan, *, confirmed=(), maybe_sent=frozenset()):
             continue
         try:
             sent = run.call(PROVISION, step)
-            if sent.already and step.name not in maybe_sent:
-                raise refusal_of_already(step, sent)
+            if sent.already:
+                existing = run.compare_existing(step)
+                if step.name not in maybe_sent:  # something else has this id: a refusal
+                    error = refusal_of_already(step, sent)
+                    error.message = f"{error.message} {drift.existing_words(existing)}".strip()
+                    raise error
         except AuditUnavailable as error:
             run.stop("failed", step=step, message=error.message)
             run.result.next_step = (
@@ -283,7 +313,12 @@ def _provision(run, plan, *, confirmed=(), maybe_sent=frozenset()):
             return run.finish()
         made.append(step)
         run.result.created.append(step.name)
-    run.stop("created", message=f"Made: {', '.join(run.result.created)}.")
+    words = [f"Made: {', '.join(run.result.created)}."]
+    for existing in run.result.existing:
+        # Taken as an earlier call's work; say so plainly when it is not what this attempt sends.
+        if existing.state != drift.PRESENT:
+            words.append(f"{existing.title} already existed. {drift.existing_words(existing)}")
+    run.stop("created", message=" ".join(words))
     return run.finish()
 
 

@@ -27,6 +27,7 @@ urlpatterns = [
     path("t/<slug:team_slug>/history/export/", views.history_export, name="history_export"),
     path("t/<slug:team_slug>/history/<int:pk>/", views.history_entry, name="history_entry"),
     path("t/<slug:team_slug>/history/<int:pk>/deprovision/", views.deprovision, name="deprovision"),
+    path("t/<slug:team_slug>/history/<int:pk>/check/", views.history_check, name="history_check"),
     path("t/<slug:team_slug>/namespaces/", views.namespaces, name="namespaces"),
     path("t/<slug:team_slug>/namespaces/<int:pk>/delete/", views.namespace_delete, name="namespace_delete"),
     path("t/<slug:team_slug>/members/", views.members, name="members"),

@@ -237,3 +237,33 @@ def test_bulk_jobs_are_not_offered_hono_or_ditto_connections_yet(as_user, cast, 
     assert hono in builder.context["form"].fields["config"].queryset
     bosch = make_config(team_a, name="Suite A")
     assert list(Connection.objects.filter(team=team_a).for_devices()) == [bosch]
+
+
+def test_a_bosch_connection_may_have_a_things_base_url_and_other_kinds_keep_none(as_user, cast):
+    bosch = hono_ditto_data(
+        name="Suite",
+        kind="bosch",
+        client_id="suite-client",
+        client_secret="s3cret-value",
+        service_instance_id="sid-1",
+        things_url="things.eu-1.bosch-iot-suite.com/",
+    )
+    assert post_new(as_user, cast, bosch).status_code == 302
+    assert Connection.objects.get(name="Suite").things_url == "https://things.eu-1.bosch-iot-suite.com"
+    assert (
+        post_new(as_user, cast, hono_ditto_data(things_url="https://things.example.com")).status_code == 302
+    )
+    assert Connection.objects.get(name="Cloud2Edge").things_url == ""
+    refused = post_new(as_user, cast, {**bosch, "name": "Suite 2", "things_url": "http://169.254.169.254/"})
+    assert "things_url" in errors_of(refused)
+    assert Connection.objects.filter(name="Suite 2").count() == 0
+
+
+def test_a_bosch_connection_page_says_whether_devices_can_be_checked(as_user, cast, team_a):
+    config = make_config(team_a)
+    page = as_user(cast["auditor"]).get(f"/t/team-a/connections/{config.pk}/").content.decode()
+    assert "Check at provider cannot read devices back" in page
+    config.things_url = "https://things.eu-1.bosch-iot-suite.com"
+    config.save()
+    page = as_user(cast["auditor"]).get(f"/t/team-a/connections/{config.pk}/").content.decode()
+    assert "<code>https://things.eu-1.bosch-iot-suite.com</code>" in page

@@ -206,6 +206,12 @@ EXPECTED = {
         "GET": cells(LOGIN, 200, 200, 403, 404),
         "POST": cells(LOGIN, 200, 200, 403, 404),
     },
+    # Check at provider: a read, for those who provision (this entry's Bosch connection has no
+    # Things base URL, so the answer explains that and nothing is read or recorded).
+    "t/<slug:team_slug>/history/<int:pk>/check/": {
+        "GET": cells(LOGIN, 405, 405, 405, 405),
+        "POST": cells(LOGIN, 200, 200, 403, 404),
+    },
     "t/<slug:team_slug>/namespaces/": {
         "GET": cells(LOGIN, 200, 200, 200, 404),
         "POST": cells(LOGIN, 200, 403, 403, 404),
@@ -308,6 +314,8 @@ EXPECTED = {
     "sandbox/api/2/things/<str:thing_id>": {"GET": same(401), "POST": same(401)},
     "sandbox/api/2/policies/<str:policy_id>": {"GET": same(401), "POST": same(401)},
     "sandbox/^api/2/": {"GET": same(404), "POST": same(404)},
+    # Its Bosch IoT Things (read-only): the provisioning API's bearer token.
+    "sandbox/things/api/2/things/<str:thing_id>": {"GET": same(401), "POST": same(401)},
     # The Django admin: superusers only; nobody of the cast is staff.
     "admin/": ADMIN_ONLY,
     "admin/login/": {"GET": same(200), "POST": same(200)},
@@ -346,6 +354,7 @@ OBJECTS = {
     "t/<slug:team_slug>/clients/<int:pk>/delete/": "spare_config",
     "t/<slug:team_slug>/history/<int:pk>/": "entry",
     "t/<slug:team_slug>/history/<int:pk>/deprovision/": "entry",
+    "t/<slug:team_slug>/history/<int:pk>/check/": "entry",
     "t/<slug:team_slug>/namespaces/<int:pk>/delete/": "spare_namespace",
     "t/<slug:team_slug>/members/<int:pk>/role/": "spare_member",
     "t/<slug:team_slug>/members/<int:pk>/remove/": "spare_member",

@@ -26,6 +26,16 @@ def device_url(config, device_id):
     return f"{devices_url(config)}/{quote(device_id, safe=':')}"
 
 
+def things_thing_url(config, thing_id):
+    """GET {Things base URL}/api/2/things/{thingId}: Bosch IoT Things' read of a twin (Ditto's
+    HTTP API), the one part of a Bosch device that can be read back. None without a Things base URL."""
+    if not config.things_url:
+        return None
+    base = config.things_url.rstrip("/")
+    base = base if base.endswith("/api/2") else base + "/api/2"
+    return f"{base}/things/{quote(thing_id, safe=':')}"
+
+
 def create_params(auth_scope=None, skip_vorto=None):
     params = {}
     if auth_scope:

@@ -42,7 +42,7 @@ from provisioning.sandbox.models import DittoPolicy, DittoThing, Fault
 MAX_BODY = 100 * 1024
 
 
-def _answer(error):
+def answer(error):
     return json_response(error.body, status=error.status, headers=error.headers)
 
 
@@ -55,11 +55,11 @@ FAULTS = {
 }
 
 
-def _refuse(status, headers):
+def refuse(status, headers):
     error, message = FAULTS[status]
     if status == 401:
         headers = {**headers, "WWW-Authenticate": auth.CHALLENGE}
-    return _answer(DittoError(status, error, message, "Try again later.", headers=headers))
+    return answer(DittoError(status, error, message, "Try again later.", headers=headers))
 
 
 def _serve(request, handlers, entity_id):
@@ -83,9 +83,9 @@ def _serve(request, handlers, entity_id):
                 )
             return handler(request, caller.subject, entity_id)
         except DittoError as error:
-            return _answer(error)
+            return answer(error)
 
-    return faults.serve(request, Fault.Target.DITTO, handle, _refuse)
+    return faults.serve(request, Fault.Target.DITTO, handle, refuse)
 
 
 def _body(request):
@@ -158,7 +158,7 @@ def thing(request, thing_id):
     return _serve(request, {"GET": _get_thing, "PUT": _put_thing, "DELETE": _delete_thing}, thing_id)
 
 
-def _thing_not_found(thing_id):
+def thing_not_found(thing_id):
     return DittoError(
         404,
         "things:thing.notfound",
@@ -196,7 +196,7 @@ def _get_thing(request, subject, thing_id):
     check_thing_id(thing_id)
     row, _ = _readable_thing(thing_id, subject)
     if row is None:
-        raise _thing_not_found(thing_id)
+        raise thing_not_found(thing_id)
     not_modified = _precondition(request, row, "things")
     if not_modified:
         return not_modified
@@ -283,7 +283,7 @@ def _entries_to_copy(source, subject):
     if reference:
         row, _ = _readable_thing(reference.group(1), subject)
         if row is None:
-            raise _thing_not_found(reference.group(1))
+            raise thing_not_found(reference.group(1))
         source = row.policy_id
     entries = DittoPolicy.objects.filter(policy_id=source).values_list("entries", flat=True).first()
     if entries is None or not has(entries, subject, "policy", "READ"):
@@ -293,7 +293,7 @@ def _entries_to_copy(source, subject):
 
 def _modify_thing(row, readable, body, subject):
     if not readable:
-        raise _thing_not_found(row.thing_id)
+        raise thing_not_found(row.thing_id)
     entries = DittoPolicy.objects.filter(policy_id=row.policy_id).values_list("entries", flat=True).first()
     if not has(entries or {}, subject, "thing", "WRITE"):
         raise DittoError(
@@ -326,7 +326,7 @@ def _delete_thing(request, subject, thing_id):
     with transaction.atomic():
         row, entries = _readable_thing(thing_id, subject, lock=True)
         if row is None:
-            raise _thing_not_found(thing_id)
+            raise thing_not_found(thing_id)
         _precondition(request, row, "things")
         if not has(entries, subject, "thing", "WRITE"):
             raise DittoError(

@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from provisioning.sandbox import ditto, hono, views
+from provisioning.sandbox import bosch_things, ditto, hono, views
 
 app_name = "sandbox"
 
@@ -21,6 +21,9 @@ urlpatterns = [
     path("api/2/things/<str:thing_id>", ditto.thing, name="ditto_thing"),
     path("api/2/policies/<str:policy_id>", ditto.policy, name="ditto_policy"),
     re_path(r"^api/2/", ditto.not_found),
+    # Bosch IoT Things (bosch_things.py): the twins the provisioning API made, read-only, so a
+    # Bosch connection's Things base URL is <sandbox>/things.
+    path("things/api/2/things/<str:thing_id>", bosch_things.thing, name="bosch_thing"),
     # Eclipse Hono's device registry (hono.py): tenants, devices, credentials.
     path("v1/tenants", hono.tenants, name="hono_tenants"),
     path("v1/tenants/<str:tenant_id>", hono.tenant, name="hono_tenant"),

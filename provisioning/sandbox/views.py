@@ -416,6 +416,7 @@ def index(request):
         "suite_token_url": f"{base}/token",
         "nexeed_token_url": f"{base}/iam/access-management/v1/tenants/<tenant>/openid-connect/token",
         "api_base_url": f"{base}/api/1",
+        "things_base_url": f"{base}/things",
         "hono_registry_url": f"{base}/v1",
         "ditto_api_url": f"{base}/api/2",
         "hono_tenants": HonoTenant.objects.annotate(device_count=Count("devices")).order_by("tenant_id"),

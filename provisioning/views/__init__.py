@@ -4,7 +4,7 @@ from provisioning.views.account import PasswordChangeView, theme
 from provisioning.views.configs import config_delete, config_detail, config_new, config_test, configs
 from provisioning.views.devices import device_new, device_send_progress
 from provisioning.views.groups import group_delete, groups
-from provisioning.views.history import deprovision, history_entry, history_export, history_list
+from provisioning.views.history import deprovision, history_check, history_entry, history_export, history_list
 from provisioning.views.members import (
     accept_invitation,
     invitation_revoke,
@@ -32,6 +32,7 @@ __all__ = [
     "group_delete",
     "groups",
     "healthz",
+    "history_check",
     "history_entry",
     "history_export",
     "history_list",

@@ -7,11 +7,11 @@ from django.core.cache import cache
 from django.http import Http404, HttpResponseBadRequest, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_http_methods, require_safe
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url
 
-from provisioning import crypto, history, hono_ditto_builder, services
+from provisioning import crypto, drift, history, hono_ditto_builder, services
 from provisioning.access import PROVISIONERS, get_membership
 from provisioning.models import AuditEvent, Connection
 from provisioning.providers import hono_ditto as hd
@@ -66,12 +66,9 @@ def history_list(request, team_slug):
     return render(request, "provisioning/history.html", ctx)
 
 
-@login_required
-@require_safe
-def history_entry(request, team_slug, pk):
-    membership = get_membership(request, team_slug)
+def _entry_context(membership, entry):
+    """What the entry page of ``entry`` shows: its attempt's rows, and what may be done with it."""
     team = membership.team
-    entry = get_object_or_404(AuditEvent, pk=pk, team_id=team.pk)
     related = list(
         AuditEvent.objects.filter(team_id=team.pk, correlation_id=entry.correlation_id).order_by("id")
     )
@@ -80,20 +77,72 @@ def history_entry(request, team_slug, pk):
     created = entry.action == "device.provision" and outcome is not None and outcome.status == "created"
     deprovisioned = created and history.deprovisioned_since(team, outcome)
     intent = next((r for r in related if r.phase == AuditEvent.Phase.INTENT), None)
-    unknown = intent is not None and history.unknown_attempt(team, entry.correlation_id) is not None
+    unknown = (
+        entry.action == "device.provision"
+        and intent is not None
+        and history.unknown_attempt(team, entry.correlation_id) is not None
+    )
     resolves = history.resolved_attempt(intent) if intent is not None else None
-    ctx = {
+    settled = history.check_resolution(team, intent) if unknown else None
+    settled_as = (settled.response or {}).get("resolution", "") if settled is not None else ""
+    return {
         "membership": membership,
         "entry": entry,
         "related": [(row, _pretty(row.request), _pretty(row.response)) for row in related],
         "outcome": outcome,
         "can_deprovision": membership.can_provision and created and not deprovisioned,
         "deprovisioned": deprovisioned,
-        # "Send again" for an attempt whose outcome is unknown, and the links both ways.
-        "can_send_again": unknown and membership.can_provision,
+        # "Send again" for an attempt whose outcome is unknown (unless a check found it made),
+        # and the links both ways.
+        "can_send_again": unknown and membership.can_provision and settled_as != "created",
         "resolved_by": history.resolutions(team, intent) if unknown else [],
+        "settled_by": settled,
+        "settled_as": settled_as,
         "resolves": resolves,
+        # "Check at provider" for a created device or an attempt whose outcome is unknown.
+        "can_check": membership.can_provision and (created or unknown),
+        "checked": history.checked_attempt(entry) if entry.action == history.CHECK_ACTION else None,
     }
+
+
+@login_required
+@require_safe
+def history_entry(request, team_slug, pk):
+    membership = get_membership(request, team_slug)
+    entry = get_object_or_404(AuditEvent, pk=pk, team_id=membership.team.pk)
+    return render(request, "provisioning/history_entry.html", _entry_context(membership, entry))
+
+
+@login_required
+@require_POST
+def history_check(request, team_slug, pk):
+    """Check at provider: read the device of the entry's attempt back and compare it with what
+    the attempt sent. An htmx POST gets the result panel; a plain one the entry page with it."""
+    membership = get_membership(request, team_slug, PROVISIONERS)
+    team = membership.team
+    entry = get_object_or_404(AuditEvent, pk=pk, team_id=team.pk, action="device.provision")
+    ctx = _entry_context(membership, entry)
+    if not ctx["can_check"]:
+        raise Http404("Only a created device or an attempt whose outcome is unknown can be checked.")
+    intent = AuditEvent.objects.filter(
+        team_id=team.pk, correlation_id=entry.correlation_id, phase=AuditEvent.Phase.INTENT
+    ).first()
+    if intent is None:  # an outcome without its intent (an audit row lost): nothing says what was sent
+        raise Http404("This attempt's intent row is missing, so there is nothing to compare with.")
+    config = Connection.objects.filter(team=team, pk=intent.client_ref).first()
+    # One check of an attempt at a time (a double click reads once).
+    lock = f"check:{team.pk}:{entry.correlation_id}"
+    if not cache.add(lock, 1, 120):
+        ctx["check_busy"] = True
+    else:
+        try:
+            ctx["check"] = drift.check_attempt(actor=request.user, team=team, config=config, intent=intent)
+        finally:
+            cache.delete(lock)
+        if ctx["check"].resolution:  # the entry's notices and buttons follow
+            ctx = {**_entry_context(membership, entry), "check": ctx["check"]}
+    if request.htmx:
+        return render(request, "provisioning/history_entry.html#check-result", ctx)
     return render(request, "provisioning/history_entry.html", ctx)
 
 
