@@ -32,6 +32,7 @@ Rows apply in the order they were inserted (their ids), which is the order the r
 replays them in.
 """
 
+import uuid
 from itertools import islice
 
 from django.db import transaction
@@ -40,7 +41,7 @@ from django.dispatch import receiver
 
 from provisioning.models import AuditEvent, Device, DeviceState, Team, audit_appended
 
-PROVISION, DEPROVISION = "device.provision", "device.deprovision"
+PROVISION, DEPROVISION, CHECK = "device.provision", "device.deprovision", "device.check"
 REBUILD_BATCH = 2000
 
 
@@ -48,20 +49,37 @@ def _key(event):
     return (event.team_id, event.client_ref or 0, event.target)
 
 
-def _origins(events):
-    """The ``origin`` of the intent of each settling outcome in ``events`` (where a bulk job's
-    row or a "Send again" is recorded), by correlation id."""
-    wanted = [
-        e.correlation_id
+def _checked(event):
+    """The correlation id of the attempt a ``device.check`` row checked, as text ("" if none)."""
+    request = event.request if isinstance(event.request, dict) else {}
+    return str(request.get("checks") or "")
+
+
+def _resolution(event):
+    """What a ``device.check`` row settled about an unknown attempt: "created", "not created" or ""."""
+    response = event.response if isinstance(event.response, dict) else {}
+    return response.get("resolution") or ""
+
+
+def _intents(events):
+    """(origin, actor name) of the intent of each settling outcome in ``events`` and of each
+    attempt a check in them settled, by correlation id (as text). The origin says where the
+    attempt came from: a bulk job's row, or "Send again" of an unknown attempt."""
+    wanted = {
+        str(e.correlation_id)
         for e in events
         if e.phase == AuditEvent.Phase.OUTCOME
         and e.action == PROVISION
         and e.status in ("created", "conflict", "refused")
-    ]
+    }
+    wanted |= {_checked(e) for e in events if e.action == CHECK and _resolution(e) == "created"}
     if not wanted:
         return {}
     rows = AuditEvent.objects.filter(phase=AuditEvent.Phase.INTENT, correlation_id__in=wanted)
-    return {cid: origin for cid, origin in rows.values_list("correlation_id", "request__origin")}
+    return {
+        str(cid): (origin, actor)
+        for cid, origin, actor in rows.values_list("correlation_id", "request__origin", "actor_name")
+    }
 
 
 def _left_behind(event):
@@ -90,6 +108,33 @@ def _unknown(device, action, at):
         device.state, device.changed_at = DeviceState.UNKNOWN, at
 
 
+def _created(device, attempt, at, origin, actor_name):
+    device.state, device.changed_at = DeviceState.CREATED, at
+    device.created_at, device.created_by, device.created_attempt = at, actor_name, attempt
+    job = origin.get("bulkJob") if isinstance(origin, dict) else None
+    device.bulk_job = job or None
+
+
+def _not_there(device, at):
+    """Nothing of ``device`` is at the provider (as far as its last unknown attempt goes)."""
+    if device.created_at is None:
+        device.state = DeviceState.NONE  # it never was: its row goes
+    else:
+        device.state, device.changed_at = DeviceState.DEPROVISIONED, at
+
+
+def _checked_now(device, event, intents):
+    """Apply a ``device.check`` row: the device's last check, and what it settled."""
+    device.checked_at, device.check_result = event.created_at, event.status
+    resolution = _resolution(event)
+    if resolution == "created" and device.state != DeviceState.CREATED:
+        origin, actor_name = intents.get(_checked(event), (None, ""))
+        _created(device, uuid.UUID(_checked(event)), event.created_at, origin, actor_name)
+    elif resolution == "not created" and device.state == DeviceState.UNKNOWN:
+        _not_there(device, event.created_at)
+    return not (device.state == DeviceState.NONE and device.open_attempt is None)
+
+
 def _settle(device, event, origin):
     """Apply one outcome row to ``device``; False when the device's row is to go."""
     if device.open_attempt == event.correlation_id:
@@ -104,11 +149,7 @@ def _settle(device, event, origin):
         return True
     resolves = isinstance(origin, dict) and bool(origin.get("resolves"))
     if status == "created" or (status == "conflict" and resolves):
-        device.state, device.changed_at = DeviceState.CREATED, event.created_at
-        device.created_at, device.created_by = event.created_at, event.actor_name
-        device.created_attempt = event.correlation_id
-        job = origin.get("bulkJob") if isinstance(origin, dict) else None
-        device.bulk_job = job or None
+        _created(device, event.correlation_id, event.created_at, origin, event.actor_name)
     elif device.state == DeviceState.CREATED:
         pass  # an attempt on a device that exists does not undo it
     elif _left_behind(event):
@@ -116,30 +157,31 @@ def _settle(device, event, origin):
     elif resolves and status == "refused":
         # Sent again and refused, with whatever the earlier attempt had made undone: none of
         # it is at the provider now.
-        if device.created_at is None:
-            device.state = DeviceState.NONE
-        else:
-            device.state, device.changed_at = DeviceState.DEPROVISIONED, event.created_at
+        _not_there(device, event.created_at)
     if device.state == DeviceState.NONE and device.open_attempt is None:
         return False
     return True
 
 
+def _changes_a_device(event):
+    if not (event.team_id and event.target):
+        return False
+    if event.action == CHECK:
+        return event.phase == AuditEvent.Phase.EVENT
+    return event.action in (PROVISION, DEPROVISION) and event.phase in (
+        AuditEvent.Phase.INTENT,
+        AuditEvent.Phase.OUTCOME,
+    )
+
+
 def apply(events):
     """Bring the inventory in step with ``events``, audit rows just inserted (in order), in
     the caller's transaction."""
-    events = [
-        e
-        for e in events
-        if e.action in (PROVISION, DEPROVISION)
-        and e.phase in (AuditEvent.Phase.INTENT, AuditEvent.Phase.OUTCOME)
-        and e.team_id
-        and e.target
-    ]
+    events = [e for e in events if _changes_a_device(e)]
     if not events:
         return
     devices = _devices(events)
-    origins = _origins(events)
+    intents = _intents(events)
     new, changed, gone = {}, {}, set()
     for event in events:
         key = _key(event)
@@ -158,9 +200,14 @@ def apply(events):
             device.open_attempt, device.open_action = event.correlation_id, event.action
             device.open_since = event.created_at
             device.last_attempt = event.correlation_id
+            kept = True
         elif device is None:
-            continue  # an outcome without its intent in the log (written before the inventory was)
-        elif not _settle(device, event, origins.get(event.correlation_id)):
+            continue  # its attempt's intent is not in the log (written before the inventory was)
+        elif event.action == CHECK:
+            kept = _checked_now(device, event, intents)
+        else:
+            kept = _settle(device, event, intents.get(str(event.correlation_id), (None, ""))[0])
+        if not kept:
             del devices[key]
             if new.pop(key, None) is None:
                 changed.pop(key, None)
@@ -186,6 +233,8 @@ def apply(events):
             "open_attempt",
             "open_action",
             "open_since",
+            "checked_at",
+            "check_result",
         ],
     )
 
@@ -208,11 +257,7 @@ def rebuild(teams=None):
     teams = Team.objects.all() if teams is None else teams
     team_ids = list(teams.values_list("pk", flat=True))
     log = (
-        AuditEvent.objects.filter(
-            team_id__in=team_ids,
-            action__in=[PROVISION, DEPROVISION],
-            phase__in=[AuditEvent.Phase.INTENT, AuditEvent.Phase.OUTCOME],
-        )
+        AuditEvent.objects.filter(team_id__in=team_ids, action__in=[PROVISION, DEPROVISION, CHECK])
         .order_by("id")
         .iterator(chunk_size=REBUILD_BATCH)
     )

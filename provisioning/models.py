@@ -387,6 +387,9 @@ class Device(models.Model):
     open_attempt = models.UUIDField(null=True, blank=True)
     open_action = models.CharField(max_length=40, blank=True)
     open_since = models.DateTimeField(null=True, blank=True)
+    # The last "Check at provider" of it: present, missing, different, partial or failed.
+    checked_at = models.DateTimeField(null=True, blank=True)
+    check_result = models.CharField(max_length=16, blank=True)
 
     class Meta:
         constraints = [

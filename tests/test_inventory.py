@@ -232,6 +232,34 @@ class Log:
             AuditEvent.objects.append([intent for intent, _ in written])
             AuditEvent.objects.append([outcome for _, outcome in written if outcome is not None])
             done += len(batch)
+            key = self.rng.choice(keys)
+            if key in self.state and self.rng.random() < 0.3:
+                AuditEvent.objects.append([self.check(key)])
+
+    def check(self, key):
+        """A "Check at provider" row; when the device's last provisioning is unknown, it may settle it."""
+        resolution = ""
+        response = {"parts": []}
+        if key in self.unknown and self.state[key] == DeviceState.UNKNOWN and self.rng.random() < 0.6:
+            resolution = self.rng.choice(["created", "not created"])
+            checked = self.unknown.pop(key)
+            if resolution == "created":
+                self.state[key] = DeviceState.CREATED
+                self.created.add(key)
+            elif key in self.created:
+                self.state[key] = DeviceState.DEPROVISIONED
+            else:
+                del self.state[key]
+        else:
+            checked = uuid.uuid4()
+        request = {"checks": str(checked), "reads": []}
+        if resolution:
+            request["resolves"] = str(checked)
+        response["resolution"] = resolution
+        status = {"created": "present", "not created": "missing"}.get(resolution) or self.rng.choice(
+            ["present", "missing", "different", "failed"]
+        )
+        return self.row(key, "event", "device.check", status, request=request, response=response)
 
     def expected(self):
         return {(team.pk, ref, target): state for (team, ref, target), state in self.state.items()}

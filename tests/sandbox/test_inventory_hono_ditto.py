@@ -2,8 +2,13 @@
 one row per device whatever the number of calls, incomplete when an undo was refused,
 unknown until "Send again" completes it, de-provisioned at the end."""
 
-from provisioning.models import Device, DeviceState
+from django.core.management import call_command
+from django.test import override_settings
 
+from provisioning.models import AuditEvent, Device, DeviceState
+
+from .test_drift import check, wait_for
+from .test_drift import send as drift_send
 from .test_hono_ditto_send import DEVICE, connection, deprovision, faulty, provision, resume, who  # noqa: F401
 
 
@@ -42,3 +47,35 @@ def test_send_again_refused_and_undone_leaves_nothing(who, connection):  # noqa:
     again = resume(who, connection, first.correlation_id, auths=faulty(connection, "policy", 402))
     assert again.undone == ["device", "credentials"]
     assert state() == []
+
+
+# --- Check at provider -------------------------------------------------------------------------
+
+
+def test_a_check_is_noted_on_the_device(c2e, operator_a):
+    result = drift_send(c2e, operator_a)
+    found = check(c2e, operator_a, result)
+    device = Device.objects.get(device_id=DEVICE)
+    assert device.check_result == found.verdict == "present"
+    assert device.checked_at == AuditEvent.objects.get(correlation_id=found.correlation_id).created_at
+
+
+def test_a_check_that_settles_an_unknown_attempt_as_not_created_removes_the_row(c2e, operator_a):
+    result = drift_send(c2e, operator_a, fault=("device", 500, {}))
+    assert state() == [DeviceState.UNKNOWN]
+    assert check(c2e, operator_a, result).resolution == "not created"
+    assert state() == []
+
+
+def test_a_check_that_settles_an_unknown_attempt_as_created_makes_it_created(c2e, operator_a):
+    with override_settings(OUTBOUND_READ_TIMEOUT=1):
+        result = drift_send(c2e, operator_a, fault=("thing", "slow", {"seconds": 2}))
+    wait_for("thing")
+    assert check(c2e, operator_a, result).resolution == "created"
+    device = Device.objects.get(device_id=DEVICE)
+    assert device.state == DeviceState.CREATED and device.created_attempt == result.correlation_id
+    assert (
+        device.created_by
+        == AuditEvent.objects.get(correlation_id=result.correlation_id, phase="intent").actor_name
+    )
+    call_command("rebuild_inventory", "--check")

@@ -12,7 +12,16 @@ from django.db import transaction
 from provisioning import inventory
 from provisioning.models import Device, Team
 
-COMPARED = ["team_id", "connection_ref", "device_id", "state", "created_attempt", "bulk_job", "open_attempt"]
+COMPARED = [
+    "team_id",
+    "connection_ref",
+    "device_id",
+    "state",
+    "created_attempt",
+    "bulk_job",
+    "open_attempt",
+    "check_result",
+]
 
 
 def snapshot(teams):
