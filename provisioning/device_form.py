@@ -130,8 +130,10 @@ def holds_nul(value):
 
 
 def initial_from_device(device):
-    """The builder's initial values for ``device`` (from providers.bosch.device_from_request),
-    without config and namespace: each attribute value as the text that parses back to it."""
+    """The builder's initial values for ``device`` (from providers.bosch.device_from_request or
+    hono_ditto_preview.device_from_record), without config and namespace: each attribute value
+    as the text that parses back to it; no ``auth_scope`` key (Hono and Ditto have none) is the
+    connection's default."""
 
     def as_typed(value):
         if isinstance(value, str) and parse_attribute_value(value) == value:
@@ -151,7 +153,7 @@ def initial_from_device(device):
         "features": json.dumps(device["features"], ensure_ascii=False) if device["features"] else "",
         "policy_mode": "existing" if device["policy_id"] else "generated",
         "policy_id": device["policy_id"],
-        "auth_scope": device["auth_scope"] or "none",
+        "auth_scope": device.get("auth_scope", AUTH_SCOPE_DEFAULT) or "none",
     }
 
 

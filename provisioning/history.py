@@ -118,6 +118,12 @@ def _prefix(field, prefix):
 STEP_ACTION = "device.step"
 
 
+def is_multi_step(intent):
+    """Whether the attempt of the intent row ``intent`` is a Hono + Ditto or Ditto plan of
+    several calls (its request lists them as ``steps``), not one Bosch request."""
+    return isinstance(intent.request, dict) and isinstance(intent.request.get("steps"), list)
+
+
 def events(team, filters=None):
     """The team's audit rows as history shows them, filtered, newest first; the steps of a
     multi-step attempt are not entries of their own (its entry page shows them)."""

@@ -82,6 +82,8 @@ def history_entry(request, team_slug, pk):
     intent = next((r for r in related if r.phase == AuditEvent.Phase.INTENT), None)
     unknown = intent is not None and history.unknown_attempt(team, entry.correlation_id) is not None
     resolves = history.resolved_attempt(intent) if intent is not None else None
+    resolved_by = history.resolutions(team, intent) if unknown else []
+    settled = any(later.status in ("created", "conflict") for later in resolved_by)
     ctx = {
         "membership": membership,
         "entry": entry,
@@ -90,9 +92,10 @@ def history_entry(request, team_slug, pk):
         "can_deprovision": membership.can_provision and created and not deprovisioned,
         "deprovisioned": deprovisioned,
         # "Send again" for an attempt whose outcome is unknown, and the links both ways.
-        "can_send_again": unknown and membership.can_provision,
-        "resolved_by": history.resolutions(team, intent) if unknown else [],
+        "can_send_again": unknown and membership.can_provision and not settled,
+        "resolved_by": resolved_by,
         "resolves": resolves,
+        "multi_step": intent is not None and history.is_multi_step(intent),
     }
     return render(request, "provisioning/history_entry.html", ctx)
 
