@@ -144,6 +144,14 @@ def deprovision(request, team_slug, pk):
         "keep_credentials_note": hd.KEEP_CREDENTIALS_NOTE,
     }
     if request.method == "POST" and config is not None and not deprovisioned:
+        if not config.is_bosch and request.POST.get("keep_credentials") == "on":
+            # Not offered on the page: said, not dropped without a word, when sent anyway.
+            ctx["failure"] = "Nothing was sent. " + (
+                hd.KEEP_CREDENTIALS_NOTE
+                if config.has_hono
+                else "An Eclipse Ditto connection registers no credentials, so there are none to keep."
+            )
+            return render(request, "provisioning/deprovision.html", ctx, status=400)
         # One de-provisioning of an entry at a time (a double click sends one DELETE).
         lock = f"deprovision:{team.pk}:{entry.target}"
         if not cache.add(lock, 1, 120):
