@@ -134,6 +134,7 @@ def test_a_thing_step_that_timed_out_is_completed_and_nothing_is_made_twice(
     assert "It made these steps: device, credentials; they are not sent again." in words
     assert "Send continues from the thing step." in words and "Ditto 412" in words
     assert "The device keeps the credentials that attempt set" in words
+    assert 'name="password"' not in text(page)  # nothing typed there would be sent
     assert "provider answers 409 and the device keeps the password" not in words  # Bosch's words
     assert generated not in text(page)
 
@@ -168,7 +169,10 @@ def test_a_policy_step_that_failed_is_resumed_and_the_device_keeps_its_first_pas
     knobs.inject_fault(500, target="ditto")  # the generated policy: the first call to Ditto
     first = send(client, c2e, namespace, password=TYPED)
     assert first.context["outcome"].status == "unknown"
+    assert "Use Send again on this attempt's history entry: it continues from this step" in text(first)
+    assert "a 409 then means it does" not in text(first)  # Bosch's next step, for one request
     unknown = AuditEvent.objects.get(phase="outcome", action="device.provision", status="unknown")
+    assert f'href="{DEVICE_URL}?again={unknown.correlation_id}">Send again…' in text(first)
 
     page = open_send_again(client, unknown)
     assert page.context["form"].initial["policy_mode"] == "generated"
