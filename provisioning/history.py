@@ -327,6 +327,12 @@ def resolutions(team, intent):
     )
 
 
+def settled(resolutions_):
+    """Whether one of ``resolutions_`` (``resolutions()``) settled the unknown attempt: a later
+    Send again created the device or found it made. Such an attempt is not sent again."""
+    return any(later.status in ("created", "conflict") for later in resolutions_)
+
+
 def deprovisioned_since(team, entry):
     """True when the device of ``entry`` was de-provisioned (by this team) after it."""
     return AuditEvent.objects.filter(

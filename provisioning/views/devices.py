@@ -85,12 +85,17 @@ def _initial(membership):
 
 def _unknown_attempt(team, value):
     """The intent row of the attempt with correlation id ``value`` when it is ``team``'s
-    provisioning attempt whose outcome is unknown (to send it again), else None."""
+    provisioning attempt whose outcome is unknown (to send it again), else None. One that a
+    Send again settled already is not sent again: resumed from its own steps, it would take
+    the later attempt's work for somebody else's and undo it."""
     try:
         correlation_id = uuid.UUID(str(value))
     except ValueError:
         return None
-    return history.unknown_attempt(team, correlation_id)
+    intent = history.unknown_attempt(team, correlation_id)
+    if intent is None or history.settled(history.resolutions(team, intent)):
+        return None
+    return intent
 
 
 def _send_again_initial(team, intent):

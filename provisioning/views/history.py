@@ -83,7 +83,7 @@ def history_entry(request, team_slug, pk):
     unknown = intent is not None and history.unknown_attempt(team, entry.correlation_id) is not None
     resolves = history.resolved_attempt(intent) if intent is not None else None
     resolved_by = history.resolutions(team, intent) if unknown else []
-    settled = any(later.status in ("created", "conflict") for later in resolved_by)
+    settled = history.settled(resolved_by)
     ctx = {
         "membership": membership,
         "entry": entry,

@@ -160,6 +160,13 @@ def test_a_thing_step_that_timed_out_is_completed_and_nothing_is_made_twice(
     entry = " ".join(text(client.get(f"/t/team-a/history/{unknown.pk}/")).split())
     assert "the steps this attempt had not confirmed were sent then, and the device is complete" in entry
     assert "Send again…" not in entry
+    # Settled: its old "Send again" address opens a plain builder, and a form still naming it
+    # sends nothing on its behalf (resumed from its own steps, it would undo a working device).
+    again = text(client.get(f"{DEVICE_URL}?again={unknown.correlation_id}"))
+    assert "Sending again" not in again and 'name="resolves"' not in again
+    stale = send(client, c2e, namespace, resolves=str(unknown.correlation_id), **fields)
+    assert stale.context["outcome"].status == "conflict" and stale.context["resolves"] is None
+    assert parts_at_sandbox(DEVICE) == {"device": 1, "credentials": 1, "policy": 0, "thing": 1}
 
 
 def test_a_policy_step_that_failed_is_resumed_and_the_device_keeps_its_first_password(
