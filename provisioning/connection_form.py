@@ -105,12 +105,9 @@ class ConnectionForm(forms.ModelForm):
     )
     hono_url = _https_url(
         "Hono registry base URL",
-        "The device registry's management API, without /v1 (Cloud2Edge: the service "
-        "<release>-service-device-registry-ext, port 28443 or 28080).",
+        "The device registry's management API, without /v1.",
     )
-    ditto_url = _https_url(
-        "Ditto base URL", "Ditto's HTTP API, without /api/2 (Cloud2Edge: the service <release>-ditto-nginx)."
-    )
+    ditto_url = _https_url("Ditto base URL", "Ditto's HTTP API, without /api/2.")
 
     class Meta:
         model = Connection
@@ -175,7 +172,8 @@ class ConnectionForm(forms.ModelForm):
             "own_subject": "Optional: the subject Ditto sees for this connection (nginx:<user> behind "
             "Ditto's nginx), given every right in the policies made. Empty: the caller's subject.",
             "hono_subject": "Optional: the subject of Ditto's connection to this Hono tenant, given READ and "
-            "WRITE in the policies made. Empty: pre-authenticated:hono-connection-<tenant>.",
+            "WRITE in the policies made; it is in the authorizationContext of that connection in Ditto. "
+            "Empty: pre-authenticated:hono-connection-<tenant>.",
         }
 
     def __init__(self, *args, team, **kwargs):

@@ -5,6 +5,8 @@ from django import forms
 from provisioning.models import AuthScope
 
 AUTH_SCOPE_DEFAULT = "__default__"
+# The authScope choices that send no authScope: all a Hono + Ditto or Ditto connection can do.
+NO_AUTH_SCOPE = ("", AUTH_SCOPE_DEFAULT, "none")
 
 
 class _ReadAtOnce(forms.models.ModelChoiceIterator):
@@ -26,6 +28,18 @@ class TeamChoiceField(forms.ModelChoiceField):
     """One of the team's handful of connections or namespaces."""
 
     iterator = _ReadAtOnce
+
+
+class ConnectionSelect(forms.Select):
+    """A select of connections whose options carry their provider (``data-kind``), so that the
+    device builder's stylesheet shows only the fields that provider honours."""
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        connection = getattr(value, "instance", None)
+        if connection is not None:
+            option["attrs"]["data-kind"] = connection.kind
+        return option
 
 
 class AuthScopeField(forms.ChoiceField):

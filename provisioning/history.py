@@ -119,6 +119,12 @@ def _prefix(field, prefix):
 STEP_ACTION = "device.step"
 
 
+def is_multi_step(intent):
+    """Whether the attempt of the intent row ``intent`` is a Hono + Ditto or Ditto plan of
+    several calls (its request lists them as ``steps``), not one Bosch request."""
+    return isinstance(intent.request, dict) and isinstance(intent.request.get("steps"), list)
+
+
 def events(team, filters=None):
     """The team's audit rows as history shows them, filtered, newest first; the steps of a
     multi-step attempt are not entries of their own (its entry page shows them)."""
@@ -348,6 +354,16 @@ def check_resolution(team, intent):
         team_id=team.pk, action=CHECK_ACTION, target=intent.target, created_at__gt=intent.created_at
     ).order_by("created_at", "id")
     return next((row for row in later if _named_attempt(row, "resolves") == intent.correlation_id), None)
+
+
+def settled(team, intent):
+    """Whether the unknown attempt of ``intent`` was found made since: a later Send again
+    created the device or found it there, or a check at the provider found all of it as sent.
+    Such an attempt is not sent again."""
+    if any(later.status in ("created", "conflict") for later in resolutions(team, intent)):
+        return True
+    check = check_resolution(team, intent)
+    return check is not None and (check.response or {}).get("resolution") == "created"
 
 
 def deprovisioned_since(team, entry):

@@ -12,6 +12,7 @@ from provisioning import hono_ditto_service
 from provisioning.providers import hono_ditto as hd
 from provisioning.providers import hono_ditto_preview
 from provisioning.providers.hono_ditto_connection import auths_for, settings_for
+from provisioning.providers.hono_ditto_preview import comparable, request_record
 
 
 def request_preview(form):
@@ -33,7 +34,10 @@ def request_preview(form):
 class Sent:
     result: hono_ditto_service.Result
     latency_ms: int
-    secret: str  # the device's password or key (typed or generated), or ""
+    # The device's password or key (typed or generated) when this attempt sent its credentials
+    # (they may be set now), else "": a resumed attempt whose earlier attempt had set them sends
+    # none, and the device keeps that attempt's.
+    secret: str
 
 
 def send(form, *, actor, team, correlation_id, generated=None, resolves=None):
@@ -53,8 +57,58 @@ def send(form, *, actor, team, correlation_id, generated=None, resolves=None):
         )
     else:
         result = hono_ditto_service.provision(sender, plan, device_id=spec.id, correlation_id=correlation_id)
-    secret = (spec.secret or generated or "") if spec.has_credentials else ""
+    sent_credentials = any(
+        step.name == "credentials" and step.stage == hono_ditto_service.PROVISION for step in result.steps
+    )
+    secret = (spec.secret or generated or "") if sent_credentials else ""
     return Sent(result, int((time.monotonic() - started) * 1000), secret)
+
+
+# --- "Send again" of an attempt whose outcome is unknown ------------------------------------------
+
+
+def device_from_intent(intent):
+    """The device builder's device (as ``bosch.device_from_request`` gives it) read back from the
+    intent row of an unknown Hono + Ditto or Ditto attempt, or None."""
+    return hono_ditto_preview.device_from_record(intent.request, intent.target)
+
+
+def resume_point(intent):
+    """Where a Send again of the unknown attempt of ``intent`` starts: {"confirmed": the steps it
+    and the attempts it resumed confirmed, in order (not sent again); "from": the first step it
+    did not confirm ("" when none is left); "credentials": "kept" when the earlier attempt set
+    the device's credentials (none are sent again), "sent" when they are sent now, else ""}."""
+    confirmed, _ = hono_ditto_service.confirmed_steps(intent.correlation_id)
+    names = [step.get("step") for step in intent.request.get("steps", []) if isinstance(step, dict)]
+    credentials = ""
+    if "credentials" in names:
+        credentials = "kept" if "credentials" in confirmed else "sent"
+    return {
+        "confirmed": confirmed,
+        "from": next((name for name in names if name not in confirmed), ""),
+        "credentials": credentials,
+    }
+
+
+def resume_problem(form, intent):
+    """Why the valid ``form`` cannot complete the unknown attempt of ``intent``, or "".
+
+    Send again does not send the steps the earlier attempt confirmed: the form must ask for
+    what those steps made, or what it asks for differently would be dropped without a word."""
+    confirmed = resume_point(intent)["confirmed"]
+    settings = settings_for(form.cleaned_data["config"])
+    now = {step.name: request_record(settings, step) for step in hd.plan(settings, form.to_spec())}
+    earlier = {step.get("step"): step for step in intent.request.get("steps", []) if isinstance(step, dict)}
+    changed = [
+        name for name in confirmed if name in now and comparable(now[name]) != comparable(earlier.get(name))
+    ]
+    if not changed:
+        return ""
+    return (
+        f"The attempt you are completing made these already, with the values it was sent with: "
+        f"{', '.join(changed)}. Send again does not send them again, so a change to them would not "
+        "reach the provider: put back the values the form was filled with."
+    )
 
 
 def device_settings(config, form):

@@ -51,6 +51,13 @@ PENDING = "pending"
 DONE = {PROVISION: "created", UNDO: "deleted", DEPROVISION: "deleted"}
 ALREADY = {PROVISION: "already", UNDO: "gone", DEPROVISION: "gone"}
 MAX_CHAIN = 20  # attempts followed back through "resolves" when reading what is confirmed
+# What the operator does about a step whose outcome is unknown (the error's own next step
+# speaks of one request and its 409).
+UNKNOWN_NEXT_STEP = (
+    "Nothing was undone. Use Send again on this attempt's history entry: it continues from this "
+    "step, and takes Hono's 409 for the device or Ditto's 412 for the policy or thing as this "
+    "attempt's work, so nothing is made twice."
+)
 
 
 @dataclass
@@ -308,8 +315,11 @@ def _provision(run, plan, *, confirmed=(), maybe_sent=frozenset()):
             if status in ("refused", "conflict"):
                 _undo(run, made)
                 run.result.message = _words_after_undo(run.result)
-            elif made:
-                run.result.message += f" Made before it: {', '.join(s.name for s in made)}."
+            else:
+                if status == "unknown":
+                    run.result.next_step = UNKNOWN_NEXT_STEP
+                if made:
+                    run.result.message += f" Made before it: {', '.join(s.name for s in made)}."
             return run.finish()
         made.append(step)
         run.result.created.append(step.name)

@@ -14,9 +14,16 @@ Usage:
     --out       the folder for the PNGs (default var/screenshots)
     --dark      emulate prefers-color-scheme: dark
     --width, --height   the viewport (default 1280x900; the PNG is as tall as the page)
+    --max-height PX     cut each PNG at PX pixels from the top (a very long page)
+    --set NAME=VALUE    before each screenshot, choose VALUE (an option's label or value) in the
+                select named NAME, or type it into the field named NAME; repeatable, in order,
+                applied to every PATH (a page without such a field counts as a failure).
+                The page's live updates (the device builder's preview) are waited for.
 
 Example, with `make run` in another terminal:
     SCREENSHOT_PASSWORD=... .venv/bin/python scripts/screenshot.py / /t/demo/clients/ /t/demo/namespaces/
+    SCREENSHOT_PASSWORD=... .venv/bin/python scripts/screenshot.py /t/demo/devices/new/ \
+        --set "config=Sandbox Hono + Ditto" --set namespace=com.example.hono --set name=boiler-0042
 
 Prints one line per page (HTTP status and the file written) and exits 1 when logging in
 failed or a page answered 4xx/5xx (the PNG is saved anyway: it shows the error page).
@@ -65,7 +72,47 @@ def parse_args(argv):
     parser.add_argument("--width", type=int, default=1280)
     parser.add_argument("--height", type=int, default=900)
     parser.add_argument("--timeout", type=float, default=15, help="seconds per page (default 15)")
+    parser.add_argument("--max-height", type=int, default=None, metavar="PX", help="cut each PNG at PX")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        type=setting,
+        help="choose or type VALUE in the form field NAME before the screenshot (repeatable)",
+    )
     return parser.parse_args(argv)
+
+
+def setting(text):
+    name, equals, value = text.partition("=")
+    if not equals or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, not {text!r}")
+    return name, value
+
+
+# The device builder updates its preview 400 ms after the last change (hx-trigger "delay:400ms").
+SETTLE_MS = 600
+
+
+def fill_in(page, settings):
+    """Choose or type each (name, value) of ``settings`` in the page's form, then let it settle."""
+    for name, value in settings:
+        field = page.locator(f"[name={name!r}]").first
+        if not field.count():
+            raise LookupError(f"{page.url} has no form field named {name!r}")
+        if field.evaluate("element => element.tagName") == "SELECT":
+            labels = [text.strip() for text in field.locator("option").all_inner_texts()]
+            if value in labels:
+                field.select_option(label=value)
+            else:
+                field.select_option(value)
+        else:
+            field.fill(value)
+    if settings:
+        page.evaluate("document.activeElement && document.activeElement.blur()")  # no focus ring
+        page.wait_for_timeout(SETTLE_MS)
+        page.wait_for_load_state("networkidle")
 
 
 def log_in(page, base_url, user, password):
@@ -121,8 +168,17 @@ def main(argv=None):
                 url = urljoin(base_url, path.lstrip("/"))
                 response = page.goto(url, wait_until="networkidle")
                 status = response.status if response else 0
+                try:
+                    fill_in(page, args.set)
+                except LookupError as exc:
+                    failures += 1
+                    print(f"    --set not applied: {exc}")
                 target = args.out / file_name(path, args.dark)
-                page.screenshot(path=target, full_page=True)
+                clip = None
+                if args.max_height:
+                    height = min(args.max_height, page.evaluate("document.documentElement.scrollHeight"))
+                    clip = {"x": 0, "y": 0, "width": args.width, "height": height}
+                page.screenshot(path=target, full_page=True, clip=clip)
                 bad = status >= 400 or (
                     password is not None and LOGIN_PATH in page.url and LOGIN_PATH not in url
                 )

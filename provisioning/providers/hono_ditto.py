@@ -45,7 +45,8 @@ class ConnectionSettings:
     ``own_subject``: the subject Ditto sees for this connection (``nginx:<user>`` behind
     Ditto's nginx, ``<issuer>:<sub>`` with a token); blank: Ditto fills in the caller's.
     ``hono_subject``: the subject of Ditto's connection to this Hono tenant; blank:
-    ``pre-authenticated:hono-connection-<tenant>``, the Eclipse Cloud2Edge default.
+    ``pre-authenticated:hono-connection-<tenant>``, the example subject of provisioning-api.md
+    §11.1 (the real one is in the ``authorizationContext`` of Ditto's connection to the tenant).
     ``*_auth``: BEARER or BASIC for each endpoint, with the Basic user name.
     """
 

@@ -6,6 +6,7 @@ password and device secret from a shell variable.
 import json
 import shlex
 
+from provisioning import ids
 from provisioning.audit import redact
 from provisioning.providers.bosch import GENERATED, MASK
 from provisioning.providers.hono_ditto import BASIC
@@ -39,6 +40,54 @@ def request_record(settings, step):
     if step.body is not None:
         record["body"] = masked_body(step)
     return record
+
+
+def comparable(record):
+    """What of a step's ``record`` (request_record) says what the step makes: its method, URL and
+    body, the credentials without their secrets (masked or a placeholder, never comparable)."""
+    body = record.get("body") if isinstance(record, dict) else None
+    if isinstance(body, list):
+        body = [
+            {k: v for k, v in item.items() if k != "secrets"} if isinstance(item, dict) else item
+            for item in body
+        ]
+    return (record or {}).get("method"), (record or {}).get("url"), body
+
+
+def device_from_record(request, device_id):
+    """What the device builder was given, read back from the intent row of a Hono + Ditto or
+    Ditto provisioning attempt (``request["steps"]``, each a request_record: secrets masked, so
+    none is read): to send the attempt again. The same keys as ``bosch.device_from_request``
+    without ``auth_scope`` (these APIs have none). None for a record this cannot read, or one
+    the builder cannot show (more than one gateway)."""
+    steps = request.get("steps") if isinstance(request, dict) else None
+    if not isinstance(steps, list):
+        return None
+    by_name = {step.get("step"): step for step in steps if isinstance(step, dict)}
+    thing = (by_name.get("thing") or {}).get("body")
+    if not isinstance(thing, dict):
+        return None
+    device = (by_name.get("device") or {}).get("body")
+    device = device if isinstance(device, dict) else {}
+    credentials = (by_name.get("credentials") or {}).get("body")
+    entry = credentials[0] if isinstance(credentials, list) and credentials else {}
+    entry = entry if isinstance(entry, dict) else {}
+    via = device.get("via") or []
+    if not isinstance(via, list) or len(via) > 1:
+        return None
+    auth_id = entry.get("auth-id") or ""
+    return {
+        "id": device_id,
+        "enabled": device.get("enabled", True) is not False,
+        "via": via[0] if via else "",
+        "credentials_type": entry.get("type", "none"),
+        "auth_id": "" if auth_id == ids.default_auth_id(device_id) else auth_id,
+        "attributes": thing.get("attributes") or {},
+        "definition": thing.get("definition") or "",
+        "features": thing.get("features") or {},
+        # A generated policy has a step of its own; otherwise the thing names an existing one.
+        "policy_id": "" if "policy" in by_name else thing.get("policyId") or "",
+    }
 
 
 def preview(settings, steps):

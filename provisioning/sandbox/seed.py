@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import transaction
 
 from provisioning.ids import namespace_error
-from provisioning.models import Connection, Preset
+from provisioning.models import Connection, ConnectionKind, EndpointAuthMethod, Preset
 from provisioning.sandbox.models import BasicUser, HonoTenant, SandboxClient, ServiceInstance, Style
 
 DEMO_CLIENT_ID = "sandbox-demo"
@@ -271,3 +271,31 @@ def ensure_demo_hono_ditto(base_url=None):
         if not BasicUser.objects.filter(username=DEMO_BASIC_USER).exists():
             _, password = create_basic_user(DEMO_BASIC_USER)
     return hono_ditto_connection(base_url, DEMO_HONO_TENANT, DEMO_BASIC_USER, password)
+
+
+def dashboard_hono_ditto(team, facts, *, name, kind=ConnectionKind.HONO_DITTO):
+    """Save a Hono + Ditto (or, with ``kind`` "ditto", a Ditto) connection of ``team`` to the
+    sandbox, every endpoint on HTTP Basic as the user of ``facts`` (what ensure_demo_hono_ditto
+    or hono_ditto_connection returned, with the password): sealed, as any typed into the
+    dashboard. Ditto sees that user as ``nginx:<user>``, the subject its policies grant."""
+    hono = kind == ConnectionKind.HONO_DITTO
+    config = Connection(
+        team=team,
+        name=name,
+        kind=kind,
+        preset=Preset.CUSTOM,
+        hono_url=facts["hono_base_url"] if hono else "",
+        hono_tenant=facts["hono_tenant"] if hono else "",
+        hono_auth=EndpointAuthMethod.BASIC,
+        hono_username=facts["username"] if hono else "",
+        ditto_url=facts["ditto_base_url"],
+        ditto_auth=EndpointAuthMethod.BASIC,
+        ditto_username=facts["username"],
+        own_subject=f"nginx:{facts['username']}",
+    )
+    if hono:
+        config.set_sealed("hono_password", facts["password"])
+    config.set_sealed("ditto_password", facts["password"])
+    config.full_clean()
+    config.save()
+    return config

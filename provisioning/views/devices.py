@@ -85,23 +85,53 @@ def _initial(membership):
 
 def _unknown_attempt(team, value):
     """The intent row of the attempt with correlation id ``value`` when it is ``team``'s
-    provisioning attempt whose outcome is unknown (to send it again), else None."""
+    provisioning attempt whose outcome is unknown (to send it again), else None. One that a
+    Send again or a check settled already is not sent again: resumed from its own steps, it would take
+    the later attempt's work for somebody else's and undo it."""
     try:
         correlation_id = uuid.UUID(str(value))
     except ValueError:
         return None
-    return history.unknown_attempt(team, correlation_id)
+    intent = history.unknown_attempt(team, correlation_id)
+    if intent is None or history.settled(team, intent):
+        return None
+    return intent
 
 
 def _send_again_initial(team, intent):
-    """The builder's initial values to send the unknown attempt of ``intent`` again, or None."""
-    device = bosch.device_from_request(intent.request)
+    """The builder's initial values to send the unknown attempt of ``intent`` again, or None.
+    Never a secret: the intent row keeps none, so the operator types it again or one is made."""
+    if history.is_multi_step(intent):
+        device = hono_ditto_builder.device_from_intent(intent)
+    else:
+        device = bosch.device_from_request(intent.request)
     if device is None:
         return None
     initial = initial_from_device(device)
     namespace = team.namespaces.filter(name=initial.pop("namespace_name")).first()
     initial.update(config=intent.client_ref, namespace=namespace.pk if namespace else None)
     return initial
+
+
+def _resolving(ctx, intent):
+    """Put the unknown attempt of ``intent`` that this form sends again (or None) in ``ctx``;
+    for a multi-step one, the steps it confirmed (not sent again) and the step Send starts from."""
+    ctx["resolves"] = intent
+    if intent is not None and history.is_multi_step(intent):
+        ctx["resume"] = hono_ditto_builder.resume_point(intent)
+
+
+def _resume_problem(form, intent):
+    """Why the valid ``form`` cannot be the Send again of the unknown attempt of ``intent``, or ""."""
+    config = form.cleaned_data["config"]
+    if form.device_id != intent.target or config.pk != intent.client_ref:
+        return (
+            f"This form completes the attempt for {intent.target} through “{intent.client_name}”: "
+            "keep that device id and connection. To provision another device, open a new form."
+        )
+    if history.is_multi_step(intent) and not config.is_bosch:
+        return hono_ditto_builder.resume_problem(form, intent)
+    return ""
 
 
 def _edit_attribute_rows(request, form):
@@ -231,7 +261,8 @@ def device_new(request, team_slug):
         initial = (_send_again_initial(team, again) if again else None) or _initial(membership)
         form = DeviceForm(initial=initial, team=team)
         form.attribute_rows = form.attribute_rows or [("", "")]
-        ctx.update(form=form, form_token=new_form_token(request.user), preview=None, resolves=again)
+        ctx.update(form=form, form_token=new_form_token(request.user), preview=None)
+        _resolving(ctx, again)
         return render(request, "provisioning/device_new.html", ctx)
 
     form = DeviceForm(request.POST, team=team)
@@ -239,7 +270,10 @@ def device_new(request, team_slug):
     valid = form.is_valid()
     # "Send again" of an attempt whose outcome is unknown: the new attempt says which it resolves.
     resolves = _unknown_attempt(team, request.POST["resolves"]) if request.POST.get("resolves") else None
-    ctx["resolves"] = resolves
+    _resolving(ctx, resolves)
+    if valid and resolves is not None and (problem := _resume_problem(form, resolves)):
+        form.add_error(None, problem)
+        valid = False
     ctx.update(form=form, form_token=request.POST.get("form_token") or new_form_token(request.user))
     # A full page drops what was typed into the secret fields: it says so, and Send asks again.
     ctx["secret_typed"] = not form.data.get("generate_instead") and any(
@@ -360,19 +394,25 @@ def _send_hono_ditto(request, ctx, form, correlation_id, *, generated, resolves)
             "settings": hono_ditto_builder.device_settings(config, form),
             "secret": sent.secret or None,
             "secret_kind": secret_kind,
-            "generated": generated is not None,
+            "generated": generated is not None and bool(sent.secret),
         }
         if sent.secret:
             held_results.hold(correlation_id, request.user, held)
         ctx.update(
-            outcome={"correlation_id": correlation_id, "latency_ms": sent.latency_ms}, made=result.created
+            outcome={"correlation_id": correlation_id, "latency_ms": sent.latency_ms},
+            made=result.created,
+            # What a Send again did of the attempt it completes: the steps made now; the rest
+            # (in ``made``) that attempt had made, confirmed then or found made already now.
+            made_now=[s.name for s in result.steps if s.stage == "provision" and s.status == "created"],
+            credentials_kept=form.to_spec().has_credentials and not sent.secret,
         )
         return _result_page(request, ctx, held)
     ctx.update(outcome=result, form_token=new_form_token(request.user), preview=request_preview(form))
     if result.status == "conflict":
         ctx["existing"] = device_history_entry(team, device_id)
     credentials_left = "credentials" in result.created and "credentials" not in result.undone
-    if generated is not None and (result.status == "unknown" or credentials_left):
+    # Only a secret this attempt sent may be the device's now.
+    if generated is not None and sent.secret and (result.status == "unknown" or credentials_left):
         _show_maybe_secret(request, ctx, correlation_id, generated, secret_kind)
     return _not_created_page(request, ctx)
 

@@ -83,6 +83,7 @@ def _entry_context(membership, entry):
         and history.unknown_attempt(team, entry.correlation_id) is not None
     )
     resolves = history.resolved_attempt(intent) if intent is not None else None
+    resolved_by = history.resolutions(team, intent) if unknown else []
     settled = history.check_resolution(team, intent) if unknown else None
     settled_as = (settled.response or {}).get("resolution", "") if settled is not None else ""
     return {
@@ -92,13 +93,14 @@ def _entry_context(membership, entry):
         "outcome": outcome,
         "can_deprovision": membership.can_provision and created and not deprovisioned,
         "deprovisioned": deprovisioned,
-        # "Send again" for an attempt whose outcome is unknown (unless a check found it made),
-        # and the links both ways.
-        "can_send_again": unknown and membership.can_provision and settled_as != "created",
-        "resolved_by": history.resolutions(team, intent) if unknown else [],
+        # "Send again" for an attempt whose outcome is unknown, unless a later Send again or a
+        # check found it made; and the links both ways.
+        "can_send_again": unknown and membership.can_provision and not history.settled(team, intent),
+        "resolved_by": resolved_by,
         "settled_by": settled,
         "settled_as": settled_as,
         "resolves": resolves,
+        "multi_step": intent is not None and history.is_multi_step(intent),
         # "Check at provider" for a created device or an attempt whose outcome is unknown.
         "can_check": membership.can_provision and (created or unknown),
         "checked": history.checked_attempt(entry) if entry.action == history.CHECK_ACTION else None,
@@ -190,6 +192,14 @@ def deprovision(request, team_slug, pk):
         "keep_credentials_note": hd.KEEP_CREDENTIALS_NOTE,
     }
     if request.method == "POST" and config is not None and not deprovisioned:
+        if not config.is_bosch and request.POST.get("keep_credentials") == "on":
+            # Not offered on the page: said, not dropped without a word, when sent anyway.
+            ctx["failure"] = "Nothing was sent. " + (
+                hd.KEEP_CREDENTIALS_NOTE
+                if config.has_hono
+                else "An Eclipse Ditto connection registers no credentials, so there are none to keep."
+            )
+            return render(request, "provisioning/deprovision.html", ctx, status=400)
         # One de-provisioning of an entry at a time (a double click sends one DELETE).
         lock = f"deprovision:{team.pk}:{entry.target}"
         if not cache.add(lock, 1, 120):

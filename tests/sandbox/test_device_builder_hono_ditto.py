@@ -169,7 +169,12 @@ def test_deprovision_removes_every_part_in_reverse_and_does_not_offer_keeping_cr
     assert "Eclipse Hono deletes a device&#x27;s credentials together with the device" in confirm
     assert 'name="keep_policy"' in confirm
 
-    done = client.post(url, {"keep_credentials": "on"})
+    refused = client.post(url, {"keep_credentials": "on"})  # not offered, but sent anyway
+    assert refused.status_code == 400 and "Nothing was sent." in refused.content.decode()
+    assert "deletes a device&#x27;s credentials together with the device" in refused.content.decode()
+    assert at_sandbox() == {"device": 1, "credentials": 1, "policy": 1, "thing": 1}
+
+    done = client.post(url, {})
     page = done.content.decode()
     assert done.status_code == 200 and "De-provisioned." in page, page
     assert done.context["outcome"].status == "deleted"

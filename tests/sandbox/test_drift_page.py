@@ -2,6 +2,7 @@
 who may use it, and an unknown attempt settled by it, against the sandbox over real HTTP."""
 
 import pytest
+from django.test import override_settings
 
 from provisioning.models import AuditEvent
 from provisioning.sandbox import knobs, seed
@@ -9,7 +10,7 @@ from provisioning.services import provision_device
 from tests.views import assert_is_partial
 
 from .conftest import device_body
-from .test_drift import DEVICE, PASSWORD, send
+from .test_drift import DEVICE, PASSWORD, send, wait_for
 
 
 def entry_url(result, phase="outcome"):
@@ -110,3 +111,16 @@ def test_the_sandbox_page_gives_the_things_base_url(client, operator_a, settings
     settings.SANDBOX_BASE_URL = "http://127.0.0.1:8001/sandbox"
     client.force_login(operator_a)
     assert "<code>http://127.0.0.1:8001/sandbox/things</code>" in client.get("/sandbox/").content.decode()
+
+
+def test_an_attempt_a_check_found_made_is_not_sent_again_from_an_old_link(operator, c2e, operator_a):
+    with override_settings(OUTBOUND_READ_TIMEOUT=1):
+        result = send(c2e, operator_a, fault=("thing", "slow", {"seconds": 2}))
+    wait_for("thing")
+    url = entry_url(result)
+    assert "Send again…" in operator.get(url).content.decode()
+    assert "it created the device" in htmx_post(operator, f"{url}check/").content.decode()
+
+    assert "Send again…" not in operator.get(url).content.decode()
+    again = operator.get(f"/t/team-a/devices/new/?again={result.correlation_id}").content.decode()
+    assert 'name="resolves"' not in again

@@ -56,14 +56,15 @@ def test_a_plain_user_cannot_set_a_basic_password(client, plain_user):
     assert not BasicUser.objects.exists()
 
 
-def test_bootstrap_seeds_the_demo_tenant_and_user_but_no_dashboard_rows_for_them(settings, live_server):
+def test_bootstrap_seeds_the_demo_tenant_and_user_and_prints_the_password_once(settings, live_server):
     settings.SANDBOX_BASE_URL = f"{live_server.url}/sandbox"
     out = StringIO()
     call_command("bootstrap", url="http://127.0.0.1:9999/", stdout=out)
     first = out.getvalue()
     assert HonoTenant.objects.filter(tenant_id=seed.DEMO_HONO_TENANT).exists()
     password = first.split("Basic password: ")[1].split()[0]
-    assert Connection.objects.count() == 1  # the Bosch demo only: connections are made elsewhere
+    # The demo connections of each kind sign in with it (tests/test_bootstrap_demo.py).
+    assert Connection.objects.get(name="Sandbox Ditto").get_sealed("ditto_password") == password
     ditto = Ditto(settings.SANDBOX_BASE_URL, auth=(seed.DEMO_BASIC_USER, password))
     assert ditto.thing("PUT", "com.example.demo:first", json={}).status_code == 201
     out = StringIO()

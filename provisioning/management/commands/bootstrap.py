@@ -10,12 +10,25 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from provisioning import team_admin
-from provisioning.models import Connection, Membership, Namespace, Role, Team
-from provisioning.sandbox.seed import dashboard_config, ensure_demo_hono_ditto, ensure_demo_tenant
+from provisioning import audit, team_admin
+from provisioning.models import Connection, ConnectionKind, Membership, Namespace, Role, Team
+from provisioning.sandbox.seed import (
+    DEMO_BASIC_USER,
+    create_basic_user,
+    dashboard_config,
+    dashboard_hono_ditto,
+    ensure_demo_hono_ditto,
+    ensure_demo_tenant,
+)
 
 DEMO_TEAM = "Demo"
 DEMO_CLIENT = "Sandbox"
+# The demo connections of the other providers, each with a namespace of its own (the sandbox's
+# Bosch instance takes only com.example.demo; its Hono registry and Ditto take any).
+PROVIDER_DEMOS = [
+    ("Sandbox Hono + Ditto", ConnectionKind.HONO_DITTO, "com.example.hono"),
+    ("Sandbox Ditto", ConnectionKind.DITTO, "com.example.twins"),
+]
 
 
 class Command(BaseCommand):
@@ -44,9 +57,8 @@ class Command(BaseCommand):
                     else f"{password}  (shown once: note it now)"
                 )
             if settings.SANDBOX_ENABLED:
-                self._seed_demo(admin)
-                # The sandbox's own side only (a Hono tenant, a Basic user): no dashboard rows.
-                hono_ditto = ensure_demo_hono_ditto(settings.SANDBOX_BASE_URL)
+                team = self._seed_demo(admin)
+                hono_ditto = self._seed_provider_demos(admin, team)
 
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS(f"Provisioner is starting on {url}"))
@@ -61,6 +73,10 @@ class Command(BaseCommand):
         if settings.SANDBOX_ENABLED:
             self.stdout.write(f"  The built-in sandbox answers at {settings.SANDBOX_BASE_URL}/")
             self.stdout.write(
+                f"  Team '{DEMO_TEAM}' reaches it through '{DEMO_CLIENT}' (Bosch IoT Suite), "
+                + " and ".join(f"'{name}'" for name, _, _ in PROVIDER_DEMOS)
+            )
+            self.stdout.write(
                 f"  Its Hono registry ({hono_ditto['hono_registry_url']}, tenant "
                 f"'{hono_ditto['hono_tenant']}') and Ditto ({hono_ditto['ditto_api_url']}) take "
                 f"Basic user '{hono_ditto['username']}' or a sandbox bearer token"
@@ -74,8 +90,56 @@ class Command(BaseCommand):
         team, _ = Team.objects.get_or_create(slug="demo", defaults={"name": DEMO_TEAM})
         Membership.objects.get_or_create(user=admin, team=team, defaults={"role": Role.ADMIN})
         if Connection.objects.filter(team=team, name=DEMO_CLIENT).exists():
-            return
+            return team
         demo = ensure_demo_tenant(settings.SANDBOX_BASE_URL)
         config = dashboard_config(team, demo, name=DEMO_CLIENT)
         Namespace.objects.get_or_create(team=team, name=demo["namespace"], defaults={"client": config})
         team_admin.record_seeded_config(config, actor=admin, team=team)
+        return team
+
+    def _seed_provider_demos(self, admin, team):
+        """The sandbox's demo Hono tenant and Basic user, and the demo team's Hono + Ditto and
+        Ditto connections, both as that user. Returns the sandbox's facts (``password`` set
+        only when it was made by this run)."""
+        facts = ensure_demo_hono_ditto(settings.SANDBOX_BASE_URL)
+        existing = {
+            c.name: c for c in Connection.objects.filter(team=team, name__in=[d[0] for d in PROVIDER_DEMOS])
+        }
+        if len(existing) == len(PROVIDER_DEMOS):
+            return facts
+        if facts["password"] is None:
+            # The sandbox keeps only the password's hash: a connection to make needs a new one,
+            # and the demo connection already there gets it too.
+            facts["password"] = create_basic_user(DEMO_BASIC_USER)[1]
+            for config in existing.values():
+                self._renew_password(config, facts["password"], actor=admin, team=team)
+        for name, kind, namespace in PROVIDER_DEMOS:
+            if name in existing:
+                continue
+            config = dashboard_hono_ditto(team, facts, name=name, kind=kind)
+            Namespace.objects.get_or_create(team=team, name=namespace, defaults={"client": config})
+            team_admin.record_seeded_config(config, actor=admin, team=team)
+        return facts
+
+    def _renew_password(self, config, password, *, actor, team):
+        """Give ``config``'s endpoints that sign in as the demo Basic user its new password."""
+        renewed = [
+            endpoint
+            for endpoint in ("hono", "ditto")
+            if getattr(config, f"{endpoint}_auth") == "basic"
+            and getattr(config, f"{endpoint}_username") == DEMO_BASIC_USER
+        ]
+        if not renewed:
+            return
+        for endpoint in renewed:
+            config.set_sealed(f"{endpoint}_password", password)
+        config.save()
+        audit.record(
+            "client.update",
+            actor=actor,
+            team=team,
+            config=config,
+            target=config.name,
+            status="ok",
+            message="Basic password renewed by bootstrap for the built-in sandbox.",
+        )
