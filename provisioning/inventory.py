@@ -28,8 +28,8 @@ attempt's ``device.step`` rows change nothing, its one outcome row does):
   created;
 - a de-provisioning outcome ``deleted``: de-provisioned.
 
-Rows apply in the order they were inserted (their ids), which is the order the rebuild
-replays them in.
+Rows apply in the order they were inserted (their ids); a device's row depends on its own
+rows only, which the rebuild replays device by device in that order.
 """
 
 import uuid
@@ -174,13 +174,13 @@ def _changes_a_device(event):
     )
 
 
-def apply(events):
+def apply(events, *, fresh=False):
     """Bring the inventory in step with ``events``, audit rows just inserted (in order), in
-    the caller's transaction."""
+    the caller's transaction. ``fresh``: none of their devices has a row yet (``rebuild``)."""
     events = [e for e in events if _changes_a_device(e)]
     if not events:
         return
-    devices = _devices(events)
+    devices = {} if fresh else _devices(events)
     intents = _intents(events)
     new, changed, gone = {}, {}, set()
     for event in events:
@@ -251,18 +251,36 @@ def fill_after_migrate(**kwargs):
         rebuild()
 
 
+def _by_device(log):
+    """``log`` (ordered by device, then insertion) in batches of about REBUILD_BATCH rows that
+    never split one device's rows."""
+    batch = []
+    for event in log:
+        if len(batch) >= REBUILD_BATCH and _key(event) != _key(batch[-1]):
+            yield batch
+            batch = []
+        batch.append(event)
+    if batch:
+        yield batch
+
+
 def rebuild(teams=None):
     """Derive the inventory of ``teams`` (a Team queryset; all teams by default) again from
-    the whole audit log; the number of device rows it now holds."""
+    the whole audit log; the number of device rows it now holds.
+
+    A device's row depends on its own audit rows only, in the order they were inserted, so
+    the log is read device by device (and each device's rows by id): every batch holds whole
+    devices, none of which has a row yet.
+    """
     teams = Team.objects.all() if teams is None else teams
     team_ids = list(teams.values_list("pk", flat=True))
     log = (
         AuditEvent.objects.filter(team_id__in=team_ids, action__in=[PROVISION, DEPROVISION, CHECK])
-        .order_by("id")
+        .order_by("team_id", "client_ref", "target", "id")
         .iterator(chunk_size=REBUILD_BATCH)
     )
     with transaction.atomic():
         Device.objects.filter(team_id__in=team_ids).delete()
-        while batch := list(islice(log, REBUILD_BATCH)):
-            apply(batch)
+        for batch in _by_device(log):
+            apply(batch, fresh=True)
     return Device.objects.filter(team_id__in=team_ids).count()

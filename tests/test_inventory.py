@@ -278,9 +278,12 @@ def fields():
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_the_maintained_inventory_equals_the_one_derived_from_the_log(team_a, team_b, admin_a, seed):
+def test_the_maintained_inventory_equals_the_one_derived_from_the_log(
+    team_a, team_b, admin_a, seed, monkeypatch
+):
     log = Log(random.Random(seed), [team_a, team_b], admin_a)
     log.run(600)
+    monkeypatch.setattr(inventory, "REBUILD_BATCH", 7)  # many batches, each of whole devices
 
     maintained = fields()
     assert listed() == log.expected()
