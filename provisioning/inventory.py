@@ -33,7 +33,6 @@ rows only, which the rebuild replays device by device in that order.
 """
 
 import uuid
-from itertools import islice
 
 from django.db import transaction
 from django.db.models import Q
