@@ -74,7 +74,7 @@ class DeviceFilter(forms.Form):
         self.fields["namespace"].queryset = Namespace.objects.filter(team=team)
         self.fields["namespace"].empty_label = "Any namespace"
         self.fields["job"].queryset = BulkJob.objects.filter(team=team, status__in=SENT)
-        self.fields["job"].empty_label = "Any or none"
+        self.fields["job"].empty_label = "Any, or none"
 
     def clean(self):
         cleaned = super().clean()
