@@ -43,10 +43,27 @@ BY_CREATION = Keyset("created_at")
 
 
 class JobChoiceField(TeamChoiceField):
-    """One of the team's bulk jobs, named by its public id in the address."""
+    """One of the team's bulk jobs, named by its public id in the address. Any of them is
+    accepted; the select offers the latest few (and the one chosen): a team's jobs add up,
+    and older ones are reached from their job page or a device's row."""
+
+    OFFERED = 20
 
     def label_from_instance(self, obj):
         return f"{obj.file_name or 'upload'}, {obj.created_at:%Y-%m-%d %H:%M} ({obj.created_by_name})"
+
+    def offer(self, raw):
+        """Set the select's options: the latest jobs, and the one ``raw`` (the address's value)
+        names if it is another of the team's."""
+        latest = list(self.queryset[: self.OFFERED])
+        if raw and raw not in {str(job.public_id) for job in latest}:
+            try:
+                latest.append(self.to_python(raw))
+            except forms.ValidationError:
+                pass  # the form says what is wrong with it
+        self.widget.choices = [("", self.empty_label)] + [
+            (job.public_id, self.label_from_instance(job)) for job in latest if job is not None
+        ]
 
 
 class DeviceFilter(forms.Form):
@@ -75,6 +92,7 @@ class DeviceFilter(forms.Form):
         self.fields["namespace"].empty_label = "Any namespace"
         self.fields["job"].queryset = BulkJob.objects.filter(team=team, status__in=SENT)
         self.fields["job"].empty_label = "Any, or none"
+        self.fields["job"].offer(self.data.get(self.add_prefix("job")) if self.is_bound else None)
 
     def clean(self):
         cleaned = super().clean()

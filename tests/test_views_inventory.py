@@ -437,3 +437,30 @@ def test_an_entry_of_something_not_in_the_inventory_has_no_device_link(as_user, 
     assert not Device.objects.exists()
     detail = text(as_user(cast["auditor"]).get(f"/t/team-a/history/{outcome.pk}/"))
     assert "This device in the inventory" not in detail
+
+
+def test_the_job_select_offers_the_latest_jobs_and_accepts_any(
+    as_user, cast, team_a, config, operator_a, monkeypatch
+):
+    from provisioning.inventory_list import JobChoiceField
+
+    old, new = (
+        BulkJob.objects.create(
+            team=team_a,
+            created_by=operator_a,
+            client=config,
+            client_name=config.name,
+            file_name=name,
+            status=JobStatus.DONE,
+            created_at=T0 + timedelta(days=n),
+        )
+        for n, name in enumerate(["old.csv", "new.csv"])
+    )
+    attempt(team_a, "com.acme:old-1", "created", at=T0, config=config, origin={"bulkJob": str(old.public_id)})
+    monkeypatch.setattr(JobChoiceField, "OFFERED", 1)
+    client = as_user(cast["auditor"])
+    page = text(client.get(URL))
+    assert "new.csv" in page and "old.csv" not in page
+    response = client.get(URL, {"job": str(old.public_id)})
+    assert listed(response) == ["com.acme:old-1"]
+    assert f'<option value="{old.public_id}" selected>old.csv' in text(response)

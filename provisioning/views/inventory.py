@@ -3,6 +3,7 @@
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 from django.views.decorators.vary import vary_on_headers
@@ -42,6 +43,9 @@ def device_list(request, team_slug):
         "invalid": invalid,
         "items": items,
         "devices_url": request.path,
+        # Each row links to these (reversed once, not once a row).
+        "history_url": reverse("history", args=[team.slug]),
+        "jobs_url": reverse("bulk:jobs", args=[team.slug]),
         "next_cursor": next_cursor,
         "query": query.urlencode(),
         "first_page": not request.GET.get("after"),

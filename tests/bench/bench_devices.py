@@ -20,7 +20,9 @@ BENCH_DATABASE_URL):
    through its cursor, the htmx partial, each filter (connection, namespace, each state,
    a bulk job, created between), and searches (a device-id prefix, a whole id in upper
    case, a name without its namespace, part of a name, text no id has). Median and p95
-   in milliseconds, measured at the client (loopback).
+   in milliseconds, measured at the client (loopback); and, for each, the p95 of the same
+   page's queries run in this process (page, labels, bounded count), which is the part
+   the indexes decide, without the request's other work.
 
 Timings are wall-clock at the client, so they include whatever else the machine runs:
 the load average is printed with them.
@@ -183,7 +185,7 @@ def insert_rows(rows, batch=20_000):
 def device_timings(base, session, team, count, show_plans):
     from django.http import QueryDict
 
-    from provisioning import inventory_list
+    from provisioning import inventory_list, listing
     from provisioning.bulk.models import BulkJob
     from provisioning.models import Connection, Device, Namespace
 
@@ -234,15 +236,25 @@ def device_timings(base, session, team, count, show_plans):
         listed = response.text.count("<tr>\n      <td><code>")
         assert "Nothing is listed" not in response.text, (name, query)
         results[name] = {**figures(times), "rows_listed": listed}
+        # The same page's database work in this process (the page of devices, its labels and
+        # the bounded count), without the HTTP round trip, sessions and the template.
+        filters = inventory_list.DeviceFilter(QueryDict(query), team=team) if query else None
+        database = []
+        for _ in range(count):
+            started = time.perf_counter()
+            qs = inventory_list.devices(team, filters if filters is not None and filters.is_bound else None)
+            keyset = filters.keyset() if filters is not None else inventory_list.BY_CHANGE
+            items, _ = keyset.page(qs, cursor if "after=" in query else None)
+            inventory_list.label(items)
+            listing.count_matches(qs)
+            database.append((time.perf_counter() - started) * 1000)
+        results[name]["database_p95_ms"] = figures(database)["p95_ms"]
         print(
             f"  {name:56s} median {results[name]['median_ms']:7.1f} ms  p95 {results[name]['p95_ms']:7.1f} ms"
-            f"   ({listed} rows)",
+            f"   ({listed} rows; its queries in-process: p95 {results[name]['database_p95_ms']:.1f} ms)",
             flush=True,
         )
         if show_plans:
-            filters = inventory_list.DeviceFilter(QueryDict(query), team=team) if query else None
-            qs = inventory_list.devices(team, filters if filters is not None and filters.is_bound else None)
-            keyset = filters.keyset() if filters is not None else inventory_list.BY_CHANGE
             if "after=" in query:
                 qs = keyset.after(qs, keyset.decode(cursor))
             print("    plan: " + explain(qs[:51]).replace("\n", "\n          "), flush=True)
@@ -320,6 +332,10 @@ def main():
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(f"VACUUM ANALYZE {Device._meta.db_table}")
+    # The open attempts seeded as "just sent" are just sent again now (a reused database's are old).
+    recent = Device.objects.filter(team=team, device_id__startswith=f"{NAMESPACES[0]}:open-", state="")
+    for n, pk in enumerate(recent.order_by("pk").values_list("pk", flat=True)[:OPEN_RECENT]):
+        Device.objects.filter(pk=pk).update(open_since=datetime.now(UTC) - timedelta(seconds=n))
     team_rows = Device.objects.filter(team=team).count()
     print(f"team bench: {team_rows:,} devices", flush=True)
 
@@ -333,12 +349,13 @@ def main():
         results["devices"] = device_timings(served, session, team, args.requests, args.plans)
 
     worst_name, worst = max(results["devices"].items(), key=lambda item: item[1]["p95_ms"])
-    listing = {k: v for k, v in results["devices"].items() if not k.startswith("search")}
+    lists = {k: v for k, v in results["devices"].items() if not k.startswith("search")}
     results["verdict"] = {
         "worst_p95_ms": worst["p95_ms"],
         "worst": worst_name,
-        "list_and_filters_p95_max_ms": max(v["p95_ms"] for v in listing.values()),
-        "list_and_filters_target_met (p95 <= 50 ms)": all(v["p95_ms"] <= 50 for v in listing.values()),
+        "list_and_filters_p95_max_ms": max(v["p95_ms"] for v in lists.values()),
+        "list_and_filters_target_met (p95 <= 50 ms)": all(v["p95_ms"] <= 50 for v in lists.values()),
+        "list_and_filters_queries_in_process_p95_max_ms": max(v["database_p95_ms"] for v in lists.values()),
         "searches_p95_max_ms": max(
             v["p95_ms"] for k, v in results["devices"].items() if k.startswith("search")
         ),
