@@ -6,8 +6,6 @@ could have finished. Closed intents are hidden from the list (their outcome row
 stands for the attempt) but stay in the log and in the detail view.
 """
 
-import base64
-import csv
 import json
 import uuid
 from datetime import UTC, datetime, time, timedelta
@@ -19,11 +17,11 @@ from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
 from provisioning import history_search as search
-from provisioning.exports import safe_cell
+from provisioning.exports import csv_lines
 from provisioning.form_fields import TeamChoiceField
+from provisioning.listing import PAGE_SIZE, Keyset, active_filters, count_matches  # noqa: F401 - history's names
 from provisioning.models import AuditEvent, Connection, Namespace, OpenAttempt
 
-PAGE_SIZE = 50
 STATUS_CHOICES = [
     ("", "Any status"),
     ("created", "Created"),
@@ -76,14 +74,10 @@ class HistoryFilter(forms.Form):
     namespace = TeamChoiceField(queryset=Namespace.objects.none(), required=False)
     since = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
-    q = forms.CharField(
-        required=False,
-        max_length=256,
-        label="Device id",
-        help_text="Any part of it, in any case, 3 characters or more.",
-        widget=forms.TextInput(attrs={"type": "search", "autocomplete": "off", "spellcheck": "false"}),
-    )
-    correlation = forms.UUIDField(required=False, widget=forms.HiddenInput)
+    q = search.SearchField()
+    # Set by links, not by the form: every row of one attempt, every attempt on one device.
+    correlation = forms.UUIDField(required=False, widget=forms.HiddenInput, label="Attempt")
+    device = forms.CharField(required=False, max_length=300, widget=forms.HiddenInput, label="Device")
 
     def __init__(self, *args, team, **kwargs):
         super().__init__(*args, **kwargs)
@@ -92,14 +86,6 @@ class HistoryFilter(forms.Form):
         self.fields["config"].empty_label = "Any connection"
         self.fields["namespace"].queryset = Namespace.objects.filter(team=team)
         self.fields["namespace"].empty_label = "Any namespace"
-
-    def clean_q(self):
-        text = self.cleaned_data["q"]
-        if 0 < len(text) < search.TRIGRAM:
-            # One or two characters are in most ids: they would list nearly everything, and
-            # finding the few ids that have them means reading the whole log (no index helps).
-            raise forms.ValidationError(f"Type at least {search.TRIGRAM} characters.")
-        return text
 
     def clean(self):
         cleaned = super().clean()
@@ -160,6 +146,8 @@ def events(team, filters=None):
         rows = rows.filter(client_ref=data["config"].pk)
     if data.get("namespace"):
         rows = rows.filter(namespace=data["namespace"].name)
+    if data.get("device"):
+        rows = rows.filter(target=data["device"])
     if data.get("q"):
         rows = search.containing(rows, data["q"])
     if data.get("since"):
@@ -168,81 +156,12 @@ def events(team, filters=None):
         rows = rows.filter(
             created_at__lt=datetime.combine(data["until"] + timedelta(days=1), time.min, tzinfo=UTC)
         )
-    return rows.order_by("-created_at", "-id")
+    return BY_TIME.order(rows)
 
 
-# Matches are counted exactly up to this; beyond, "more than". Counting is most of the time
-# a rare filter takes (it walks the log until it has found them), so it stays small.
-COUNT_LIMIT = 500
-
-
-def count_matches(rows):
-    """(how many rows match, True when there are more than COUNT_LIMIT): a bounded count."""
-    found = rows.order_by()[: COUNT_LIMIT + 1].count()
-    return min(found, COUNT_LIMIT), found > COUNT_LIMIT
-
-
-def active_filters(filters, query):
-    """The filters in use, each as {label, value, without}: its field's label, the value as the
-    page shows it, and the query string of the same list without it (the chip's link)."""
-    chips = []
-    data = filters.cleaned_data if filters.is_valid() else {}
-    for name in filters.fields:
-        raw = query.get(name)
-        if not raw:
-            continue
-        field = filters.fields[name]
-        value = data.get(name)
-        label = "Attempt" if name == "correlation" else filters[name].label
-        if hasattr(field, "queryset") and value is not None:
-            shown = value.name
-        elif getattr(field, "choices", None) and value:
-            shown = dict(field.choices).get(value, raw)
-        else:
-            shown = raw
-        rest = query.copy()
-        rest.pop(name, None)
-        rest.pop("after", None)
-        chips.append({"label": label, "value": shown, "without": rest.urlencode()})
-    return chips
-
-
-def encode_cursor(row):
-    raw = f"{row.created_at.isoformat()}|{row.pk}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(text):
-    """(created_at, id) from a cursor, or None for anything malformed."""
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
-        when, pk = raw.split("|")
-        when, pk = datetime.fromisoformat(when), int(pk)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)), pk
-
-
-def older_than(rows, position):
-    """Rows after ``position`` = (created_at, id) in newest-first order.
-
-    (created_at, id) < (when, pk), written so that the range on created_at reaches the
-    index: "created_at < when OR (created_at = when AND id < pk)" alone makes SQLite walk
-    the index from the newest row down to the cursor (PostgreSQL filters the same way).
-    """
-    when, pk = position
-    return rows.filter(created_at__lte=when).filter(Q(created_at__lt=when) | Q(pk__lt=pk))
-
-
-def page(rows, cursor=None, size=PAGE_SIZE):
-    """One keyset page: rows strictly older than the cursor; returns (items, next cursor or None)."""
-    position = decode_cursor(cursor) if cursor else None
-    if position:
-        rows = older_than(rows, position)
-    items = list(rows[: size + 1])
-    has_more = len(items) > size
-    items = items[:size]
-    return items, (encode_cursor(items[-1]) if has_more and items else None)
+# Newest first; a cursor names the last row of a page (listing.Keyset).
+BY_TIME = Keyset("created_at")
+encode_cursor, decode_cursor, older_than, page = BY_TIME.encode, BY_TIME.decode, BY_TIME.after, BY_TIME.page
 
 
 def label_open_intents(items, team):
@@ -399,13 +318,6 @@ EXPORT_FIELDS = [
 ]
 
 
-class _Line:
-    """A file-like object for csv.writer that hands back what was written."""
-
-    def write(self, value):
-        return value
-
-
 def _records(rows):
     """(record without bodies, request JSON text or None, response JSON text or None) per row.
 
@@ -463,11 +375,12 @@ def _records(rows):
 
 
 def stream_csv(rows):
-    writer = csv.writer(_Line())
-    yield writer.writerow(EXPORT_COLUMNS)
-    for record, request, response in _records(rows):
-        record["request"], record["response"] = request or "", response or ""
-        yield writer.writerow([safe_cell(record[c]) for c in EXPORT_COLUMNS])
+    def records():
+        for record, request, response in _records(rows):
+            record["request"], record["response"] = request or "", response or ""
+            yield record
+
+    return csv_lines(EXPORT_COLUMNS, records())
 
 
 def stream_jsonl(rows):

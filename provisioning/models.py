@@ -397,6 +397,18 @@ class Device(models.Model):
                 fields=["team", "connection_ref", "device_id"], name="device_once_per_connection"
             )
         ]
+        # The Devices page (provisioning.inventory_list): newest-changed first, alone and under
+        # each filter; newest-created first under "created between"; open attempts by age.
+        # Its search has a trigram index of its own (migration 0018_device_search).
+        indexes = [
+            models.Index(fields=["team", "-changed_at", "-id"], name="device_team_changed"),
+            models.Index(fields=["team", "connection_ref", "-changed_at", "-id"], name="device_team_conn"),
+            models.Index(fields=["team", "namespace", "-changed_at", "-id"], name="device_team_namespace"),
+            models.Index(fields=["team", "state", "-changed_at", "-id"], name="device_team_state"),
+            models.Index(fields=["team", "bulk_job", "-changed_at", "-id"], name="device_team_job"),
+            models.Index(fields=["team", "-created_at", "-id"], name="device_team_created"),
+            models.Index(fields=["team", "open_since"], name="device_team_open"),
+        ]
 
     def __str__(self):
         return f"{self.device_id} ({self.get_state_display().lower()})"

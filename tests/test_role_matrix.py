@@ -182,6 +182,15 @@ EXPECTED = {
         "GET": same("301 /t/team-a/connections/{spare_config}/delete/"),
         "POST": same("301 /t/team-a/connections/{spare_config}/delete/"),
     },
+    # The inventory: every member reads it, as history.
+    "t/<slug:team_slug>/devices/": {
+        "GET": cells(LOGIN, 200, 200, 200, 404),
+        "POST": cells(LOGIN, 405, 405, 405, 405),
+    },
+    "t/<slug:team_slug>/devices/export/": {
+        "GET": cells(LOGIN, 200, 200, 200, 404),
+        "POST": cells(LOGIN, 405, 405, 405, 405),
+    },
     "t/<slug:team_slug>/devices/new/": {
         "GET": cells(LOGIN, 200, 200, 403, 404),
         "POST": cells(LOGIN, 200, 200, 403, 404),
@@ -380,6 +389,15 @@ POST_DATA = {
     "invitations/<str:token>/": {"username": "", "password1": "", "password2": ""},
     "t/<slug:team_slug>/connections/new/": {"name": ""},
     "t/<slug:team_slug>/connections/<int:pk>/": {"name": ""},
+    # The inventory: every member reads it, as history.
+    "t/<slug:team_slug>/devices/": {
+        "GET": cells(LOGIN, 200, 200, 200, 404),
+        "POST": cells(LOGIN, 405, 405, 405, 405),
+    },
+    "t/<slug:team_slug>/devices/export/": {
+        "GET": cells(LOGIN, 200, 200, 200, 404),
+        "POST": cells(LOGIN, 405, 405, 405, 405),
+    },
     "t/<slug:team_slug>/devices/new/": {"action": "preview", "name": ""},
     "t/<slug:team_slug>/namespaces/": {"name": "not a namespace!"},
     "t/<slug:team_slug>/members/": {"email": "not-an-email", "role": "operator"},

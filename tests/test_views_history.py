@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from provisioning import history as log
 from provisioning import history_search as search
-from provisioning import services
+from provisioning import listing, services
 from provisioning.models import AuditEvent, Namespace, OpenAttempt
 from provisioning.sandbox import store
 from provisioning.sandbox.models import ServiceInstance
@@ -858,7 +858,7 @@ def test_the_list_counts_its_entries_exactly_or_says_more_than(as_user, cast, te
         attempt(team_a, f"com.acme:dev-{n}", "created", at=T0 + timedelta(minutes=n))
     client = as_user(cast["auditor"])
     assert "4 entries." in text(client.get(HISTORY))
-    monkeypatch.setattr(log, "COUNT_LIMIT", 3)
+    monkeypatch.setattr(listing, "COUNT_LIMIT", 3)
     assert "More than 3 entries." in text(client.get(HISTORY))
 
 

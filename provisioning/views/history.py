@@ -4,14 +4,14 @@ import json
 
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
-from django.http import Http404, HttpResponseBadRequest, QueryDict, StreamingHttpResponse
+from django.http import Http404, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url
 
-from provisioning import crypto, drift, history, hono_ditto_builder, services
+from provisioning import crypto, drift, history, hono_ditto_builder, inventory_list, listing, services
 from provisioning.access import PROVISIONERS, get_membership
 from provisioning.models import AuditEvent, Connection
 from provisioning.providers import hono_ditto as hd
@@ -27,14 +27,10 @@ def _pretty(value):
 def history_list(request, team_slug):
     membership = get_membership(request, team_slug)
     team = membership.team
-    # The filter form sends every field, empty or not; the address to share keeps only the set
-    # ones: a plain form submit is sent there, an htmx one gets it pushed into the address bar.
-    shown = QueryDict(mutable=True)
-    for key, values in request.GET.lists():
-        if any(values):
-            shown.setlist(key, [value for value in values if value])
-    address = f"{request.path}?{shown.urlencode()}" if shown else request.path
-    if dict(shown.lists()) != dict(request.GET.lists()) and not request.htmx:
+    # A plain form submit is sent to the address with only the set filters; an htmx one gets it
+    # pushed into the address bar.
+    shown, address, tidy = listing.shown_query(request)
+    if tidy:
         return redirect(address)
     filters = history.HistoryFilter(request.GET or None, team=team)
     invalid = filters.is_bound and not filters.is_valid()
@@ -104,6 +100,7 @@ def _entry_context(membership, entry):
         # "Check at provider" for a created device or an attempt whose outcome is unknown.
         "can_check": membership.can_provision and (created or unknown),
         "checked": history.checked_attempt(entry) if entry.action == history.CHECK_ACTION else None,
+        "device_row": inventory_list.device_query(team, entry),
     }
 
 
