@@ -208,6 +208,12 @@ class AttemptRun:
 
     def finish(self):
         """The attempt's outcome row (services.finish) and the Result."""
+        self.conclude()
+        services.finish([self.attempt])
+        return self.result
+
+    def conclude(self):
+        """Put the Result into the attempt's outcome, for services.finish to write; the Result."""
         result = self.result
         self.attempt.outcome = Outcome(
             status=result.status,
@@ -225,7 +231,6 @@ class AttemptRun:
             "undone": result.undone,
             "notUndone": result.not_undone,
         }
-        services.finish([self.attempt])
         return result
 
 
@@ -257,6 +262,13 @@ def _words_after_undo(result):
 
 
 def _provision(run, plan, *, confirmed=(), maybe_sent=frozenset()):
+    _send_plan(run, plan, confirmed=confirmed, maybe_sent=maybe_sent)
+    return run.finish()
+
+
+def _send_plan(run, plan, *, confirmed, maybe_sent):
+    """Send the steps of ``plan`` not in ``confirmed``, each with its step rows; on a refusal,
+    undo what was made. Sets the run's Result (its outcome row is not written here)."""
     made = [step for step in plan if step.name in confirmed]
     run.result.created = [step.name for step in made]
     for step in plan:
@@ -271,7 +283,7 @@ def _provision(run, plan, *, confirmed=(), maybe_sent=frozenset()):
             run.result.next_step = (
                 "Send again when the audit log can be written: it continues from this step."
             )
-            return run.finish()
+            return
         except ProviderError as error:
             status = classify(error)
             run.stop(status, error, step=step)
@@ -280,11 +292,10 @@ def _provision(run, plan, *, confirmed=(), maybe_sent=frozenset()):
                 run.result.message = _words_after_undo(run.result)
             elif made:
                 run.result.message += f" Made before it: {', '.join(s.name for s in made)}."
-            return run.finish()
+            return
         made.append(step)
         run.result.created.append(step.name)
     run.stop("created", message=f"Made: {', '.join(run.result.created)}.")
-    return run.finish()
 
 
 def provision(sender, plan, *, device_id, correlation_id=None, origin=None):
@@ -333,7 +344,7 @@ def confirmed_steps(correlation_id):
     return confirmed, maybe_sent
 
 
-def resume(sender, plan, *, device_id, resolves, correlation_id=None):
+def resume(sender, plan, *, device_id, resolves, correlation_id=None, origin=None):
     """Send ``plan`` again as a new attempt that resolves the attempt ``resolves``: from the
     first step not confirmed by it (or by the attempts it resumed); the Result."""
     confirmed, maybe_sent = confirmed_steps(resolves)
@@ -342,10 +353,39 @@ def resume(sender, plan, *, device_id, resolves, correlation_id=None):
         action="device.provision",
         device_id=device_id,
         plan=plan,
-        origin={"resolves": str(resolves)},
+        origin={**(origin or {}), "resolves": str(resolves)},
         correlation_id=correlation_id,
     )
     return _provision(run, plan, confirmed=confirmed, maybe_sent=maybe_sent)
+
+
+class PlannedAttempt:
+    """A provisioning attempt (``provision``, or ``resume`` when ``resolves`` is given) in the
+    three parts a bulk job batches, as services.Attempt has them: the caller writes the intent
+    row (``services.begin([planned.attempt, ...])``, several rows in one transaction), then
+    ``run()`` sends the steps, each with its step rows before and after the call, undoing on
+    a refusal, and returns the Result; the caller writes the outcome row
+    (``services.finish([planned.attempt, ...])``). Reading what ``resolves`` confirmed is done
+    here, before the intent is written."""
+
+    def __init__(self, sender, plan, *, device_id, correlation_id, origin=None, resolves=None):
+        self.plan = plan
+        self.confirmed, self.maybe_sent = confirmed_steps(resolves) if resolves else ((), frozenset())
+        if resolves:
+            origin = {**(origin or {}), "resolves": str(resolves)}
+        self.run_ = AttemptRun(
+            sender,
+            action="device.provision",
+            device_id=device_id,
+            plan=plan,
+            origin=origin,
+            correlation_id=correlation_id,
+        )
+        self.attempt = self.run_.attempt
+
+    def run(self):
+        _send_plan(self.run_, self.plan, confirmed=self.confirmed, maybe_sent=self.maybe_sent)
+        return self.run_.conclude()
 
 
 def deprovision(sender, plan, *, device_id, correlation_id=None):
