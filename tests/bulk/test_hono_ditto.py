@@ -7,6 +7,7 @@ continued from the first step not confirmed.
 
 import csv
 import json
+import re
 import time
 import uuid
 from collections import Counter
@@ -16,7 +17,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
 
 from provisioning import hono_ditto_service, services
-from provisioning.bulk import credentials, executor, intake, jobs, lease
+from provisioning.bulk import credentials, executor, intake, jobs, lease, tasks
 from provisioning.bulk.csvfile import Layout
 from provisioning.bulk.forms import UploadForm
 from provisioning.bulk.models import BulkRow, JobStatus, RowState, seal_secret
@@ -277,3 +278,50 @@ def test_the_upload_form_says_what_a_ditto_connection_cannot_do_for_every_row(te
     assert not form.is_valid()
     assert "Choose None" in form.errors["credentials_type"][0]
     assert "Bosch IoT Suite setting" in form.errors["auth_scope"][0]
+
+
+# --- through the pages --------------------------------------------------------------------------
+
+
+def test_an_operator_uploads_a_csv_for_a_hono_ditto_connection_and_every_row_has_its_steps_in_history(
+    as_user, cast, team_a, c2e_config, hd_ns, django_capture_on_commit_callbacks
+):
+    client = as_user(cast["operator"])
+    rows = device_rows(3, password=lambda n: f"Typed-Pass-{n:05d}")
+    page = client.get("/t/team-a/bulk/new/")
+    assert c2e_config in page.context["form"].fields["config"].queryset
+    form = {
+        "config": c2e_config.pk,
+        "namespace": hd_ns.pk,
+        "credentials_type": "hashed-password",
+        "auth_scope": "__default__",
+        "concurrency": "2",
+        "file": SimpleUploadedFile("devices.csv", csv_bytes(rows), content_type="text/csv"),
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post("/t/team-a/bulk/new/", form).status_code == 302
+    job = team_a.bulk_jobs.get()
+    assert tasks.validate_upload.call(job.pk) == "draft"
+
+    preview = client.get(f"/t/team-a/bulk/{job.pk}/").content.decode()
+    assert "The requests of the first row (line 2)" in preview
+    for title in ("Create the Hono device", "Set the device&#x27;s credentials", "Create the twin (thing)"):
+        assert title in preview
+    assert "Typed-Pass-00000" not in preview and "********" in preview
+    with django_capture_on_commit_callbacks(execute=False):
+        assert client.post(f"/t/team-a/bulk/{job.pk}/start/").status_code == 302
+    assert executor.run(job.pk) == "done"
+
+    done = client.get(f"/t/team-a/bulk/{job.pk}/").content.decode()
+    assert "Created" in done
+    for n in range(3):
+        outcome = AuditEvent.objects.get(action="device.provision", phase="outcome", target=device_id(n))
+        assert outcome.status == "created" and outcome.actor_name == "oscar"
+        entry = client.get(f"/t/team-a/history/{outcome.pk}/").content.decode()
+        headings = [h.strip() for h in re.findall(r"<h2>([^<]+)<span", entry) if h.startswith("Provision:")]
+        assert headings == [
+            f"Provision: {step}{when}" for step in STEPS for when in (", before the call", "")
+        ]
+        assert f"Typed-Pass-{n:05d}" not in entry
+    other = as_user(cast["other"]).get(f"/t/team-a/bulk/{job.pk}/")
+    assert other.status_code == 404
