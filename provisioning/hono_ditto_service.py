@@ -344,7 +344,7 @@ def confirmed_steps(correlation_id):
     return confirmed, maybe_sent
 
 
-def resume(sender, plan, *, device_id, resolves, correlation_id=None, origin=None):
+def resume(sender, plan, *, device_id, resolves, correlation_id=None):
     """Send ``plan`` again as a new attempt that resolves the attempt ``resolves``: from the
     first step not confirmed by it (or by the attempts it resumed); the Result."""
     confirmed, maybe_sent = confirmed_steps(resolves)
@@ -353,7 +353,7 @@ def resume(sender, plan, *, device_id, resolves, correlation_id=None, origin=Non
         action="device.provision",
         device_id=device_id,
         plan=plan,
-        origin={**(origin or {}), "resolves": str(resolves)},
+        origin={"resolves": str(resolves)},
         correlation_id=correlation_id,
     )
     return _provision(run, plan, confirmed=confirmed, maybe_sent=maybe_sent)
@@ -373,7 +373,7 @@ class PlannedAttempt:
         self.confirmed, self.maybe_sent = confirmed_steps(resolves) if resolves else ((), frozenset())
         if resolves:
             origin = {**(origin or {}), "resolves": str(resolves)}
-        self.run_ = AttemptRun(
+        self.attempt_run = AttemptRun(
             sender,
             action="device.provision",
             device_id=device_id,
@@ -381,11 +381,11 @@ class PlannedAttempt:
             origin=origin,
             correlation_id=correlation_id,
         )
-        self.attempt = self.run_.attempt
+        self.attempt = self.attempt_run.attempt
 
     def run(self):
-        _send_plan(self.run_, self.plan, confirmed=self.confirmed, maybe_sent=self.maybe_sent)
-        return self.run_.conclude()
+        _send_plan(self.attempt_run, self.plan, confirmed=self.confirmed, maybe_sent=self.maybe_sent)
+        return self.attempt_run.conclude()
 
 
 def deprovision(sender, plan, *, device_id, correlation_id=None):
