@@ -9,7 +9,10 @@ The audit rows of one attempt, all under its correlation id:
 - for each call (a step, an undo, a de-provision step): an event row (action ``device.step``,
   status ``pending``) with the redacted request, its ``step`` name and ``stage``, written
   before the call (if it cannot be written the call is not made), and an event row with its
-  answer (status, HTTP status, latency, redacted response) after it;
+  answer (status, HTTP status, latency, redacted response), written in the same statement as
+  the next call's row before, or with the outcome row after the last call: one write per
+  call, not two. (An answer row lost with a crashed process leaves its call "maybe sent",
+  which ``resume`` already handles: the call is sent again and its "already" is ours.)
 - one outcome row (phase outcome) for the attempt: its status, the message the operator
   reads, and in ``response`` what was created, undone and not undone. ``services.finish``
   writes it and closes the OpenAttempt.
@@ -159,13 +162,13 @@ class AttemptRun:
     def call(self, stage, step):
         """Send ``step`` with its two audit rows; the Sent, or raise ProviderError or
         AuditUnavailable (the row before could not be written: nothing was sent)."""
+        before = self._row(stage, step, PENDING, request=request_record(self.settings, step))
         try:
-            AuditEvent.objects.append(
-                [self._row(stage, step, PENDING, request=request_record(self.settings, step))]
-            )
+            AuditEvent.objects.append([*self.attempt.pending_rows, before])
         except DatabaseError as exc:
             logger.exception("audit row before %s %s could not be written", step.method, step.url)
             raise AuditUnavailable(AuditUnavailable.message) from exc
+        self.attempt.pending_rows = []
         try:
             sent = send(step, self.auths, correlation_id=self.attempt.correlation_id)
         except ProviderError as error:
@@ -187,11 +190,8 @@ class AttemptRun:
             response=response if isinstance(response, dict) else None,
             latency_ms=latency_ms,
         )
-        try:
-            AuditEvent.objects.append([row])
-        except DatabaseError:
-            # The row before stands without its answer: read back as "maybe sent".
-            logger.exception("audit row after %s %s could not be written", step.method, step.url)
+        # Written with the next call's row, or with the outcome row (see the module's docstring).
+        self.attempt.pending_rows.append(row)
 
     def stop(self, status, error=None, *, step=None, message=""):
         """Set the result's status and words from ``error`` (or ``message``)."""

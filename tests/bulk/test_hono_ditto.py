@@ -183,8 +183,9 @@ def test_a_busy_provider_pauses_the_job_and_the_row_resumes_after_its_made_steps
 def test_a_row_left_sending_after_some_steps_continues_from_the_first_unconfirmed_one(
     team_a, operator_a, c2e_config, hd_ns
 ):
-    """What a worker killed after a row's second call leaves: the intent, the device and its
-    credentials confirmed, no outcome. Recovery resumes the row; nothing is made twice."""
+    """What a worker killed after a row's second call leaves: the intent, the device confirmed,
+    its credentials sent (their answer row goes in with the next call's row, which was never
+    written), no outcome. Recovery resumes the row; nothing is made twice."""
     job = make_draft(team_a, operator_a, c2e_config, hd_ns, csv_bytes(device_rows(2)))
     jobs.start(job, operator_a, run_in_worker=False)
     row = job.rows.get(line=2)
@@ -211,8 +212,10 @@ def test_a_row_left_sending_after_some_steps_continues_from_the_first_unconfirme
     assert executor.run(job.pk) == "done"
     row.refresh_from_db()
     assert row.state == RowState.CREATED and row.resumes is None
+    assert step_rows(cid) == [("device", "pending"), ("device", "created"), ("credentials", "pending")]
     again = attempts_of(row.device_id)[-1]
-    assert [s for s, status in step_rows(again) if status == "pending"] == ["policy", "thing"]
+    # The credentials PUT, maybe made, is made again (it replaces the set); the device is not.
+    assert [s for s, status in step_rows(again) if status == "pending"] == ["credentials", "policy", "thing"]
     assert parts(row.device_id) == ALL and parts(device_id(1)) == ALL
     assert password_matches(row.device_id, "Killed-Pass-0001")
 
