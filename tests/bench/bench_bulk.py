@@ -35,12 +35,10 @@ process <= 200 MB.
 """
 
 import argparse
-import contextlib
 import json
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -56,6 +54,7 @@ from tests.bench.bulk_runs import (
     peak_rss_mb,
     run_job,
     self_cpu_seconds,
+    separate_sandbox_server,
 )
 
 
@@ -98,31 +97,6 @@ def bare_loop(url, token, rows, concurrency):
     if errors:
         raise RuntimeError(f"the bare loop got {len(errors)} non-201 answers: {sorted(set(errors))}")
     return elapsed
-
-
-@contextlib.contextmanager
-def separate_sandbox_server():
-    """A second gunicorn serving the sandbox from a database of its own; yields (base URL, env)."""
-    workdir = tempfile.mkdtemp(prefix="provisioner-bench-sandbox-")
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{workdir}/sandbox.sqlite3",
-        "BENCH_PORT": str(harness.free_port()),
-    }
-    if os.environ.get("BENCH_SANDBOX_DATABASE_URL"):
-        env["DATABASE_URL"] = os.environ["BENCH_SANDBOX_DATABASE_URL"]
-    for command in (["migrate", "-v", "0"], ["createcachetable"]):
-        subprocess.run([sys.executable, "manage.py", *command], cwd=harness.ROOT, env=env, check=True)
-    saved = os.environ.copy()
-    os.environ.update(env)
-    try:
-        with harness.server(workers=2, threads=16) as base:
-            os.environ.clear()
-            os.environ.update(saved)
-            yield base, env
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def upload(base, username, password, team_slug, config, namespace, rows):
@@ -210,7 +184,7 @@ def main():
         choices=["bosch", "hono_ditto"],
         default="bosch",
         help="hono_ditto: the job and the bare loop through a Hono + Ditto connection, four calls a "
-        "device (bench_bulk_hono_ditto.py; --upload-rows and --sandbox-db do not apply)",
+        "device (bench_bulk_hono_ditto.py; --upload-rows does not apply)",
     )
     args = parser.parse_args()
     if args.provider == "hono_ditto":

@@ -2,9 +2,11 @@
 
     .venv/bin/python -m tests.bench.bench_bulk --provider hono_ditto [--rows 10000] [--latency 50]
                                                                      [--concurrency 8]
+                                                                     [--sandbox-db shared|separate]
 
-As tests/bench/bulk_runs.py, on gunicorn with the sandbox on and a throw-away database (the
-sandbox's Hono registry and Ditto in the same database, as ``make run`` has them). The
+As tests/bench/bench_bulk.py, on gunicorn with the sandbox on and a throw-away database (the
+sandbox's Hono registry and Ditto in the same database, as ``make run`` has them; with
+``--sandbox-db separate``, a second gunicorn serves them from a database of their own). The
 connection is a Hono + Ditto one whose two endpoints both use OAuth2 client credentials from
 the sandbox's token endpoint; every device is four calls (Hono device, its credentials with a
 generated password, the Ditto policy, the thing), each delayed ``--latency`` ms by the sandbox.
@@ -31,7 +33,7 @@ import requests
 from tests.bench import bulk_runs, harness
 
 HONO_TENANT = "bench-tenant"
-TOKEN_LIFETIME = 3599
+TOKEN_LIFETIME = 3599  # the sandbox tenant's (bulk_runs.Sandbox.create_tenant)
 
 
 def hono_ditto_connection(team, base, tenant):
@@ -109,7 +111,6 @@ def main(args):
     harness.prepare_database()
     from provisioning import tokens
     from provisioning.models import AuditEvent
-    from provisioning.sandbox import seed
 
     figures = {
         "provider": "hono_ditto",
@@ -118,13 +119,17 @@ def main(args):
         "latency_ms": args.latency,
         "concurrency": args.concurrency,
         "database": os.environ["DATABASE_URL"].split(":", 1)[0],
+        "sandbox_db": args.sandbox_db,
     }
-    sandbox = bulk_runs.Sandbox()
-    with harness.server(workers=2, threads=16) as base:
-        tenant = seed.create_tenant(
-            f"{base}/sandbox", namespaces=[bulk_runs.NAMESPACE], token_lifetime=TOKEN_LIFETIME
-        )
-        seed.create_hono_tenant(HONO_TENANT, data={"enabled": True})
+    if args.sandbox_db == "separate":
+        servers = bulk_runs.separate_sandbox_server()
+    else:
+        servers = harness.server(workers=2, threads=16)
+    with servers as served:
+        base, sandbox_env = served if isinstance(served, tuple) else (served, None)
+        sandbox = bulk_runs.Sandbox(sandbox_env)
+        tenant = sandbox.create_tenant(base)
+        sandbox.create_hono_tenant(HONO_TENANT)
         team, user, _, namespace = harness.make_team_client(tenant)
         config = hono_ditto_connection(team, base, tenant)
         sandbox.set_latency(args.latency)

@@ -10,6 +10,7 @@ import re
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -85,6 +86,19 @@ class Sandbox:
             check=True,
         )
         return json.loads(result.stdout.strip().splitlines()[-1])
+
+    def create_hono_tenant(self, tenant_id):
+        """A Hono tenant of the sandbox's registry, here or in the sandbox's own database."""
+        if self.env is None:
+            from provisioning.sandbox import seed
+
+            seed.create_hono_tenant(tenant_id, data={"enabled": True})
+            return tenant_id
+        return self._remote(
+            "import json; from provisioning.sandbox import seed; "
+            f"seed.create_hono_tenant({tenant_id!r}, data={{'enabled': True}}); "
+            f"print(json.dumps({tenant_id!r}))"
+        )
 
     def create_tenant(self, base):
         if self.env is None:
@@ -174,3 +188,28 @@ def run_job(config, namespace, team, user, rows, concurrency, sandbox):
         "client_cpu_ms_per_row": worker_cpu / rows * 1000,
         "server_cpu_ms_per_row": server_cpu / rows * 1000,
     }
+
+
+@contextlib.contextmanager
+def separate_sandbox_server():
+    """A second gunicorn serving the sandbox from a database of its own; yields (base URL, env)."""
+    workdir = tempfile.mkdtemp(prefix="provisioner-bench-sandbox-")
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{workdir}/sandbox.sqlite3",
+        "BENCH_PORT": str(harness.free_port()),
+    }
+    if os.environ.get("BENCH_SANDBOX_DATABASE_URL"):
+        env["DATABASE_URL"] = os.environ["BENCH_SANDBOX_DATABASE_URL"]
+    for command in (["migrate", "-v", "0"], ["createcachetable"]):
+        subprocess.run([sys.executable, "manage.py", *command], cwd=harness.ROOT, env=env, check=True)
+    saved = os.environ.copy()
+    os.environ.update(env)
+    try:
+        with harness.server(workers=2, threads=16) as base:
+            os.environ.clear()
+            os.environ.update(saved)
+            yield base, env
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
