@@ -400,7 +400,9 @@ def create_draft(
 
 
 def first_preview(job):
-    """The request the first row to send would make (the device builder's preview), or None."""
+    """The request the first row to send would make (the device builder's preview), or None.
+    Through a Hono + Ditto or Ditto connection: ``{"steps": [...], "line": n}``, every request
+    of the row's plan in order."""
     row = (
         BulkRow.objects.filter(job=job, state__in=[RowState.PENDING, RowState.CREATED, RowState.SENDING])
         .order_by("line")

@@ -6,6 +6,10 @@
 A generated secret is printed once on standard output (like the page's show-once
 panel); use --password-env to pass a password without putting it in argv (it is
 never printed). --dry-run prints the request with secrets masked and sends nothing.
+
+Through an Eclipse Hono + Ditto or Ditto connection the device is a plan of several
+calls sent as one attempt (hono_ditto_service): --dry-run prints each request in
+order, and a Send prints every call's result (undo calls included) before the summary.
 """
 
 import json
