@@ -26,8 +26,19 @@ from provisioning.providers import hono_ditto as hd
 from provisioning.providers.hono_ditto_connection import auths_for, settings_for
 from provisioning.sandbox import knobs
 from provisioning.sandbox.models import HonoCredential, secret_matches
+from tests.factories import make_hono_ditto
 
-from .conftest import BASIC_USER, NS, csv_bytes, device_rows, make_draft, parts, run_job
+from .conftest import (
+    BASIC_USER,
+    HONO_TENANT,
+    NS,
+    csv_bytes,
+    device_rows,
+    make_draft,
+    parts,
+    run_job,
+    with_passwords,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -178,6 +189,48 @@ def test_a_busy_provider_pauses_the_job_and_the_row_resumes_after_its_made_steps
     assert [s for s, status in step_rows(first) if status == "created"] == ["device", "credentials"]
     assert [s for s, status in step_rows(second) if status == "created"] == ["policy", "thing"]
     assert all(parts(device_id(n)) == ALL for n in range(3))
+
+
+def test_a_token_error_pauses_the_job_and_resume_continues_the_row_from_its_step(
+    team_a, operator_a, sandbox, hono_sandbox, hd_ns
+):
+    """Hono on HTTP Basic, Ditto on OAuth2 with a wrong client secret: the first row's policy
+    cannot be sent, so the job pauses for the operator (every row would fail alike); fixed and
+    resumed, the row continues from its policy."""
+    config = make_hono_ditto(
+        team_a,
+        name="Mixed",
+        url=hono_sandbox,
+        hono_tenant=HONO_TENANT,
+        hono_username=BASIC_USER[0],
+        ditto_auth="oauth2",
+        ditto_username="",
+        token_url=sandbox["token_url"],
+        client_id=sandbox["client_id"],
+        scope=sandbox["scope"],
+    )
+    config.set_secret("not-the-client-secret")
+    with_passwords(config)
+    job = make_draft(team_a, operator_a, config, hd_ns, csv_bytes(device_rows(2)), concurrency=1)
+
+    assert run_job(job, operator_a) == "paused"
+
+    assert job.status == JobStatus.PAUSED and "Step that stopped: policy." in job.paused_reason
+    # The rows already begun when it paused were sent, and stopped at the same step.
+    for row in job.rows.all():
+        assert row.state == RowState.PENDING and row.resumes == attempts_of(row.device_id)[0]
+        assert parts(row.device_id) == {"device": 1, "credentials": 1, "policy": 0, "thing": 0}
+
+    config.set_secret(sandbox["client_secret"])
+    config.save()
+    assert jobs.resume(job, operator_a)
+    assert executor.run(job.pk) == "done"
+
+    for row in job.rows.all():
+        assert row.state == RowState.CREATED and row.attempts == 2
+        again = attempts_of(row.device_id)[-1]
+        assert [step for step, status in step_rows(again) if status == "pending"] == ["policy", "thing"]
+        assert parts(row.device_id) == ALL
 
 
 def test_a_row_left_sending_after_some_steps_continues_from_the_first_unconfirmed_one(
