@@ -69,14 +69,6 @@ REQUIRED_WORDS = {
 }
 
 
-class ConnectionQuerySet(models.QuerySet):
-    def for_devices(self):
-        """The connections bulk jobs and the provision commands can send through. Eclipse
-        Hono + Ditto and Ditto connections provision through the device builder only so far
-        (issue 13)."""
-        return self.filter(kind=ConnectionKind.BOSCH)
-
-
 class Connection(models.Model):
     """A team's connection to a provider: how it authenticates and the API it calls.
 
@@ -142,8 +134,6 @@ class Connection(models.Model):
     last_error_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-
-    objects = ConnectionQuerySet.as_manager()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["team", "name"], name="client_name_unique_in_team")]

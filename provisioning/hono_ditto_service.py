@@ -9,7 +9,10 @@ The audit rows of one attempt, all under its correlation id:
 - for each call (a step, an undo, a de-provision step): an event row (action ``device.step``,
   status ``pending``) with the redacted request, its ``step`` name and ``stage``, written
   before the call (if it cannot be written the call is not made), and an event row with its
-  answer (status, HTTP status, latency, redacted response) after it;
+  answer (status, HTTP status, latency, redacted response), written in the same statement as
+  the next call's row before, or with the outcome row after the last call: one write per
+  call, not two. (An answer row lost with a crashed process leaves its call "maybe sent",
+  which ``resume`` already handles: the call is sent again and its "already" is ours.)
 - one outcome row (phase outcome) for the attempt: its status, the message the operator
   reads, and in ``response`` what was created, undone and not undone. ``services.finish``
   writes it and closes the OpenAttempt.
@@ -168,13 +171,13 @@ class AttemptRun:
     def call(self, stage, step):
         """Send ``step`` with its two audit rows; the Sent, or raise ProviderError or
         AuditUnavailable (the row before could not be written: nothing was sent)."""
+        before = self._row(stage, step, PENDING, request=request_record(self.settings, step))
         try:
-            AuditEvent.objects.append(
-                [self._row(stage, step, PENDING, request=request_record(self.settings, step))]
-            )
+            AuditEvent.objects.append([*self.attempt.pending_rows, before])
         except DatabaseError as exc:
             logger.exception("audit row before %s %s could not be written", step.method, step.url)
             raise AuditUnavailable(AuditUnavailable.message) from exc
+        self.attempt.pending_rows = []
         try:
             sent = send(step, self.auths, correlation_id=self.attempt.correlation_id)
         except ProviderError as error:
@@ -200,10 +203,8 @@ class AttemptRun:
             message=audit.scrub(existing.message, self.secrets),
             response={"differences": [d.as_dict() for d in existing.differences]},
         )
-        try:
-            AuditEvent.objects.append([row])
-        except DatabaseError:
-            logger.exception("audit row of the comparison of %s could not be written", step.url)
+        # After the call's answer row, with which it is written (see the module's docstring).
+        self.attempt.pending_rows.append(row)
         return existing
 
     def _answered(self, stage, step, status, http_status, message, response, latency_ms=None):
@@ -218,11 +219,8 @@ class AttemptRun:
             response=response if isinstance(response, dict) else None,
             latency_ms=latency_ms,
         )
-        try:
-            AuditEvent.objects.append([row])
-        except DatabaseError:
-            # The row before stands without its answer: read back as "maybe sent".
-            logger.exception("audit row after %s %s could not be written", step.method, step.url)
+        # Written with the next call's row, or with the outcome row (see the module's docstring).
+        self.attempt.pending_rows.append(row)
 
     def stop(self, status, error=None, *, step=None, message=""):
         """Set the result's status and words from ``error`` (or ``message``)."""
@@ -239,6 +237,12 @@ class AttemptRun:
 
     def finish(self):
         """The attempt's outcome row (services.finish) and the Result."""
+        self.conclude()
+        services.finish([self.attempt])
+        return self.result
+
+    def conclude(self):
+        """Put the Result into the attempt's outcome, for services.finish to write; the Result."""
         result = self.result
         self.attempt.outcome = Outcome(
             status=result.status,
@@ -258,7 +262,6 @@ class AttemptRun:
         }
         if result.existing:
             self.attempt.response["existing"] = [part.as_dict() for part in result.existing]
-        services.finish([self.attempt])
         return result
 
 
@@ -290,6 +293,13 @@ def _words_after_undo(result):
 
 
 def _provision(run, plan, *, confirmed=(), maybe_sent=frozenset()):
+    _send_plan(run, plan, confirmed=confirmed, maybe_sent=maybe_sent)
+    return run.finish()
+
+
+def _send_plan(run, plan, *, confirmed, maybe_sent):
+    """Send the steps of ``plan`` not in ``confirmed``, each with its step rows; on a refusal,
+    undo what was made. Sets the run's Result (its outcome row is not written here)."""
     made = [step for step in plan if step.name in confirmed]
     run.result.created = [step.name for step in made]
     for step in plan:
@@ -308,7 +318,7 @@ def _provision(run, plan, *, confirmed=(), maybe_sent=frozenset()):
             run.result.next_step = (
                 "Send again when the audit log can be written: it continues from this step."
             )
-            return run.finish()
+            return
         except ProviderError as error:
             status = classify(error)
             run.stop(status, error, step=step)
@@ -320,7 +330,7 @@ def _provision(run, plan, *, confirmed=(), maybe_sent=frozenset()):
                     run.result.next_step = UNKNOWN_NEXT_STEP
                 if made:
                     run.result.message += f" Made before it: {', '.join(s.name for s in made)}."
-            return run.finish()
+            return
         made.append(step)
         run.result.created.append(step.name)
     words = [f"Made: {', '.join(run.result.created)}."]
@@ -329,7 +339,6 @@ def _provision(run, plan, *, confirmed=(), maybe_sent=frozenset()):
         if existing.state != drift.PRESENT:
             words.append(f"{existing.title} already existed. {drift.existing_words(existing)}")
     run.stop("created", message=" ".join(words))
-    return run.finish()
 
 
 def provision(sender, plan, *, device_id, correlation_id=None, origin=None):
@@ -391,6 +400,35 @@ def resume(sender, plan, *, device_id, resolves, correlation_id=None):
         correlation_id=correlation_id,
     )
     return _provision(run, plan, confirmed=confirmed, maybe_sent=maybe_sent)
+
+
+class PlannedAttempt:
+    """A provisioning attempt (``provision``, or ``resume`` when ``resolves`` is given) in the
+    three parts a bulk job batches, as services.Attempt has them: the caller writes the intent
+    row (``services.begin([planned.attempt, ...])``, several rows in one transaction), then
+    ``run()`` sends the steps, each with its step rows before and after the call, undoing on
+    a refusal, and returns the Result; the caller writes the outcome row
+    (``services.finish([planned.attempt, ...])``). Reading what ``resolves`` confirmed is done
+    here, before the intent is written."""
+
+    def __init__(self, sender, plan, *, device_id, correlation_id, origin=None, resolves=None):
+        self.plan = plan
+        self.confirmed, self.maybe_sent = confirmed_steps(resolves) if resolves else ((), frozenset())
+        if resolves:
+            origin = {**(origin or {}), "resolves": str(resolves)}
+        self.attempt_run = AttemptRun(
+            sender,
+            action="device.provision",
+            device_id=device_id,
+            plan=plan,
+            origin=origin,
+            correlation_id=correlation_id,
+        )
+        self.attempt = self.attempt_run.attempt
+
+    def run(self):
+        _send_plan(self.attempt_run, self.plan, confirmed=self.confirmed, maybe_sent=self.maybe_sent)
+        return self.attempt_run.conclude()
 
 
 def deprovision(sender, plan, *, device_id, correlation_id=None):

@@ -114,6 +114,9 @@ class Attempt:
     response: dict | None = field(default=None, repr=False)  # what the outcome row keeps (redacted there)
 
     answered_at: object = None  # when the answer came: the outcome row's time, however late it is written
+    # Audit rows of the attempt's calls not written yet (a Hono + Ditto plan's last answer):
+    # ``finish`` writes them with the outcome row.
+    pending_rows: list = field(default_factory=list, repr=False)
 
     def __post_init__(self):
         # A provider may echo a secret of the request in free text: scrubbed from what is kept or shown.
@@ -212,7 +215,9 @@ def finish(attempts):
     history shows those attempts as "outcome unknown"."""
     try:
         with transaction.atomic():
-            AuditEvent.objects.append([a.row(AuditEvent.Phase.OUTCOME) for a in attempts])
+            AuditEvent.objects.append(
+                [row for a in attempts for row in (*a.pending_rows, a.row(AuditEvent.Phase.OUTCOME))]
+            )
             OpenAttempt.objects.filter(correlation_id__in=[a.correlation_id for a in attempts]).delete()
     except DatabaseError:
         logger.exception("audit outcome for %s could not be written", _named(attempts))

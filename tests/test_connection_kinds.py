@@ -228,15 +228,15 @@ def test_settings_and_auths_of_a_ditto_connection_on_oauth2(team_a):
     assert auths.hono is None and isinstance(auths.ditto, BearerAuth)
 
 
-def test_bulk_jobs_are_not_offered_hono_or_ditto_connections_yet(as_user, cast, team_a):
+def test_bulk_jobs_are_offered_every_kind_of_connection(as_user, cast, team_a):
     hono = make_hono_ditto(team_a)
+    ditto = make_hono_ditto(team_a, name="Twins only", kind="ditto")
+    bosch = make_config(team_a, name="Suite A")
     operator = as_user(cast["operator"])
-    page = operator.get("/t/team-a/bulk/new/").content.decode()
-    assert "only Bosch IoT Suite connections can be used here so far" in page
+    upload = operator.get("/t/team-a/bulk/new/")
+    assert set(upload.context["form"].fields["config"].queryset) == {hono, ditto, bosch}
     builder = operator.get("/t/team-a/devices/new/")
     assert hono in builder.context["form"].fields["config"].queryset
-    bosch = make_config(team_a, name="Suite A")
-    assert list(Connection.objects.filter(team=team_a).for_devices()) == [bosch]
 
 
 def test_a_bosch_connection_may_have_a_things_base_url_and_other_kinds_keep_none(as_user, cast):

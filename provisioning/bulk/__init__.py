@@ -7,6 +7,8 @@ Modules, each importing only those above it (no cycles):
 - ``events``: the job's own audit rows ("bulk.*") and who its rows are sent for.
 - ``intake``: the upload request stores the file (``receive``); the worker validates
   every row with the device builder's DeviceForm into a draft (``validate``).
+- ``verdicts``: what a row's attempt (one Bosch call, or a Hono + Ditto plan) means for the
+  row and the job.
 - ``lease``: who runs a job: lease, heartbeat, a dead holder, recovery of rows in flight.
 - ``executor``: runs one job: a ThreadPoolExecutor, each row sent as a single Send is.
 - ``credentials``: the one-time download of generated passwords; erasing secrets; purging.

@@ -3,7 +3,7 @@
 from django import forms
 from django.conf import settings
 
-from provisioning.form_fields import AuthScopeField, TeamChoiceField
+from provisioning.form_fields import AUTH_SCOPE_DEFAULT, AuthScopeField, TeamChoiceField
 from provisioning.models import Connection, Namespace
 
 MAX_CONCURRENCY = 16
@@ -25,7 +25,9 @@ class UploadForm(forms.Form):
     credentials_type = forms.ChoiceField(
         choices=CREDENTIAL_CHOICES, initial="hashed-password", label="Credentials"
     )
-    auth_scope = AuthScopeField()
+    auth_scope = AuthScopeField(
+        help_text="Bosch IoT Suite connections only: Hono and Ditto have no authScope."
+    )
     concurrency = forms.IntegerField(
         min_value=1,
         max_value=MAX_CONCURRENCY,
@@ -37,7 +39,7 @@ class UploadForm(forms.Form):
 
     def __init__(self, *args, team, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["config"].queryset = Connection.objects.filter(team=team).for_devices()
+        self.fields["config"].queryset = Connection.objects.filter(team=team)
         self.fields["namespace"].queryset = Namespace.objects.filter(
             team=team
         )  # its config: for an error only
@@ -52,4 +54,26 @@ class UploadForm(forms.Form):
         config, namespace = cleaned.get("config"), cleaned.get("namespace")
         if config and namespace and (reserved := namespace.reserved_against(config)):
             self.add_error("namespace", reserved)
+        if config:
+            problems = connection_problems(config, cleaned.get("credentials_type"), cleaned.get("auth_scope"))
+            for field, words in problems.items():
+                self.add_error(field, words)
         return cleaned
+
+
+def connection_problems(config, credentials_type, auth_scope):
+    """What a Hono + Ditto or Ditto connection cannot do for every row of a job, by field
+    (said once for the job, not on every line), or {}."""
+    problems = {}
+    if config.is_bosch:
+        return problems
+    if auth_scope not in (None, "", AUTH_SCOPE_DEFAULT):
+        problems["auth_scope"] = (
+            "authScope is a Bosch IoT Suite setting; leave it at the connection's default."
+        )
+    if not config.has_hono and credentials_type != "none":
+        problems["credentials_type"] = (
+            "A Ditto connection creates the twins and their policies only; devices and their "
+            "credentials are registered in Hono. Choose None."
+        )
+    return problems

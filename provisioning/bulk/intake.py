@@ -41,7 +41,8 @@ from provisioning.bulk.models import (
 )
 from provisioning.device_form import AUTH_SCOPE_DEFAULT, DeviceForm
 from provisioning.models import AuditEvent, display_name
-from provisioning.providers import bosch
+from provisioning.providers import bosch, hono_ditto, hono_ditto_preview
+from provisioning.providers.hono_ditto_connection import settings_for
 
 BATCH_ROWS = 2000
 ENABLED_VALUES = {
@@ -122,6 +123,23 @@ class RowForm(DeviceForm):
             psk_key="",
             policy_id="",
         )
+
+    def clean(self):
+        cleaned = super().clean()
+        config = self.fixed["config"]
+        if not config.is_bosch and cleaned.get("credentials_type") == "none":
+            # A Bosch job ignores these cells when it sends no credentials; a Hono + Ditto or Ditto
+            # row says so, since the operator may have meant the devices to get them.
+            words = (
+                "A Ditto connection registers no credentials (Hono does): leave the cell empty."
+                if not config.has_hono
+                else "The job sends no credentials (Credentials: None): leave the cell empty, or "
+                "upload the file again with Credentials: Password."
+            )
+            for field in ("password", "auth_id"):
+                if (self.data.get(field) or "").strip() and field not in self.errors:
+                    self.add_error(field, words)
+        return cleaned
 
 
 def row_form(job, layout, cells, *, password=None):
@@ -382,7 +400,9 @@ def create_draft(
 
 
 def first_preview(job):
-    """The request the first row to send would make (the device builder's preview), or None."""
+    """The request the first row to send would make (the device builder's preview), or None.
+    Through a Hono + Ditto or Ditto connection: ``{"steps": [...], "line": n}``, every request
+    of the row's plan in order."""
     row = (
         BulkRow.objects.filter(job=job, state__in=[RowState.PENDING, RowState.CREATED, RowState.SENDING])
         .order_by("line")
@@ -400,6 +420,11 @@ def first_preview(job):
     if problems or not form.is_valid():
         return None
     # The typed password is masked; a blank one shows as generated.
-    preview = bosch.request_preview(job.client, form.to_body(), auth_scope=form.effective_auth_scope())
+    if job.client.is_bosch:
+        preview = bosch.request_preview(job.client, form.to_body(), auth_scope=form.effective_auth_scope())
+    else:
+        settings_ = settings_for(job.client)
+        plan = hono_ditto.plan(settings_, form.to_spec())
+        preview = {"steps": hono_ditto_preview.preview(settings_, plan)}
     preview["line"] = row.line
     return preview

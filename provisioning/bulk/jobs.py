@@ -7,6 +7,7 @@ task a change needs (validation, running) is enqueued when the transaction commi
 """
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from provisioning.bulk import intake, lease, tasks
@@ -144,16 +145,19 @@ def retryable_unknown(job):
 def retry_unknown(job, actor):
     """Send rows whose outcome is unknown again, as the operator's explicit choice.
 
-    A 409 for such a row then means the earlier attempt created it: it is recorded
-    as "already exists", not as a conflict. Returns (rows queued, rows that cannot
-    be retried because their password is no longer kept).
+    Bosch: a 409 for such a row then means the earlier attempt created it: it is recorded
+    as "already exists", not as a conflict. Hono + Ditto and Ditto: the row resumes its
+    unknown attempt, from the first step not confirmed. Returns (rows queued, rows that
+    cannot be retried because their password is no longer kept).
     """
     with transaction.atomic():
         job = locked(job)
         if job.status not in (JobStatus.DONE, JobStatus.PAUSED):
             return 0, 0
         unknown = BulkRow.objects.filter(job=job, state=RowState.UNKNOWN).count()
-        queued = retryable_unknown(job).update(state=RowState.PENDING, resend=True, done_at=None)
+        queued = retryable_unknown(job).update(
+            state=RowState.PENDING, resend=True, done_at=None, resumes=F("correlation_id")
+        )
         if not queued:
             return 0, unknown
         job.status = JobStatus.QUEUED
@@ -164,7 +168,17 @@ def retry_unknown(job, actor):
             job,
             "bulk.retry_unknown",
             actor=actor,
-            message=f"{queued} rows with an unknown outcome sent again (a 409 now means it exists).",
+            message=f"{queued} rows with an unknown outcome sent again ({retry_words(job)}).",
         )
         transaction.on_commit(lambda: tasks.enqueue_run(job.pk))
     return queued, unknown - queued
+
+
+def retry_words(job):
+    """What sending a row of unknown outcome again does, for ``job``'s provider."""
+    if job.client is not None and not job.client.is_bosch:
+        return (
+            "each continues from the first step not confirmed; an “already exists” answer to a call "
+            "that went out unanswered is that call's work"
+        )
+    return "a 409 now means it exists"

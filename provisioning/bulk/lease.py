@@ -22,6 +22,16 @@ attempt's):
   row is "unknown", and is sent again only when the operator asks for it;
 - no intent row: it was never sent and goes back to ``pending``.
 
+A Hono + Ditto or Ditto row (its intent's provider says so) is several calls, each
+with a step row before and after it, and every call can be told apart: a create
+answered "already" (Hono's 409, Ditto's 412) after a call that went out unanswered is
+that call's work, and the credentials PUT replaces the set. So such a row whose
+attempt has no outcome goes back to ``pending`` with ``resumes`` set: its next
+attempt continues from the first step not confirmed (hono_ditto_service.resume),
+and neither loses the device nor makes a part twice. An outcome found is adopted as
+above, except a ``failed`` one (nothing definite: the provider busy, a token) which
+is resumed the same way.
+
 A row that reached ``created`` is never sent again.
 """
 
@@ -36,11 +46,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from provisioning.bulk.models import ACTIVE, BulkJob, BulkRow, JobStatus, RowState, secret_to_keep
+from provisioning.bulk.verdicts import PLAN_STATES
 from provisioning.models import AuditEvent
 
 logger = logging.getLogger(__name__)
 
 LEASE = 30  # seconds a lease lives without a heartbeat
+MULTI_STEP = ("hono_ditto", "ditto")  # an intent's request["provider"] for a plan of several calls
 HEARTBEAT = 2  # seconds between heartbeats
 
 
@@ -166,15 +178,22 @@ def recover(job):
             correlation_id__in=cids, phase=AuditEvent.Phase.OUTCOME, action="device.provision"
         ).only("correlation_id", "status", "http_status", "message")
     }
-    intents = set(
+    intents = dict(
         AuditEvent.objects.filter(
             correlation_id__in=cids, phase=AuditEvent.Phase.INTENT, action="device.provision"
-        ).values_list("correlation_id", flat=True)
+        ).values_list("correlation_id", "request__provider")
     )
     now = timezone.now()
     for row in rows:
         found = outcomes.get(row.correlation_id)
-        if found is not None:
+        if intents.get(row.correlation_id) in MULTI_STEP:
+            resumed = found is None or found.status == "failed"
+            if resumed:
+                row.state, row.resumes = RowState.PENDING, row.correlation_id
+            else:
+                row.state = PLAN_STATES.get(found.status, RowState.FAILED)
+                row.http_status, row.message, row.done_at = found.http_status, found.message[:1000], now
+        elif found is not None:
             row.state = adopted_state(found.status, found.http_status, row.resend)
             row.http_status = found.http_status
             row.message = found.message[:1000]
@@ -188,7 +207,7 @@ def recover(job):
         if row.state == RowState.PENDING:
             row.correlation_id = None
         row.secret_sealed = secret_to_keep(row.state, row.secret_origin, row.secret_sealed)
-    fields = ["state", "http_status", "message", "done_at", "correlation_id", "secret_sealed"]
+    fields = ["state", "http_status", "message", "done_at", "correlation_id", "resumes", "secret_sealed"]
     BulkRow.objects.bulk_update(rows, fields, batch_size=500)
     unknown = sum(1 for row in rows if row.state == RowState.UNKNOWN)
     if unknown:

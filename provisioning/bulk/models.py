@@ -212,8 +212,12 @@ class BulkRow(models.Model):
     message = models.CharField(max_length=1000, blank=True)
     http_status = models.PositiveSmallIntegerField(null=True, blank=True)
     correlation_id = models.UUIDField(null=True, blank=True)
+    # Hono + Ditto and Ditto rows: the earlier attempt the next send continues (from its first
+    # step not confirmed; hono_ditto_service.resume). Set when an attempt stopped with steps made
+    # or maybe made (a busy provider, a pause, a worker that died, an unknown outcome sent again).
+    resumes = models.UUIDField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
-    # Unavailable (429/503) answers in a row; the row fails after executor.MAX_BUSY_RETRIES.
+    # Unavailable (429/503) answers in a row; the row fails after verdicts.MAX_BUSY_RETRIES.
     busy_retries = models.PositiveSmallIntegerField(default=0)
     # Chosen by the operator to be sent again after an unknown outcome: a 409 then means "exists".
     resend = models.BooleanField(default=False)

@@ -96,7 +96,7 @@ def upload(request, team_slug):
 
 def _initial(team):
     initial = {"concurrency": 4}
-    first_config = team.configs.for_devices().first()
+    first_config = team.configs.first()
     if first_config:
         initial["config"] = first_config.pk
         namespace = team.namespaces.filter(client__in=[first_config]).first() or team.namespaces.first()
@@ -303,11 +303,16 @@ def retry_unknown(request, team_slug, pk):
     _, job = get_job(request, team_slug, pk, PROVISIONERS)
     queued, skipped = jobs.retry_unknown(job, request.user)
     if queued:
-        messages.success(
-            request,
-            f"{queued} rows with an unknown outcome are sent again. A 409 now means the earlier attempt "
-            "created the device: it is recorded as “already exists”.",
-        )
+        if job.client is not None and not job.client.is_bosch:
+            how = (
+                "Each continues from its first step not confirmed; an “already exists” answer to a "
+                "call that went out unanswered is taken as that call's work."
+            )
+        else:
+            how = (
+                "A 409 now means the earlier attempt created the device: it is recorded as “already exists”."
+            )
+        messages.success(request, f"{queued} rows with an unknown outcome are sent again. {how}")
     if skipped:
         messages.warning(
             request,

@@ -11,7 +11,7 @@ import pytest
 from provisioning.bulk import executor, intake, jobs
 from provisioning.models import Namespace
 from provisioning.sandbox import knobs, seed
-from tests.factories import make_config
+from tests.factories import make_config, make_hono_ditto
 
 NS = "com.acme.bulk"
 
@@ -115,3 +115,69 @@ def sandbox_config(team_a, sandbox):
 @pytest.fixture
 def sandbox_ns(team_a, sandbox_config):
     return Namespace.objects.create(team=team_a, name=NS)
+
+
+# Eclipse Hono + Ditto and Ditto alone, on the sandbox's registry and Ditto (issue 13).
+
+HONO_TENANT = "acme-bulk"
+BASIC_USER = ("bulk-hono-user", "Bulk-Basic-Pa55")
+
+
+@pytest.fixture
+def hono_sandbox(live_server):
+    """The sandbox's Hono registry (tenant HONO_TENANT) and Ditto, with a Basic user for both;
+    knobs reset. Returns the sandbox's base URL."""
+    knobs.reset()
+    seed.create_basic_user(*BASIC_USER)
+    seed.create_hono_tenant(HONO_TENANT)
+    return f"{live_server.url}/sandbox"
+
+
+@pytest.fixture
+def c2e_config(team_a, hono_sandbox):
+    """Team A's Eclipse Hono + Ditto connection to the sandbox, both endpoints HTTP Basic."""
+    config = make_hono_ditto(
+        team_a,
+        name="Cloud2Edge",
+        url=hono_sandbox,
+        hono_tenant=HONO_TENANT,
+        hono_username=BASIC_USER[0],
+        ditto_username=BASIC_USER[0],
+    )
+    return with_passwords(config)
+
+
+@pytest.fixture
+def ditto_config(team_a, hono_sandbox):
+    """Team A's Eclipse Ditto connection to the sandbox (HTTP Basic)."""
+    config = make_hono_ditto(
+        team_a, name="Twins", kind="ditto", url=hono_sandbox, ditto_username=BASIC_USER[0]
+    )
+    return with_passwords(config)
+
+
+def with_passwords(config):
+    """``config`` with the sandbox Basic user's password sealed for each of its endpoints."""
+    for endpoint in ("hono", "ditto"):
+        if getattr(config, f"{endpoint}_username"):
+            config.set_sealed(f"{endpoint}_password", BASIC_USER[1])
+    config.save()
+    return config
+
+
+@pytest.fixture
+def hd_ns(team_a):
+    return Namespace.objects.create(team=team_a, name=NS)
+
+
+def parts(device_id):
+    """How many of each part of ``device_id`` the sandbox holds (Hono device, credentials
+    entries, Ditto policy with the device's id, thing)."""
+    from provisioning.sandbox.models import DittoPolicy, DittoThing, HonoCredential, HonoDevice
+
+    return {
+        "device": HonoDevice.objects.filter(device_id=device_id).count(),
+        "credentials": HonoCredential.objects.filter(device__device_id=device_id).count(),
+        "policy": DittoPolicy.objects.filter(policy_id=device_id).count(),
+        "thing": DittoThing.objects.filter(thing_id=device_id).count(),
+    }

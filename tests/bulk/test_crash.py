@@ -1,7 +1,8 @@
 """kill -9 the worker in the middle of a job, start it again: 0 devices lost, 0 duplicated.
 
 A real ``manage.py worker`` process runs the job against this test database and
-the sandbox on the live server. The sandbox's own store is the truth.
+the sandbox on the live server (Bosch's provisioning API, or its Hono registry and
+Ditto). The sandbox's own store is the truth.
 """
 
 import os
@@ -15,13 +16,16 @@ from pathlib import Path
 import pytest
 from django_tasks_db.models import DBTaskResult
 
+from provisioning import hono_ditto_service
 from provisioning.bulk import jobs
 from provisioning.bulk.models import BulkJob, BulkRow, JobStatus, RowState
 from provisioning.models import AuditEvent
 from provisioning.sandbox import knobs, store
+from provisioning.sandbox.models import DittoPolicy, DittoThing
 from tests.test_token_processes import database_url
 
-from .conftest import NS, csv_bytes, device_rows, make_draft
+from .conftest import NS, csv_bytes, device_rows, make_draft, parts
+from .test_hono_ditto import STEPS, password_matches
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -161,3 +165,74 @@ def test_sigterm_stops_after_the_rows_in_flight_and_the_next_worker_continues(
 
     assert len(store.device_ids(sandbox_config.service_instance_id)) == 200
     assert count(job, RowState.CREATED) == 200
+
+
+def mid_plan(job):
+    """True when a row being sent has made some of its steps but not all."""
+    sending = BulkRow.objects.filter(job=job, state=RowState.SENDING).values("correlation_id")
+    made = AuditEvent.objects.filter(
+        correlation_id__in=sending, action=hono_ditto_service.STEP_ACTION, status="created"
+    )
+    return made.filter(request__step__in=["device", "credentials"]).exists()
+
+
+def test_kill_9_mid_job_on_hono_and_ditto_then_restart_makes_every_part_exactly_once(
+    team_a, operator_a, c2e_config, hd_ns, tmp_path
+):
+    """The same crash through the sandbox's Hono registry and Ditto: a row is four calls, so the
+    kill lands between the calls of rows in flight. Restarted, each of them continues from its
+    first step not confirmed; none ends unknown, and no part is made twice."""
+    total = 120
+    knobs.configure(latency_ms=30)
+    rows = device_rows(total, password=lambda n: f"Typed-Pass-{n:05d}" if n % 2 else "")
+    job = make_draft(team_a, operator_a, c2e_config, hd_ns, csv_bytes(rows), concurrency=4)
+    jobs.start(job, operator_a)
+
+    with open(tmp_path / "worker-1.log", "w") as log:
+        first = start_worker(log)
+        wait_for(
+            lambda: count(job, RowState.CREATED) >= 12 and mid_plan(job), 60, "a row mid-plan", first, log
+        )
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+    in_flight = list(
+        BulkRow.objects.filter(job=job, state=RowState.SENDING).values_list("correlation_id", flat=True)
+    )
+    assert in_flight, "the worker was killed between rows; the test proves nothing"
+    steps = AuditEvent.objects.filter(correlation_id__in=in_flight, action=hono_ditto_service.STEP_ACTION)
+    assert steps.filter(status="created").exists(), "no row in flight had made a step yet"
+
+    with open(tmp_path / "worker-2.log", "w") as log:
+        second = start_worker(log)
+        try:
+            wait_for(lambda: status(job) == JobStatus.DONE, 120, "the job to finish", second, log)
+        finally:
+            second.send_signal(signal.SIGTERM)
+            second.wait(timeout=30)
+
+    states = Counter(BulkRow.objects.filter(job=job).values_list("state", flat=True))
+    assert states == {RowState.CREATED: total}  # every row in flight resumed: none unknown
+    expected = [f"{NS}:dev-{n:05d}" for n in range(total)]
+    assert all(
+        parts(device) == {"device": 1, "credentials": 1, "policy": 1, "thing": 1} for device in expected
+    )
+    # The policy and the twin were never written over (created with If-None-Match: *).
+    assert set(DittoThing.objects.values_list("revision", flat=True)) == {1}
+    assert set(DittoPolicy.objects.values_list("revision", flat=True)) == {1}
+    # Each part of each device confirmed exactly once over all of its attempts: made ("created"),
+    # or, for the call that went out unanswered at the kill, found made by it ("already").
+    confirmed = Counter(
+        (row.target, row.request["step"])
+        for row in AuditEvent.objects.filter(
+            action=hono_ditto_service.STEP_ACTION,
+            status__in=["created", "already"],
+            request__stage="provision",
+        )
+    )
+    assert set(confirmed) == {(device, step) for device in expected for step in STEPS}
+    assert set(confirmed.values()) == {1}
+    resumed = AuditEvent.objects.filter(
+        action="device.provision", phase="intent", request__origin__has_key="resolves"
+    )
+    assert resumed.count() == len(in_flight)  # only the rows in flight were sent again, each once
+    assert password_matches(expected[-1], f"Typed-Pass-{total - 1:05d}")

@@ -6,17 +6,22 @@
 A generated secret is printed once on standard output (like the page's show-once
 panel); use --password-env to pass a password without putting it in argv (it is
 never printed). --dry-run prints the request with secrets masked and sends nothing.
+
+Through an Eclipse Hono + Ditto or Ditto connection the device is a plan of several
+calls sent as one attempt (hono_ditto_service): --dry-run prints each request in
+order, and a Send prints every call's result (undo calls included) before the summary.
 """
 
 import json
 import os
 import sys
+import uuid
 
 from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError
 from django.http import QueryDict
 
-from provisioning import services
+from provisioning import crypto, hono_ditto_builder, services
 from provisioning.access import get_provisioner
 from provisioning.device_form import DeviceForm
 from provisioning.models import Connection, Namespace
@@ -102,7 +107,7 @@ class Command(BaseCommand):
         except PermissionDenied as refused:
             raise CommandError(str(refused)) from None
         user, team = membership.user, membership.team
-        config = Connection.objects.filter(team=team, name=config_name).for_devices().first()
+        config = Connection.objects.filter(team=team, name=config_name).first()
         namespace = Namespace.objects.filter(team=team, name=namespace_name).first()
         if config is None:
             raise CommandError(f"Team {team.slug!r} has no connection named {config_name!r}.")
@@ -146,6 +151,9 @@ class Command(BaseCommand):
         if not form.is_valid():
             lines = [f"{field}: {' '.join(msgs)}" for field, msgs in form.errors.items()]
             raise CommandError("The device is not valid:\n  " + "\n  ".join(lines))
+
+        if not config.is_bosch:  # the form refused an authScope for it
+            return self.hono_ditto(form, user, team, dry_run=dry_run, as_json=as_json)
 
         if dry_run:
             preview = bosch.request_preview(config, form.to_body(), auth_scope=form.effective_auth_scope())
@@ -194,3 +202,68 @@ class Command(BaseCommand):
                 self.stdout.write(f"If the device was created, its secret is: {shown}")
         if not outcome.ok:
             sys.exit(EXIT_CODES.get(outcome.status, 1))
+
+    def hono_ditto(self, form, user, team, *, dry_run, as_json):
+        """Through a Hono + Ditto or Ditto connection: the plan's requests (--dry-run), or the plan
+        sent as one attempt, with every step's result."""
+        if dry_run:
+            steps = hono_ditto_builder.request_preview(form)["steps"]
+            if as_json:
+                self.stdout.write(
+                    json.dumps([{**s, "body": s["body"] and json.loads(s["body"])} for s in steps])
+                )
+                return
+            for number, step in enumerate(steps, start=1):
+                self.stdout.write(f"{number}. {step['title']}")
+                self.stdout.write(f"{step['method']} {step['url']}")
+                for key, value in step["headers"].items():
+                    self.stdout.write(f"{key}: {value}")
+                if step["body"]:
+                    self.stdout.write("")
+                    self.stdout.write(step["body"])
+                self.stdout.write("")
+            return
+        generated = form.new_secret() if form.needs_generated_secret() else None
+        try:
+            sent = hono_ditto_builder.send(
+                form, actor=user, team=team, correlation_id=uuid.uuid4(), generated=generated
+            )
+        except services.AuditUnavailable as exc:
+            raise CommandError(str(exc)) from None
+        except crypto.SecretBoxError as exc:
+            raise CommandError(hono_ditto_builder.unusable_password(exc)) from None
+        result = sent.result
+        # As on the page: a generated secret is printed when the device may hold it now.
+        holds = "credentials" in result.created and "credentials" not in result.undone
+        shown = sent.secret if generated and (result.ok or result.status == "unknown" or holds) else None
+        if as_json:
+            answer = {
+                "status": result.status,
+                "httpStatus": result.http_status,
+                "correlationId": str(result.correlation_id),
+                "deviceId": form.device_id,
+                "message": result.message,
+                "nextStep": result.next_step,
+                "steps": [step.as_dict() for step in result.steps],
+                "created": result.created,
+                "undone": result.undone,
+                "notUndone": result.not_undone,
+            }
+            if shown:
+                answer["secret"] = shown
+            self.stdout.write(json.dumps(answer, indent=2))
+        else:
+            for step in result.steps:
+                code = f" ({step.http_status})" if step.http_status else ""
+                words = f": {step.message}" if step.message else ""
+                self.stdout.write(f"  {step.stage} {step.name}: {step.status}{code}{words}")
+            if result.ok:
+                self.stdout.write(self.style.SUCCESS(f"Created {form.device_id} ({sent.latency_ms} ms)."))
+                if shown:
+                    self.stdout.write(f"Secret (shown once): {shown}")
+            else:
+                self.stderr.write(f"{result.status}: {result.message}\nNext step: {result.next_step}")
+                if shown:
+                    self.stdout.write(f"If the device holds these credentials now, its secret is: {shown}")
+        if not result.ok:
+            sys.exit(EXIT_CODES.get(result.status, 1))

@@ -30,7 +30,7 @@ from django.core.management.base import BaseCommand, CommandError
 from provisioning.access import get_provisioner
 from provisioning.bulk import credentials, downloads, events, executor, intake, jobs, progress
 from provisioning.bulk.csvfile import UploadError
-from provisioning.bulk.forms import MAX_CONCURRENCY
+from provisioning.bulk.forms import MAX_CONCURRENCY, connection_problems
 from provisioning.bulk.models import BulkJob, JobStatus, RowState
 from provisioning.device_form import AUTH_SCOPE_DEFAULT
 from provisioning.models import Connection, Namespace, Team
@@ -89,7 +89,7 @@ class Command(BaseCommand):
         except PermissionDenied as refused:
             raise CommandError(str(refused)) from None
         actor, team = membership.user, membership.team
-        config = Connection.objects.filter(team=team, name=options["config"]).for_devices().first()
+        config = Connection.objects.filter(team=team, name=options["config"]).first()
         if config is None:
             raise CommandError(f"Team {team.slug!r} has no connection named {options['config']!r}.")
         namespace = (
@@ -99,6 +99,13 @@ class Command(BaseCommand):
             raise CommandError(f"Team {team.slug!r} has no namespace {options['namespace']!r}.")
         if reserved := namespace.reserved_against(config):
             raise CommandError(reserved)
+        auth_scope = options["auth_scope"]
+        problems = connection_problems(
+            config, options["credentials"], AUTH_SCOPE_DEFAULT if auth_scope == "default" else auth_scope
+        )
+        if problems:
+            words = {"auth_scope": "--auth-scope", "credentials_type": "--credentials"}
+            raise CommandError(" ".join(f"{words[field]}: {text}" for field, text in problems.items()))
         if not 1 <= options["concurrency"] <= MAX_CONCURRENCY:
             raise CommandError(f"--concurrency must be between 1 and {MAX_CONCURRENCY}.")
         for path in (options["credentials_out"], options["failed_out"]):
@@ -106,7 +113,6 @@ class Command(BaseCommand):
                 raise CommandError(f"{path} exists already; choose a new file name.")
 
         started = time.monotonic()
-        auth_scope = options["auth_scope"]
         try:
             with open(options["file"], "rb") as binary:
                 job = intake.create_draft(
@@ -170,7 +176,16 @@ class Command(BaseCommand):
         if more > 0:
             self.stdout.write(f"  ... and {more:,} more (see --failed-out)")
         preview = intake.first_preview(job)
-        if preview:
+        if preview and "steps" in preview:
+            count = len(preview["steps"])
+            self.stdout.write(
+                f"The {count} requests of each row, as line {preview['line']}'s (secrets masked):"
+            )
+            for number, step in enumerate(preview["steps"], start=1):
+                self.stdout.write(f"{number}. {step['title']}: {step['method']} {step['url']}")
+                if step["body"]:
+                    self.stdout.write(step["body"])
+        elif preview:
             self.stdout.write(f"First request (line {preview['line']}, secrets masked):")
             self.stdout.write(f"{preview['method']} {preview['url']}")
             self.stdout.write(preview["body"])
