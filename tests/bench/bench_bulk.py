@@ -39,7 +39,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 
 import requests
@@ -48,6 +47,7 @@ from tests.bench import bench_bulk_hono_ditto, harness
 from tests.bench.bulk_runs import (
     NAMESPACE,
     Sandbox,
+    bare_loop_of,
     cpu_seconds,
     csv_file,
     gunicorn_workers,
@@ -71,32 +71,13 @@ def _body(device_id):
 
 def bare_loop(url, token, rows, concurrency):
     """POST ``rows`` devices with ``concurrency`` threads; return seconds taken."""
-    counter = iter(range(rows))
-    lock = threading.Lock()
-    errors = []
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
 
-    def work():
-        session = requests.Session()
-        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-        while True:
-            with lock:
-                n = next(counter, None)
-            if n is None:
-                return
-            response = session.post(url, json=_body(f"{NAMESPACE}:bare-{n:06d}"), headers=headers, timeout=30)
-            if response.status_code != 201:
-                errors.append(response.status_code)
+    def send(session, n):
+        response = session.post(url, json=_body(f"{NAMESPACE}:bare-{n:06d}"), headers=headers, timeout=30)
+        return [] if response.status_code == 201 else [response.status_code]
 
-    threads = [threading.Thread(target=work) for _ in range(concurrency)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    if errors:
-        raise RuntimeError(f"the bare loop got {len(errors)} non-201 answers: {sorted(set(errors))}")
-    return elapsed
+    return bare_loop_of(rows, concurrency, send)
 
 
 def upload(base, username, password, team_slug, config, namespace, rows):

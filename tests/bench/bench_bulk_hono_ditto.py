@@ -43,10 +43,6 @@ simulated provider and the audit also queue on one write lock. No locking error 
 
 import json
 import os
-import threading
-import time
-
-import requests
 
 from tests.bench import bulk_runs, harness
 
@@ -85,41 +81,25 @@ def bare_loop(config, namespace, token, rows, concurrency):
     from provisioning.providers.hono_ditto_connection import settings_for
 
     settings = settings_for(config)
-    counter = iter(range(rows))
-    lock = threading.Lock()
-    errors = []
+    auth = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
 
-    def work():
-        session = requests.Session()
-        auth = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-        while True:
-            with lock:
-                n = next(counter, None)
-            if n is None:
-                return
-            spec = specs.DeviceSpec(
-                id=f"{namespace}:bare-{n:06d}",
-                credentials=specs.GENERATED_PASSWORD,
-                attributes={"site": "north", "floor": n % 10},
-                definition="com.bench:sensor:1.0.0",
+    def send(session, n):
+        spec = specs.DeviceSpec(
+            id=f"{namespace}:bare-{n:06d}",
+            credentials=specs.GENERATED_PASSWORD,
+            attributes={"site": "north", "floor": n % 10},
+            definition="com.bench:sensor:1.0.0",
+        )
+        failed = []
+        for step in hd.plan(settings, spec, generated_secret=generate_password()):
+            response = session.request(
+                step.method, step.url, json=step.body, headers={**step.headers, **auth}, timeout=30
             )
-            for step in hd.plan(settings, spec, generated_secret=generate_password()):
-                response = session.request(
-                    step.method, step.url, json=step.body, headers={**step.headers, **auth}, timeout=30
-                )
-                if not 200 <= response.status_code < 300:
-                    errors.append((step.name, response.status_code))
+            if not 200 <= response.status_code < 300:
+                failed.append((step.name, response.status_code))
+        return failed
 
-    threads = [threading.Thread(target=work) for _ in range(concurrency)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    if errors:
-        raise RuntimeError(f"the bare loop got {len(errors)} failed calls: {sorted(set(errors))[:5]}")
-    return elapsed
+    return bulk_runs.bare_loop_of(rows, concurrency, send)
 
 
 def main(args):

@@ -1,6 +1,6 @@
 """What the bulk benchmarks share (bench_bulk.py for Bosch, bench_bulk_hono_ditto.py): the CSV
-of a job, the sandbox's knobs and counters, where CPU and memory went, and the product's run of
-a job by a real ``manage.py worker`` process."""
+of a job, the bare loop it is measured against, the sandbox's knobs and counters, where CPU and
+memory went, and the product's run of a job by a real ``manage.py worker`` process."""
 
 import contextlib
 import io
@@ -11,8 +11,11 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+
+import requests
 
 from tests.bench import harness
 
@@ -25,6 +28,35 @@ def csv_file(rows, prefix):
     for n in range(rows):
         out.write(f"{prefix}-{n:06d},,,true,,com.bench:sensor:1.0.0,north,{n % 10}\n")
     return out.getvalue().encode()
+
+
+def bare_loop_of(rows, concurrency, send):
+    """Seconds that ``concurrency`` threads, each with a requests Session of its own, take to
+    call ``send(session, n)`` for every n in range(rows). ``send`` returns what went wrong (a
+    list, empty when nothing did); if anything did, RuntimeError says what."""
+    counter = iter(range(rows))
+    lock = threading.Lock()
+    errors = []
+
+    def work():
+        session = requests.Session()
+        while True:
+            with lock:
+                n = next(counter, None)
+            if n is None:
+                return
+            errors.extend(send(session, n))
+
+    threads = [threading.Thread(target=work) for _ in range(concurrency)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    if errors:
+        raise RuntimeError(f"the bare loop got {len(errors)} failed answers: {sorted(set(errors))[:5]}")
+    return elapsed
 
 
 def peak_rss_mb(pid):
