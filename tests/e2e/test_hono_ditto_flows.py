@@ -97,7 +97,11 @@ def test_an_admin_adds_tests_and_an_operator_sends_through_hono_and_ditto(
     rows = page.get_by_role("row").filter(has_text="org.acme:e2e-sensor-1")
     expect(rows).to_have_count(1)
     rows.get_by_role("link").first.click()
-    expect(page.get_by_role("heading", name=re.compile("^Provision: thing"))).to_have_count(2)
+    # Each call a line of its own (before it, and its answer) that opens to its details.
+    calls = page.locator("details.step > summary")
+    expect(calls.filter(has_text=re.compile("^Provision: thing"))).to_have_count(2)
+    calls.filter(has_text=re.compile("^Provision: thing")).last.click()
+    expect(page.get_by_text("HTTP status").last).to_be_visible()
     violations += axe(page)
     shot(page, "hono-ditto-history-entry")
 
