@@ -1,5 +1,6 @@
 """Small helpers shared by the view tests."""
 
+import re
 from urllib.parse import quote
 
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -35,6 +36,13 @@ def assert_is_partial(response, element_id):
     assert f'id="{element_id}"' in html
     assert "<html" not in html and "<body" not in html and "site-header" not in html
     return html
+
+
+def entry_steps(html):
+    """The call lines of a multi-step attempt's history entry, in order, as they read:
+    "Provision: device, before the call", "Provision: device", ..."""
+    lines = re.findall(r"<summary><strong>([^<]+)</strong>([^<]*)<span", html)
+    return [name + after.rstrip() for name, after in lines]
 
 
 def routes(patterns=None, prefix=""):

@@ -7,7 +7,6 @@ continued from the first step not confirmed.
 
 import csv
 import json
-import re
 import time
 import uuid
 from collections import Counter
@@ -27,6 +26,7 @@ from provisioning.providers.hono_ditto_connection import auths_for, settings_for
 from provisioning.sandbox import knobs
 from provisioning.sandbox.models import HonoCredential, secret_matches
 from tests.factories import make_hono_ditto
+from tests.views import entry_steps
 
 from .conftest import (
     BASIC_USER,
@@ -376,12 +376,15 @@ def test_an_operator_uploads_a_csv_for_a_hono_ditto_connection_and_every_row_has
 
     done = client.get(f"/t/team-a/bulk/{job.pk}/").content.decode()
     assert "Created" in done
+    assert f'href="/t/team-a/devices/?job={job.public_id}">Devices this job created' in done
+    assert "authScope" not in done  # a Bosch setting: not shown for a Hono + Ditto job
+    created = client.get(f"/t/team-a/devices/?job={job.public_id}").content.decode()
+    assert all(device_id(n) in created for n in range(3))
     for n in range(3):
         outcome = AuditEvent.objects.get(action="device.provision", phase="outcome", target=device_id(n))
         assert outcome.status == "created" and outcome.actor_name == "oscar"
         entry = client.get(f"/t/team-a/history/{outcome.pk}/").content.decode()
-        headings = [h.strip() for h in re.findall(r"<h2>([^<]+)<span", entry) if h.startswith("Provision:")]
-        assert headings == [
+        assert entry_steps(entry) == [
             f"Provision: {step}{when}" for step in STEPS for when in (", before the call", "")
         ]
         assert f"Typed-Pass-{n:05d}" not in entry

@@ -10,6 +10,7 @@ import pytest
 from provisioning.models import AuditEvent, HeldResult, Namespace
 from provisioning.sandbox import knobs
 from provisioning.sandbox.models import DittoThing
+from tests.views import entry_steps
 from tests.workflow import DEVICE_URL, device_data, form_token
 
 from .conftest import BASIC_USER, HONO_TENANT, parts_at_sandbox
@@ -143,9 +144,7 @@ def test_history_lists_the_attempt_once_and_its_entry_shows_the_steps_in_order(a
         assert "device.step" not in listed.content.decode()
 
     entry = client.get(f"/t/team-a/history/{outcome.pk}/").content.decode()
-    headings = re.findall(r"<h2>([^<]+)<span", entry)
-    steps = [h.strip() for h in headings if h.startswith("Provision:")]
-    assert steps == [
+    assert entry_steps(entry) == [
         "Provision: device, before the call",
         "Provision: device",
         "Provision: credentials, before the call",
