@@ -42,6 +42,9 @@ from provisioning.models import AuditEvent, Device, DeviceState, Team, audit_app
 
 PROVISION, DEPROVISION, CHECK = "device.provision", "device.deprovision", "device.check"
 REBUILD_BATCH = 2000
+# What the log changes on a device's row: every field but its key (and the namespace, part of its id).
+KEY = {"id", "team", "connection_ref", "device_id", "namespace"}
+DERIVED = [f.name for f in Device._meta.concrete_fields if f.name not in KEY]
 
 
 def _key(event):
@@ -218,24 +221,7 @@ def apply(events, *, fresh=False):
     if gone:
         Device.objects.filter(pk__in=gone).delete()
     Device.objects.bulk_create(new.values())
-    Device.objects.bulk_update(
-        changed.values(),
-        [
-            "connection_name",
-            "state",
-            "changed_at",
-            "created_at",
-            "created_by",
-            "created_attempt",
-            "bulk_job",
-            "last_attempt",
-            "open_attempt",
-            "open_action",
-            "open_since",
-            "checked_at",
-            "check_result",
-        ],
-    )
+    Device.objects.bulk_update(changed.values(), DERIVED)
 
 
 @receiver(audit_appended, dispatch_uid="provisioning.inventory")
