@@ -164,7 +164,8 @@ class BearerAuth(EndpointAuth):
 
 
 def config_auth(config):
-    """The bearer token of a Bosch connection, from the shared token cache."""
+    """The bearer token of ``config`` (a connection, or a connections.DittoClient), from the
+    shared token cache."""
 
     def fetch(reject):
         token = tokens.get_token(config, reject=reject) if reject else tokens.get_token(config)

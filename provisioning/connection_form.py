@@ -73,6 +73,7 @@ KIND_FIELDS = {
     "ditto": ["ditto_url", "own_subject"],
     "ditto_basic": ["ditto_username"],
     "oauth2": ["token_url", "client_id", "scope", "audience", "nexeed_tenant_id", "nexeed_target_client_id"],
+    "ditto_oauth2": ["ditto_token_url", "ditto_client_id", "ditto_scope", "ditto_audience"],
 }
 # The write-only secrets: the form field -> (the group of KIND_FIELDS that uses it, its words).
 SECRETS = {
@@ -81,6 +82,7 @@ SECRETS = {
         ("client_secret", "oauth2"),
         ("hono_password", "hono_basic"),
         ("ditto_password", "ditto_basic"),
+        ("ditto_client_secret", "ditto_oauth2"),
     )
 }
 
@@ -89,6 +91,7 @@ class ConnectionForm(forms.ModelForm):
     client_secret = _write_only("Client secret")
     hono_password = _write_only("Hono password")
     ditto_password = _write_only("Ditto password")
+    ditto_client_secret = _write_only("Ditto client secret")
     # Declared here so that a URL typed without a scheme means https, not http.
     token_url = forms.URLField(
         required=False,  # may come from the Nexeed tenant id
@@ -108,6 +111,7 @@ class ConnectionForm(forms.ModelForm):
         "The device registry's management API, without /v1.",
     )
     ditto_url = _https_url("Ditto base URL", "Ditto's HTTP API, without /api/2.")
+    ditto_token_url = _https_url("Ditto token URL", "The token endpoint of the identity provider Ditto trusts.")
 
     class Meta:
         model = Connection
@@ -136,6 +140,12 @@ class ConnectionForm(forms.ModelForm):
             "ditto_auth",
             "ditto_username",
             "ditto_password",
+            "ditto_token_url",
+            "ditto_client_id",
+            "ditto_client_secret",
+            "ditto_auth_method",
+            "ditto_scope",
+            "ditto_audience",
             "own_subject",
             "hono_subject",
         ]
@@ -153,6 +163,10 @@ class ConnectionForm(forms.ModelForm):
             "service_instance_id": "Service instance id",
             "default_auth_scope": "Default authScope",
             "auth_method": "Client authentication",
+            "ditto_client_id": "Ditto client id",
+            "ditto_auth_method": "Ditto client authentication",
+            "ditto_scope": "Ditto scope",
+            "ditto_audience": "Ditto audience",
         }
         widgets = {
             "kind": forms.RadioSelect,
@@ -167,6 +181,8 @@ class ConnectionForm(forms.ModelForm):
             "scope": "Space-separated. Suite Auth: the service scopes of your subscription. "
             "Nexeed: built from the target client id when left empty.",
             "audience": "Optional; sent as the 'audience' parameter when set.",
+            "ditto_scope": "Space-separated; the scope Ditto's client asks for, if any.",
+            "ditto_audience": "Optional; sent as the 'audience' parameter when set.",
             "service_instance_id": "The subscription instance id (Suite: Subscriptions, Show credentials).",
             "hono_tenant": "The Hono tenant the devices are registered in.",
             "own_subject": "Optional: the subject Ditto sees for this connection (nginx:<user> behind "
@@ -179,10 +195,12 @@ class ConnectionForm(forms.ModelForm):
     def __init__(self, *args, team, **kwargs):
         super().__init__(*args, **kwargs)
         self.team = team
-        # A form sent without a kind or endpoint methods (as before there were kinds) keeps the
-        # connection's: Bosch, for a new one.
+        # A form sent without a kind or endpoint methods (as before there were kinds, or Ditto's
+        # own client) keeps the connection's: Bosch, for a new one.
         missing = [
-            name for name in ("kind", "hono_auth", "ditto_auth") if self.is_bound and name not in self.data
+            name
+            for name in ("kind", "hono_auth", "ditto_auth", "ditto_auth_method")
+            if self.is_bound and name not in self.data
         ]
         if missing:
             self.data = self.data.copy()
@@ -204,6 +222,8 @@ class ConnectionForm(forms.ModelForm):
             ditto_auth=self.cleaned_data.get("ditto_auth") or EndpointAuthMethod.BASIC,
         )
         uses = {"bosch"} if probe.is_bosch else set()
+        if probe.uses_ditto_client:
+            uses.add("ditto_oauth2")
         for endpoint, method in probe.endpoint_auths().items():
             uses.add(endpoint)
             if method == EndpointAuthMethod.BASIC:
@@ -233,6 +253,10 @@ class ConnectionForm(forms.ModelForm):
 
     def clean_token_url(self):
         url = self.cleaned_data["token_url"].strip()
+        return _checked_url(url) if url else url
+
+    def clean_ditto_token_url(self):
+        url = self.cleaned_data["ditto_token_url"].strip()
         return _checked_url(url) if url else url
 
     def clean_api_base_url(self):
@@ -269,7 +293,13 @@ class ConnectionForm(forms.ModelForm):
         return value
 
     def clean_client_id(self):
-        value = self.cleaned_data["client_id"].strip()
+        return self._clean_client_id("client_id")
+
+    def clean_ditto_client_id(self):
+        return self._clean_client_id("ditto_client_id")
+
+    def _clean_client_id(self, name):
+        value = self.cleaned_data[name].strip()
         if not value.isprintable():
             raise forms.ValidationError("The client id cannot contain control characters.")
         return value
@@ -282,6 +312,9 @@ class ConnectionForm(forms.ModelForm):
 
     def clean_ditto_password(self):
         return self._clean_secret("ditto_password")
+
+    def clean_ditto_client_secret(self):
+        return self._clean_secret("ditto_client_secret")
 
     def _clean_secret(self, name):
         value = self.cleaned_data[name]

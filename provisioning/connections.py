@@ -46,13 +46,28 @@ class EndpointAuthMethod(models.TextChoices):
     BASIC = "basic", "HTTP Basic"
 
 
+class DittoAuthMethod(models.TextChoices):
+    """How the Ditto endpoint authenticates: as any endpoint, or (Hono + Ditto only) with an
+    OAuth2 client of its own, when Ditto's identity provider is not Hono's."""
+
+    OAUTH2 = EndpointAuthMethod.OAUTH2.value, "OAuth2 client credentials (the connection's client)"
+    OAUTH2_OWN = "oauth2_own", "OAuth2 client credentials, a client of its own"
+    BASIC = EndpointAuthMethod.BASIC.value, EndpointAuthMethod.BASIC.label
+
+
 # The sealed secrets of a connection: the name the forms and the audit use -> the prefix of its
 # model fields (<prefix>_sealed, <prefix>_set_at, <prefix>_fingerprint).
-SEALED = {"client_secret": "secret", "hono_password": "hono_password", "ditto_password": "ditto_password"}
+SEALED = {
+    "client_secret": "secret",
+    "hono_password": "hono_password",
+    "ditto_password": "ditto_password",
+    "ditto_client_secret": "ditto_secret",
+}
 SECRET_WORDS = {
     "client_secret": "client secret",
     "hono_password": "Hono password",
     "ditto_password": "Ditto password",
+    "ditto_client_secret": "Ditto client secret",
 }
 
 
@@ -66,6 +81,8 @@ REQUIRED_WORDS = {
     "ditto_url": "Enter the Ditto base URL.",
     "hono_username": "Enter the user name Hono knows this connection by.",
     "ditto_username": "Enter the user name Ditto knows this connection by.",
+    "ditto_token_url": "Enter the token URL of Ditto's OAuth2 client.",
+    "ditto_client_id": "Enter the client id of Ditto's OAuth2 client.",
 }
 
 
@@ -118,13 +135,25 @@ class Connection(models.Model):
     hono_password_set_at = models.DateTimeField(null=True, blank=True, editable=False)
     hono_password_fingerprint = models.CharField(max_length=16, blank=True, editable=False)
     ditto_url = models.URLField(max_length=500, blank=True, verbose_name="Ditto base URL")
-    ditto_auth = models.CharField(
-        max_length=8, choices=EndpointAuthMethod.choices, default=EndpointAuthMethod.BASIC
-    )
+    ditto_auth = models.CharField(max_length=10, choices=DittoAuthMethod.choices, default=DittoAuthMethod.BASIC)
     ditto_username = models.CharField(max_length=255, blank=True)
     ditto_password_sealed = models.TextField(blank=True, editable=False)
     ditto_password_set_at = models.DateTimeField(null=True, blank=True, editable=False)
     ditto_password_fingerprint = models.CharField(max_length=16, blank=True, editable=False)
+    # Ditto's own OAuth2 client (ditto_auth "oauth2_own", Hono + Ditto only): DittoClient.
+    ditto_token_url = models.URLField(max_length=500, blank=True, verbose_name="Ditto token URL")
+    ditto_client_id = models.CharField(max_length=255, blank=True, verbose_name="Ditto client id")
+    ditto_secret_sealed = models.TextField(blank=True, editable=False)
+    ditto_secret_set_at = models.DateTimeField(null=True, blank=True, editable=False)
+    ditto_secret_fingerprint = models.CharField(max_length=16, blank=True, editable=False)
+    ditto_scope = models.CharField(max_length=1000, blank=True, verbose_name="Ditto scope")
+    ditto_audience = models.CharField(max_length=500, blank=True, verbose_name="Ditto audience")
+    ditto_auth_method = models.CharField(
+        max_length=32,
+        choices=AuthMethod.choices,
+        default=AuthMethod.FORM,
+        verbose_name="Ditto client authentication",
+    )
     own_subject = models.CharField(max_length=255, blank=True)
     hono_subject = models.CharField(max_length=255, blank=True, verbose_name="Hono connection subject")
     # Bumped on every change, so tokens cached for the old configuration are never used again.
@@ -134,6 +163,13 @@ class Connection(models.Model):
     last_error_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    secret_words = SECRET_WORDS["client_secret"]  # what tokens.py calls the secret get_secret() opens
+
+    @property
+    def token_label(self):
+        """Who a token is for, in tokens.py's log lines."""
+        return f"connection {self.pk}"
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["team", "name"], name="client_name_unique_in_team")]
@@ -171,6 +207,15 @@ class Connection(models.Model):
         """Whether the token fields (token URL, client id, client secret) are used."""
         return self.is_bosch or EndpointAuthMethod.OAUTH2 in self.endpoint_auths().values()
 
+    @property
+    def uses_ditto_client(self):
+        """Whether Ditto has an OAuth2 client of its own (the ditto_token_url... fields)."""
+        return self.has_hono and self.ditto_auth == DittoAuthMethod.OAUTH2_OWN
+
+    def ditto_client(self):
+        """Ditto's own OAuth2 client, for tokens.py."""
+        return DittoClient(self)
+
     def required_fields(self):
         """The fields this connection's kind and endpoint methods need filled in."""
         required = []
@@ -185,6 +230,8 @@ class Connection(models.Model):
                 required.append(f"{endpoint}_username")
         if self.uses_oauth2:
             required += ["token_url", "client_id"]
+        if self.uses_ditto_client:
+            required += ["ditto_token_url", "ditto_client_id"]
         return required
 
     def clean_fields(self, exclude=None):
@@ -199,6 +246,12 @@ class Connection(models.Model):
         for name in self.required_fields():
             if name not in (exclude or ()) and name not in errors and not getattr(self, name):
                 errors[name] = [REQUIRED_WORDS[name]]
+        own = self.ditto_auth == DittoAuthMethod.OAUTH2_OWN
+        if own and self.kind == ConnectionKind.DITTO and "ditto_auth" not in errors:
+            errors["ditto_auth"] = [
+                "A Ditto connection has one OAuth2 client: choose the connection's client. A client "
+                "of its own is for a Hono + Ditto connection whose Ditto trusts another identity provider."
+            ]
         if errors:
             raise ValidationError(errors)
 
@@ -253,3 +306,33 @@ class Connection(models.Model):
     @property
     def has_ditto_password(self):
         return bool(self.ditto_password_sealed)
+
+    @property
+    def has_ditto_client_secret(self):
+        return bool(self.ditto_secret_sealed)
+
+
+class DittoClient:
+    """The Ditto endpoint's own OAuth2 client on a Hono + Ditto connection, with the attributes
+    tokens.py reads of a connection. Its tokens are cached under a key of their own (its
+    ``public_id``), so Hono's and Ditto's tokens are each fetched once per lifetime."""
+
+    secret_words = SECRET_WORDS["ditto_client_secret"]
+
+    def __init__(self, connection):
+        self.connection = connection
+        self.pk = connection.pk
+        self.public_id = f"{connection.public_id}:ditto"
+        self.config_version = connection.config_version
+        self.token_url = connection.ditto_token_url
+        self.client_id = connection.ditto_client_id
+        self.scope = connection.ditto_scope
+        self.audience = connection.ditto_audience
+        self.auth_method = connection.ditto_auth_method
+
+    @property
+    def token_label(self):
+        return f"connection {self.pk} (Ditto's client)"
+
+    def get_secret(self):
+        return self.connection.get_sealed("ditto_client_secret")

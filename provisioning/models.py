@@ -14,6 +14,7 @@ from provisioning.connections import (  # noqa: F401 - the models' names, re-exp
     AuthScope,
     Connection,
     ConnectionKind,
+    DittoAuthMethod,
     EndpointAuthMethod,
     Preset,
 )

@@ -290,8 +290,8 @@ def fetch_token(config):
         secret = config.get_secret()
     except crypto.SecretBoxError as exc:
         raise ConfigurationError(
-            f"The client secret cannot be read: {exc}",
-            next_step="Type the client secret again on the connection, or restore the key "
+            f"The {config.secret_words} cannot be read: {exc}",
+            next_step=f"Type the {config.secret_words} again on the connection, or restore the key "
             "that sealed it to ENCRYPTION_KEYS.",
             **where,
         ) from None
@@ -325,10 +325,10 @@ def fetch_token(config):
         message, next_step = ERROR_MESSAGES.get(
             code, (f"The token endpoint refused the request ({code or 'no reason'}).", UNKNOWN_REFUSAL)
         )
-        logger.warning("token request for connection %s refused: %s", config.pk, code)
+        logger.warning("token request for %s refused: %s", config.token_label, code)
         raise TokenError(message, details={"error": code}, next_step=next_step, **where) from None
     except requests.exceptions.Timeout:
-        logger.warning("token request for connection %s timed out", config.pk)
+        logger.warning("token request for %s timed out", config.token_label)
         raise TokenError(
             "The token endpoint is unavailable: it did not answer in time.",
             next_step="Try again in a moment; if it keeps happening, check that this server can reach "
@@ -336,7 +336,7 @@ def fetch_token(config):
             **where,
         ) from None
     except requests.exceptions.RequestException as exc:
-        logger.warning("token request for connection %s failed: %s", config.pk, type(exc).__name__)
+        logger.warning("token request for %s failed: %s", config.token_label, type(exc).__name__)
         certificate = certificate_words(exc, url)
         if certificate:
             message, next_step = certificate
@@ -355,7 +355,7 @@ def fetch_token(config):
         session.close()
     access_token = body["access_token"]
     lifetime = _lifetime(body, access_token)
-    logger.info("token fetched for connection %s (lifetime %ss)", config.pk, lifetime)
+    logger.info("token fetched for %s (lifetime %ss)", config.token_label, lifetime)
     return Token(
         access_token=access_token,
         expires_at=started + lifetime,

@@ -224,3 +224,42 @@ def test_a_basic_password_that_does_not_open_is_reported(settings, team_a):
 
     assert error is not None and "failed: 2" in str(error)
     assert "connection “Lost Hono” (id" in err and "its Hono password" in err
+
+
+def test_the_ditto_client_secret_and_its_cached_token_follow_the_new_key(settings, team_a, httpserver):
+    from tests.factories import make_hono_ditto
+
+    settings.ENCRYPTION_KEYS = OLD
+    hono_issuer, ditto_issuer = TokenIssuer(), TokenIssuer()
+    httpserver.expect_request("/hono-token", method="POST").respond_with_handler(hono_issuer)
+    httpserver.expect_request("/ditto-token", method="POST").respond_with_handler(ditto_issuer)
+    config = make_hono_ditto(
+        team_a,
+        hono_auth="oauth2",
+        token_url=httpserver.url_for("/hono-token"),
+        client_id="hono-client",
+        ditto_auth="oauth2_own",
+        ditto_token_url=httpserver.url_for("/ditto-token"),
+        ditto_client_id="ditto-client",
+    )
+    config.set_secret("hono-client-secret")
+    config.set_sealed("ditto_client_secret", "ditto-client-secret")
+    config.save()
+    tokens.get_token(config)
+    tokens.get_token(config.ditto_client())
+    assert (hono_issuer.count, ditto_issuer.count) == (1, 1)
+    settings.ENCRYPTION_KEYS = f"{NEW},{OLD}"
+
+    out, err, error = rotate()
+
+    assert error is None, err
+    assert "Ditto client secrets: re-encrypted 1, already on key new: 0, failed: 0" in out
+    assert "cached tokens: dropped 2" in out
+    assert "ditto-client-secret" not in out + err
+    config.refresh_from_db()
+    assert crypto.key_id(config.ditto_secret_sealed) == "new"
+    settings.ENCRYPTION_KEYS = NEW
+    assert config.get_sealed("ditto_client_secret") == "ditto-client-secret"
+    assert not tokens.is_cached(config.ditto_client())
+    tokens.get_token(config.ditto_client())  # fetched again with the secret under the new key
+    assert ditto_issuer.count == 2

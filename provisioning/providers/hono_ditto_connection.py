@@ -1,9 +1,10 @@
 """A Hono + Ditto or Ditto connection (models.Connection) as the sender wants it: the one
 place that turns the row into ``hono_ditto.ConnectionSettings`` and ``hono_ditto_send.Auths``.
 
-An endpoint that uses OAuth2 client credentials gets the connection's bearer token from the
-shared token cache (``api.config_auth``: one token for both endpoints, renewed on a 401); one
-that uses HTTP Basic gets its user name and its sealed password, opened only here.
+An endpoint that uses OAuth2 client credentials gets a bearer token from the shared token cache
+(``api.config_auth``, renewed on a 401): the connection's client's, or, when Ditto has a client
+of its own, that client's (connections.DittoClient, cached under its own key). One that uses
+HTTP Basic gets its user name and its sealed password, opened only here.
 """
 
 from provisioning.api import BasicAuth, config_auth
@@ -44,6 +45,8 @@ def endpoint_auth(connection, endpoint):
     if getattr(connection, f"{endpoint}_auth") == BASIC:
         username = getattr(connection, f"{endpoint}_username")
         return BasicAuth(username, connection.get_sealed(f"{endpoint}_password"))
+    if endpoint == hd.DITTO and connection.uses_ditto_client:
+        return config_auth(connection.ditto_client())
     return config_auth(connection)
 
 

@@ -161,6 +161,11 @@ def main():
     parser.add_argument("--skip-upload", action="store_true")
     parser.add_argument("--sandbox-db", choices=["shared", "separate"], default="shared")
     parser.add_argument(
+        "--ditto-client",
+        action="store_true",
+        help="hono_ditto only: Ditto has an OAuth2 client of its own at a second token endpoint",
+    )
+    parser.add_argument(
         "--provider",
         choices=["bosch", "hono_ditto"],
         default="bosch",

@@ -132,15 +132,17 @@ class Sandbox:
             f"print(json.dumps({tenant_id!r}))"
         )
 
-    def create_tenant(self, base):
+    def create_tenant(self, base, style="suite"):
         if self.env is None:
             from provisioning.sandbox import seed
 
-            return seed.create_tenant(f"{base}/sandbox", namespaces=[NAMESPACE], token_lifetime=3599)
+            return seed.create_tenant(
+                f"{base}/sandbox", namespaces=[NAMESPACE], token_lifetime=3599, style=style
+            )
         return self._remote(
             "import json; from provisioning.sandbox import seed; "
             f"print(json.dumps(seed.create_tenant({base + '/sandbox'!r}, namespaces=[{NAMESPACE!r}], "
-            "token_lifetime=3599)))"
+            f"token_lifetime=3599, style={style!r})))"
         )
 
     def _knobs(self, call):

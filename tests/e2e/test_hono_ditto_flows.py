@@ -43,7 +43,7 @@ def test_an_admin_adds_tests_and_an_operator_sends_through_hono_and_ditto(
     expect(field(page, "Token URL")).to_be_hidden()  # both endpoints on HTTP Basic
     expect(field(page, "Hono tenant")).to_be_visible()
     page.get_by_role("group", name="Ditto authentication").get_by_role(
-        "radio", name="OAuth2 client credentials"
+        "radio", name="OAuth2 client credentials (the connection's client)"
     ).check()
     expect(field(page, "Token URL")).to_be_visible()
     expect(field(page, "Ditto user name")).to_be_hidden()
@@ -107,3 +107,47 @@ def test_an_admin_adds_tests_and_an_operator_sends_through_hono_and_ditto(
 
     assert not violations, f"axe found violations:\n{format_violations(violations)}"
     assert browser_errors == []
+
+
+def test_an_admin_gives_ditto_an_oauth2_client_of_its_own(page, login, admin_a, sandbox_hono, shot, axe):
+    """Hono on one identity provider's client, Ditto on another's: the form asks for Ditto's
+    client only then, and Test connection passes each endpoint with its own token."""
+    hono_client = seed.create_tenant(sandbox_hono, namespaces=["org.acme"])
+    ditto_client = seed.create_tenant(sandbox_hono, namespaces=["org.acme"], style="nexeed", tenant="e2e")
+    login(page, admin_a)
+    page.goto("/t/team-a/connections/new/")
+    page.get_by_role("radio", name="Eclipse Ditto").check()
+    own = page.get_by_role("radio", name="OAuth2 client credentials, a client of its own")
+    expect(own).to_be_hidden()  # a Ditto connection has one client
+    page.get_by_role("radio", name="Eclipse Hono + Ditto").check()
+    page.get_by_role("group", name="Hono authentication").get_by_role("radio", name="OAuth2 client credentials").check()
+    expect(field(page, "Ditto token URL")).to_be_hidden()
+    own.check()
+    expect(field(page, "Ditto token URL")).to_be_visible()
+    expect(field(page, "Ditto user name")).to_be_hidden()
+
+    field(page, "Name").fill("Two clients (e2e)")
+    field(page, "Hono registry base URL").fill(sandbox_hono)
+    field(page, "Hono tenant").fill(TENANT)
+    field(page, "Ditto base URL").fill(sandbox_hono)
+    field(page, "Ditto token URL").fill(ditto_client["token_url"])
+    field(page, "Ditto client id").fill(ditto_client["client_id"])
+    field(page, "Ditto client secret").fill(ditto_client["client_secret"])
+    field(page, "Ditto scope").fill(ditto_client["scope"])
+    field(page, "Token URL").fill(hono_client["token_url"])
+    field(page, "Client id").fill(hono_client["client_id"])
+    field(page, "Client secret").fill(hono_client["client_secret"])
+    violations = axe(page)
+    shot(page, "hono-ditto-two-clients-form")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Two clients (e2e)")
+    assert ditto_client["client_secret"] not in page.content()
+    assert hono_client["client_secret"] not in page.content()
+
+    page.get_by_role("button", name="Test connection").click()
+    result = page.locator("#connection-test")
+    expect(result).to_contain_text("Connected.")
+    expect(result.locator("li")).to_have_count(2)
+    violations += axe(page)
+    shot(page, "hono-ditto-two-clients-tested")
+    assert not violations, f"axe found violations:\n{format_violations(violations)}"

@@ -52,6 +52,7 @@ class Command(BaseCommand):
             self.connection_secrets("client_secret", "client secrets"),
             self.connection_secrets("hono_password", "Hono passwords"),
             self.connection_secrets("ditto_password", "Ditto passwords"),
+            self.connection_secrets("ditto_client_secret", "Ditto client secrets"),
             self.rows(
                 "bulk passwords",
                 BulkRow.objects.exclude(secret_sealed="").select_related("job").order_by("pk"),
@@ -141,10 +142,13 @@ class Command(BaseCommand):
     def token_cache(self):
         cached = 0
         for config in Connection.objects.order_by("pk").iterator():
-            if tokens.is_cached(config):
-                cached += 1
-                if not self.dry_run:
-                    tokens.forget(config)
+            # A Hono + Ditto connection whose Ditto has a client of its own caches two tokens.
+            clients = [config, config.ditto_client()] if config.uses_ditto_client else [config]
+            for client in clients:
+                if tokens.is_cached(client):
+                    cached += 1
+                    if not self.dry_run:
+                        tokens.forget(client)
         verb = "would drop" if self.dry_run else "dropped"
         return (
             f"cached tokens: {verb} {cached} (fetched again, sealed with key {self.newest}, when next needed)"
