@@ -111,7 +111,9 @@ class ConnectionForm(forms.ModelForm):
         "The device registry's management API, without /v1.",
     )
     ditto_url = _https_url("Ditto base URL", "Ditto's HTTP API, without /api/2.")
-    ditto_token_url = _https_url("Ditto token URL", "The token endpoint of the identity provider Ditto trusts.")
+    ditto_token_url = _https_url(
+        "Ditto token URL", "The token endpoint of the identity provider Ditto trusts."
+    )
 
     class Meta:
         model = Connection

@@ -135,7 +135,9 @@ class Connection(models.Model):
     hono_password_set_at = models.DateTimeField(null=True, blank=True, editable=False)
     hono_password_fingerprint = models.CharField(max_length=16, blank=True, editable=False)
     ditto_url = models.URLField(max_length=500, blank=True, verbose_name="Ditto base URL")
-    ditto_auth = models.CharField(max_length=10, choices=DittoAuthMethod.choices, default=DittoAuthMethod.BASIC)
+    ditto_auth = models.CharField(
+        max_length=10, choices=DittoAuthMethod.choices, default=DittoAuthMethod.BASIC
+    )
     ditto_username = models.CharField(max_length=255, blank=True)
     ditto_password_sealed = models.TextField(blank=True, editable=False)
     ditto_password_set_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -166,11 +168,6 @@ class Connection(models.Model):
 
     secret_words = SECRET_WORDS["client_secret"]  # what tokens.py calls the secret get_secret() opens
 
-    @property
-    def token_label(self):
-        """Who a token is for, in tokens.py's log lines."""
-        return f"connection {self.pk}"
-
     class Meta:
         constraints = [models.UniqueConstraint(fields=["team", "name"], name="client_name_unique_in_team")]
         ordering = ["name"]
@@ -178,6 +175,11 @@ class Connection(models.Model):
 
     def __str__(self):
         return self.name
+
+    @property
+    def token_label(self):
+        """Who a token is for, in tokens.py's log lines."""
+        return f"connection {self.pk}"
 
     # --- which endpoints, which credentials -------------------------------------------------
 

@@ -50,7 +50,10 @@ def test_the_two_clients_are_stored_apart_and_the_secret_is_sealed_to_the_connec
     assert response.status_code == 302
     config = Connection.objects.get(name="Cloud2Edge")
     assert (config.token_url, config.client_id) == ("https://hono-sso.example.com/token", "hono-client")
-    assert (config.ditto_token_url, config.ditto_client_id) == ("https://ditto-sso.example.com/token", "ditto-client")
+    assert (config.ditto_token_url, config.ditto_client_id) == (
+        "https://ditto-sso.example.com/token",
+        "ditto-client",
+    )
     assert (config.ditto_scope, config.ditto_auth_method) == ("openid ditto", "client_secret_basic")
     assert config.get_secret() == HONO_SECRET
     assert config.get_sealed("ditto_client_secret") == DITTO_SECRET

@@ -98,7 +98,10 @@ def bare_loop(config, namespace, tokens, rows, concurrency):
     from provisioning.providers.hono_ditto_connection import settings_for
 
     settings = settings_for(config)
-    auth = {endpoint: {"Authorization": f"Bearer {token}", "Accept": "application/json"} for endpoint, token in tokens.items()}
+    auth = {
+        endpoint: {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        for endpoint, token in tokens.items()
+    }
 
     def send(session, n):
         spec = specs.DeviceSpec(
@@ -110,7 +113,11 @@ def bare_loop(config, namespace, tokens, rows, concurrency):
         failed = []
         for step in hd.plan(settings, spec, generated_secret=generate_password()):
             response = session.request(
-                step.method, step.url, json=step.body, headers={**step.headers, **auth[step.endpoint]}, timeout=30
+                step.method,
+                step.url,
+                json=step.body,
+                headers={**step.headers, **auth[step.endpoint]},
+                timeout=30,
             )
             if not 200 <= response.status_code < 300:
                 failed.append((step.name, response.status_code))

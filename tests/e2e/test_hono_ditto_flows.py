@@ -120,7 +120,9 @@ def test_an_admin_gives_ditto_an_oauth2_client_of_its_own(page, login, admin_a, 
     own = page.get_by_role("radio", name="OAuth2 client credentials, a client of its own")
     expect(own).to_be_hidden()  # a Ditto connection has one client
     page.get_by_role("radio", name="Eclipse Hono + Ditto").check()
-    page.get_by_role("group", name="Hono authentication").get_by_role("radio", name="OAuth2 client credentials").check()
+    page.get_by_role("group", name="Hono authentication").get_by_role(
+        "radio", name="OAuth2 client credentials"
+    ).check()
     expect(field(page, "Ditto token URL")).to_be_hidden()
     own.check()
     expect(field(page, "Ditto token URL")).to_be_visible()

@@ -78,7 +78,12 @@ def test_expired_tokens_are_renewed_once_per_client(as_user, cast, two_clients, 
     knobs.expire_tokens()  # both cached tokens now answer 401
     before = knobs.token_count()
     send(client, two_clients, namespace, name="boiler-0043")
-    assert parts_at_sandbox("org.acme:boiler-0043") == {"device": 1, "credentials": 1, "policy": 1, "thing": 1}
+    assert parts_at_sandbox("org.acme:boiler-0043") == {
+        "device": 1,
+        "credentials": 1,
+        "policy": 1,
+        "thing": 1,
+    }
     assert knobs.token_count() - before == 2
 
 
