@@ -34,7 +34,7 @@ PASSWORD_MAX_BYTES = 72  # bcrypt ignores anything longer
 CREDENTIAL_CHOICES = [
     ("hashed-password", "Password (hashed-password)"),
     ("psk", "Pre-shared key (psk)"),
-    ("none", "None: the device sends through a gateway"),
+    ("none", "None: no credentials (a device behind a gateway, or a twin alone)"),
 ]
 POLICY_CHOICES = [
     ("generated", "A new policy for this device (recommended)"),

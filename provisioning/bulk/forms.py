@@ -11,7 +11,7 @@ DEFAULT_CONCURRENCY = 4
 
 CREDENTIAL_CHOICES = [
     ("hashed-password", "Password (typed, or generated for an empty cell)"),
-    ("none", "None: the devices send through a gateway"),
+    ("none", "None: no credentials (devices behind a gateway, or twins alone)"),
 ]
 
 
