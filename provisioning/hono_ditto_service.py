@@ -61,6 +61,11 @@ UNKNOWN_NEXT_STEP = (
     "step, and takes Hono's 409 for the device or Ditto's 412 for the policy or thing as this "
     "attempt's work, so nothing is made twice."
 )
+# The same for a de-provision: deleting again is safe, a part already gone is taken as gone.
+UNKNOWN_DEPROVISION_NEXT_STEP = (
+    "De-provision the device again: each part already deleted answers 404 and counts as gone, so "
+    "nothing is deleted twice; Check at provider shows which parts remain."
+)
 
 
 @dataclass
@@ -445,7 +450,10 @@ def deprovision(sender, plan, *, device_id, correlation_id=None):
             run.stop("failed", step=step, message=error.message)
             return run.finish()
         except ProviderError as error:
-            run.stop(classify(error), error, step=step)
+            status = classify(error)
+            run.stop(status, error, step=step)
+            if status == "unknown":
+                run.result.next_step = UNKNOWN_DEPROVISION_NEXT_STEP
             return run.finish()
         (gone if sent.already else removed).append(step.name)
     words = [

@@ -423,3 +423,14 @@ def test_a_bearer_token_from_the_sandbox_works_for_hono_and_ditto(who, sandbox_u
     assert result.ok, result.message
     assert at_sandbox() == expected(*ALL_STEPS)
     assert token not in json.dumps(list(AuditEvent.objects.values()), default=str)
+
+
+def test_a_deprovision_with_an_unknown_outcome_says_to_run_it_again_and_that_is_safe(who, connection):
+    provision(who, connection)
+    knobs.inject_fault(500, target="hono")  # the last step: the Hono device
+    result = deprovision(who, connection)
+    assert result.status == "unknown" and result.failed_step == "device"
+    assert "De-provision the device again" in result.next_step and "409" not in result.next_step
+    again = deprovision(who, connection)
+    assert again.ok and at_sandbox() == {"device": 0, "credentials": 0, "policy": 0, "thing": 0}
+    assert "Already gone: thing, policy." in again.message
