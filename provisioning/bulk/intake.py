@@ -82,19 +82,22 @@ class RowData(dict):
 
 
 def row_data(layout, cells, *, password=None):
-    """(RowData, problems) for the file's ``cells``; problems are column errors the form cannot see."""
+    """(RowData, problems) for the file's ``cells``; problems are column errors the form cannot see.
+
+    A field the file has no column for (or whose column was ignored) is not in the data at
+    all, so what the file does not give stays told apart from an empty cell; ``enabled``
+    alone is "on" then, as for an empty cell (a device is enabled unless the file says not).
+    """
     width = len(cells)
     fields = layout.fields
     data = RowData()
     problems = []
-    for field in ("name", "auth_id", "via", "definition"):
+    for field in ("name", "auth_id", "via", "definition", "password"):
         index = fields.get(field)
-        data[field] = cells[index] if index is not None and index < width else ""
+        if index is not None:
+            data[field] = cells[index] if index < width else ""
     if password is not None:
         data["password"] = password
-    else:
-        index = layout.password_index
-        data["password"] = cells[index] if index is not None and index < width else ""
     index = fields.get("enabled")
     enabled = ENABLED_VALUES.get(cells[index].strip().lower() if index is not None and index < width else "")
     if enabled is None:

@@ -351,3 +351,13 @@ def test_the_command_line_still_reads_a_header_by_its_names(team_a, admin_a, off
             auth_scope="__default__",
             concurrency=4,
         )
+
+
+def test_a_field_the_file_does_not_give_is_absent_from_the_row_not_empty():
+    # Serial is the name, Secret is ignored, Via is an empty cell: only what the file gives is there.
+    layout = csvfile.Layout(["Serial", "Secret", "Via"], ["name", "", "via"])
+
+    data, problems, _ = intake.row_data(layout, ["SN-1", "Pa55word-1", ""])
+
+    assert dict(data) == {"name": "SN-1", "via": "", "enabled": "on"} and problems == []
+    assert layout.columns == ["name", "via"] and layout.ignored == ["Secret"]
