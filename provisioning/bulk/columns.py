@@ -70,7 +70,6 @@ def remember(team, actor, labels, targets):
         team=team,
         signature=header_signature(labels),
         defaults={
-            "header": list(labels),
             "targets": list(targets),
             "updated_at": timezone.now(),
             "updated_by_name": display_name(actor),

@@ -206,12 +206,12 @@ class ColumnMapping(models.Model):
 
     ``signature`` is provisioning.bulk.columns.header_signature (the header's names in order,
     without regard to case, spaces, ``_`` or ``-``); ``targets`` hold what each column is used
-    as, as in BulkJob.column_map; ``header`` the names as the file last had them.
+    as, as in BulkJob.column_map. The names themselves are not kept: nothing reads them, and a
+    file whose first line was data, not names, would have left a device's values here.
     """
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="column_mappings")
     signature = models.CharField(max_length=64)
-    header = models.JSONField(default=list)
     targets = models.JSONField(default=list)
     updated_at = models.DateTimeField(default=timezone.now)
     updated_by_name = models.CharField(max_length=150, blank=True)

@@ -239,9 +239,7 @@ def test_a_mapping_is_remembered_for_the_team_and_offered_for_the_same_header(
 def test_a_column_matched_to_password_shows_no_values(operator, team_a, offline_config, offline_ns):
     header = ["Serial", "Col2", "Token"]
     targets = ["name", "password", ""]
-    ColumnMapping.objects.create(
-        team=team_a, signature=header_signature(header), header=header, targets=targets
-    )
+    ColumnMapping.objects.create(team=team_a, signature=header_signature(header), targets=targets)
     data = b"Serial,Col2,Token\r\nSN-1,Hidden-Pa55-1,tok-123\r\n"
 
     html = operator.get(upload(operator, offline_config, offline_ns, data)["Location"]).content.decode()
