@@ -26,6 +26,7 @@ from provisioning.models import display_name
 EXAMPLES = 3  # values shown per column, the first non-empty ones of the first EXAMPLE_ROWS rows
 EXAMPLE_ROWS = 20
 EXAMPLE_LENGTH = 40
+NAME_LENGTH = 256
 # A column whose normalised name holds one of these shows no example values.
 SECRET_WORDS = ("pass", "pwd", "secret", "psk", "key", "token", "pin", "credential")
 
@@ -44,9 +45,10 @@ def header_signature(labels):
 
 def proposal(header):
     """[the column's name, what its name says it is] for each column of ``header``; columns
-    past the last named one are left out (their cells are never read)."""
+    past the last named one are left out (their cells are never read). A name is kept to its
+    first NAME_LENGTH characters: it is shown and remembered, never used to find the column."""
     pairs = [
-        [raw.replace("\x00", NUL_STAND_IN).strip(), target]
+        [raw.replace("\x00", NUL_STAND_IN).strip()[:NAME_LENGTH], target]
         for raw, target in zip(header, recognise(header), strict=True)
     ]
     while pairs and not pairs[-1][0]:
