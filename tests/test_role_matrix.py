@@ -274,6 +274,11 @@ EXPECTED = {
         "GET": cells(LOGIN, 200, 200, 200, 404),
         "POST": cells(LOGIN, 405, 405, 405, 405),
     },
+    "t/<slug:team_slug>/bulk/<int:pk>/columns/": {
+        # The mapping step of an upload; this job's columns were read long ago: back to the job.
+        "GET": cells(LOGIN, "302 /t/team-a/bulk/{job}/", "302 /t/team-a/bulk/{job}/", 403, 404),
+        "POST": cells(LOGIN, "302 /t/team-a/bulk/{job}/", "302 /t/team-a/bulk/{job}/", 403, 404),
+    },
     "t/<slug:team_slug>/bulk/<int:pk>/start/": {
         "GET": cells(LOGIN, 405, 405, 405, 405),
         "POST": cells(LOGIN, "302 /t/team-a/bulk/{job}/", "302 /t/team-a/bulk/{job}/", 403, 404),

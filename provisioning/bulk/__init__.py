@@ -2,8 +2,11 @@
 
 Modules, each importing only those above it (no cycles):
 
-- ``models``: BulkJob, BulkRow, BulkUpload (the stored file), the statuses, sealed secrets.
+- ``models``: BulkJob, BulkRow, BulkUpload (the stored file), ColumnMapping (a team's remembered
+  matching of a header's columns), the statuses, sealed secrets.
 - ``csvfile``: reading the file: encoding, delimiter, header layout, records.
+- ``columns``: the mapping step of a header this does not read by itself: what its names say,
+  the first values of each column, the team's remembered choice for the header.
 - ``events``: the job's own audit rows ("bulk.*") and who its rows are sent for.
 - ``intake``: the upload request stores the file (``receive``); the worker validates
   every row with the device builder's DeviceForm into a draft (``validate``).
@@ -16,5 +19,5 @@ Modules, each importing only those above it (no cycles):
 - ``jobs``: state transitions the pages and commands ask for (upload, start, cancel, ...).
 - ``progress``: counts, percent, rate and time left, in numbers and words.
 - ``downloads``: the template CSV and the failed-rows CSV.
-- ``forms``, ``views``, ``urls``: the upload, preview, progress and results pages.
+- ``forms``, ``views``, ``urls``: the upload, its mapping step, the preview, progress and results pages.
 """

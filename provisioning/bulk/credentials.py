@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 SECRETS_LIFETIME = timedelta(hours=24)
 DRAFT_LIFETIME = timedelta(hours=24)  # drafts and rejected uploads nobody looked at again
+# Uploads waiting for a worker, or for the operator to match their columns: the file (with any
+# typed passwords) is in the database until then, so not for long.
 VALIDATING_LIFETIME = timedelta(hours=1)
 
 # Rows whose generated password may be a device's: created, existing after an unknown attempt,
@@ -148,7 +150,9 @@ def purge_expired(now=None):
     old = BulkJob.objects.filter(
         status__in=[JobStatus.DRAFT, JobStatus.REJECTED], created_at__lt=now - DRAFT_LIFETIME
     )
-    uploads = BulkJob.objects.filter(status=JobStatus.VALIDATING, created_at__lt=now - VALIDATING_LIFETIME)
+    uploads = BulkJob.objects.filter(
+        status__in=[JobStatus.VALIDATING, JobStatus.MAPPING], created_at__lt=now - VALIDATING_LIFETIME
+    )
     dropped = old.delete()[1].get("bulk.BulkJob", 0) + uploads.delete()[1].get("bulk.BulkJob", 0)
     return {"purged": purged, "dropped": dropped}
 

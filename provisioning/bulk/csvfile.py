@@ -12,8 +12,12 @@ The file
   (empty: one is generated when the row is sent), ``auth_id``, ``enabled``
   (true/false, yes/no, 1/0; empty means true), ``via``, ``definition``, and one
   ``attr.<key>`` column per thing attribute (an empty cell adds nothing). Header
-  names are matched without regard to case, spaces, ``_`` or ``-``; other columns
-  are reported on the preview as ignored and their cells are never stored.
+  names are matched without regard to case, spaces, ``_`` or ``-`` (``Device ID``
+  and ``device name`` are ``name`` too). A header this does not fit (a vendor's
+  own column names) is matched to the fields by the operator on the upload page
+  (provisioning.bulk.columns): the Layout then follows those ``targets``. Without
+  them (the provision_bulk command), other columns are reported on the preview as
+  ignored; the cells of an ignored column are never stored.
 - Empty lines are skipped; line numbers are the file's own, so "line 12" is what a
   text editor shows.
 
@@ -31,10 +35,15 @@ from provisioning.device_form import MAX_ATTRIBUTES
 
 MAX_COLUMNS = 200
 ATTR_PREFIX = "attr."
+# The DeviceForm fields a column can hold, besides attributes ("attr.<key>").
+FIELDS = ("name", "password", "auth_id", "enabled", "via", "definition")
 # Normalised header -> DeviceForm field.
 KNOWN_COLUMNS = {
     "name": "name",
+    "devicename": "name",
+    "deviceid": "name",
     "password": "password",
+    "devicepassword": "password",
     "authid": "auth_id",
     "enabled": "enabled",
     "via": "via",
@@ -53,6 +62,11 @@ class UploadError(Exception):
         self.message = message
 
 
+class HeaderError(UploadError):
+    """The header does not say which column is which field (no name column, one field twice,
+    an attribute key that cannot be): the operator can match the columns instead."""
+
+
 def column_key(header):
     """``"Auth ID"`` -> ``"authid"``; ``"attr.Room"`` -> ``"attr.Room"`` (attribute keys keep their case)."""
     text = header.strip()
@@ -61,52 +75,80 @@ def column_key(header):
     return re.sub(r"[\s_-]+", "", text.lower())
 
 
-class Layout:
-    """Where each field is in a row, from the header. ``columns`` are the used headers, in file order."""
+def recognise(header):
+    """What each column of ``header`` is by its name alone: a field, ``attr.<key>``, or "" (unknown)."""
+    targets = []
+    for raw in header:
+        key = column_key(raw.replace("\x00", NUL_STAND_IN))
+        targets.append(key if key.startswith(ATTR_PREFIX) else KNOWN_COLUMNS.get(key, ""))
+    return targets
 
-    def __init__(self, header):
-        if len(header) > MAX_COLUMNS:
-            raise UploadError(f"The file has {len(header)} columns; at most {MAX_COLUMNS} are read.")
+
+def check_width(header):
+    if len(header) > MAX_COLUMNS:
+        raise UploadError(f"The file has {len(header)} columns; at most {MAX_COLUMNS} are read.")
+
+
+class Layout:
+    """Where each field is in a row. ``columns`` are the used columns' names, in file order.
+
+    Without ``targets`` the header's names say which column is which field (``columns`` are
+    those names). With ``targets`` (the operator's matching: for each column of the file, a
+    field, ``attr.<key>`` or "" to ignore it) the names do not matter, and ``columns`` are the
+    fields' own names (``name``, ``attr.Model``), so ``Layout(job.columns)`` reads stored cells.
+    """
+
+    def __init__(self, header, targets=None):
+        check_width(header)
         self.fields = {}  # form field -> index in the file's row
+        self.labels = {}  # form field -> the file's name for its column
         self.attributes = []  # (key, index in the file's row, header)
-        self.columns = []  # used headers, in file order
+        self.columns = []  # used columns, in file order
         self.indexes = []  # their indexes in the file's row
         self.ignored = []
         self.width = len(header)
+        matched = targets is not None
+        if not matched:
+            targets = recognise(header)
         seen = {}
         for index, raw in enumerate(header):
-            raw = raw.replace("\x00", NUL_STAND_IN)
-            key = column_key(raw)
-            label = raw.strip()
-            if not key:
+            label = raw.replace("\x00", NUL_STAND_IN).strip()
+            target = targets[index] if index < len(targets) else ""
+            if not target:
                 if label or any(cell.strip() for cell in header[index + 1 :]):
                     self.ignored.append(label or f"(column {index + 1} has no name)")
                 continue
-            if key in seen:
-                raise UploadError(
-                    f"The column “{label}” appears twice (columns {seen[key] + 1} and {index + 1})."
+            if target in seen:
+                first, first_label = seen[target]
+                if column_key(first_label) == column_key(label):
+                    raise HeaderError(
+                        f"The column “{label}” appears twice (columns {first + 1} and {index + 1})."
+                    )
+                raise HeaderError(
+                    f"The columns “{first_label}” and “{label}” (columns {first + 1} and "
+                    f"{index + 1}) are both {target}."
                 )
-            seen[key] = index
-            if key.startswith(ATTR_PREFIX):
-                attribute = key[len(ATTR_PREFIX) :]
+            seen[target] = index, label
+            if target.startswith(ATTR_PREFIX):
+                attribute = target[len(ATTR_PREFIX) :]
                 problem = ids.key_error(attribute, "attribute key")
                 if problem:
-                    raise UploadError(f"The column “{label}”: {problem}")
+                    raise HeaderError(f"The column “{label}”: {problem}")
                 self.attributes.append((attribute, index, label))
-            elif key in KNOWN_COLUMNS:
-                self.fields[KNOWN_COLUMNS[key]] = index
+            elif target in FIELDS:
+                self.fields[target] = index
+                self.labels[target] = label
             else:
-                self.ignored.append(label)
-                continue
-            self.columns.append(label)
+                raise HeaderError(f"The column “{label}” cannot be used as “{target}”.")
+            self.columns.append(target if matched else label)
             self.indexes.append(index)
         if "name" not in self.fields:
-            raise UploadError(
+            raise HeaderError(
                 "The first line must name the columns, and one of them must be “name”. "
                 "Download the template to see them all."
             )
         if len(self.attributes) > MAX_ATTRIBUTES:
-            raise UploadError(f"The file has {len(self.attributes)} attr. columns; at most {MAX_ATTRIBUTES}.")
+            raise HeaderError(f"The file has {len(self.attributes)} attr. columns; at most {MAX_ATTRIBUTES}.")
         self.password_index = self.fields.get("password")
 
     @classmethod
@@ -121,6 +163,27 @@ class Layout:
         if self.password_index is not None:
             kept[self.indexes.index(self.password_index)] = ""
         return kept
+
+
+def mismatch(header):
+    """Why the operator should match ``header``'s columns to fields, in words; "" when the
+    header reads as it is."""
+    targets = recognise(header)
+    reasons = []
+    labels = [raw.replace("\x00", NUL_STAND_IN).strip() for raw in header]
+    unknown = [label for label, target in zip(labels, targets, strict=True) if label and not target]
+    if unknown:
+        reasons.append(f"Not known here: {', '.join(f'“{label}”' for label in dict.fromkeys(unknown))}.")
+    last = max((index for index, label in enumerate(labels) if label), default=-1)
+    reasons.extend(f"Column {index + 1} has no name." for index in range(last) if not labels[index])
+    if "name" not in targets:
+        reasons.append("No column is called name (the device name).")
+    else:
+        try:
+            Layout(header)
+        except HeaderError as exc:
+            reasons.append(exc.message)
+    return " ".join(reasons)
 
 
 def _text_lines(binary):

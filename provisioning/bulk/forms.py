@@ -1,8 +1,14 @@
-"""The upload form: the file and the settings that hold for every row of it."""
+"""The upload form (the file and the settings that hold for every row of it), and the mapping
+step's form (what each column of a file is used as)."""
 
 from django import forms
 from django.conf import settings
 
+from provisioning import ids
+from provisioning.bulk.columns import looks_secret
+from provisioning.bulk.csvfile import ATTR_PREFIX, FIELDS
+from provisioning.bulk.models import used_as
+from provisioning.device_form import MAX_ATTRIBUTES
 from provisioning.form_fields import AUTH_SCOPE_DEFAULT, AuthScopeField, TeamChoiceField
 from provisioning.models import Connection, Namespace
 
@@ -77,3 +83,121 @@ def connection_problems(config, credentials_type, auth_scope):
             "credentials are registered in Hono. Choose None."
         )
     return problems
+
+
+IGNORE = "ignore"
+ATTRIBUTE = "attribute"
+TARGET_CHOICES = [
+    (IGNORE, "Ignore this column"),
+    ("name", "name: the device name (required)"),
+    ("password", "password"),
+    ("auth_id", "auth_id"),
+    ("enabled", "enabled"),
+    ("via", "via: the gateway's device id"),
+    ("definition", "definition"),
+    (ATTRIBUTE, "An attribute, with the key beside"),
+]
+LABEL_LENGTH = 60
+
+
+def column_name(label, index):
+    """How the page names column ``index`` (0-based): its header, shortened, or its number."""
+    if not label:
+        return f"column {index + 1}"
+    return label if len(label) <= LABEL_LENGTH else label[: LABEL_LENGTH - 1] + "…"
+
+
+def suggested_key(label):
+    """The attribute key a column's name suggests: the name without an ``attr.`` in front."""
+    if label[: len(ATTR_PREFIX)].lower() == ATTR_PREFIX:
+        label = label[len(ATTR_PREFIX) :]
+    return label.strip()[:256]
+
+
+class ColumnsForm(forms.Form):
+    """The mapping step: for every column of the file, a field, an attribute (with its key) or
+    nothing. ``labels`` are the file's column names; ``targets`` what each is proposed as (a
+    field, ``attr.<key>`` or ""). Once valid, ``targets`` holds the choice in that form."""
+
+    def __init__(self, *args, labels, targets, **kwargs):
+        initial = {}
+        for index, (label, target) in enumerate(zip(labels, targets, strict=True)):
+            key = suggested_key(label)
+            if target.startswith(ATTR_PREFIX):
+                choice, key = ATTRIBUTE, target[len(ATTR_PREFIX) :]
+            else:
+                choice = target if target in FIELDS else IGNORE
+            initial[f"column_{index}"] = choice
+            initial[f"key_{index}"] = key
+        super().__init__(*args, initial=initial, **kwargs)
+        self.labels = labels
+        self.targets = None
+        for index, label in enumerate(labels):
+            name = column_name(label, index)
+            self.fields[f"column_{index}"] = forms.ChoiceField(
+                choices=TARGET_CHOICES, label=f"Use “{name}” as"
+            )
+            self.fields[f"key_{index}"] = forms.CharField(
+                required=False, max_length=256, label=f"Attribute key for “{name}”"
+            )
+
+    def clean(self):
+        cleaned = super().clean()
+        targets = []
+        for index in range(len(self.labels)):
+            choice = cleaned.get(f"column_{index}")
+            if choice == ATTRIBUTE:
+                key = cleaned.get(f"key_{index}")
+                if key is None:
+                    choice = None  # the key's own error is shown
+                elif problem := ids.key_error(key, "attribute key"):
+                    self.add_error(f"key_{index}", problem)
+                    choice = None
+                else:
+                    choice = ATTR_PREFIX + key
+            targets.append("" if choice == IGNORE else choice)
+        columns_of = {}
+        for index, target in enumerate(targets):
+            if target:
+                columns_of.setdefault(target, []).append(index)
+        for target, indexes in columns_of.items():
+            if len(indexes) > 1:
+                names = " and ".join(f"“{column_name(self.labels[i], i)}”" for i in indexes)
+                both = "both" if len(indexes) == 2 else "all"
+                words = (
+                    f"{names} would {both} be {used_as(target)}: a field takes one column. Choose "
+                    "Ignore for the others."
+                    if target in FIELDS
+                    else f"{names} would {both} be {used_as(target)}: give each attribute its own key."
+                )
+                self.add_error(None, words)
+                first = column_name(self.labels[indexes[0]], indexes[0])
+                for index in indexes[1:]:
+                    field = f"column_{index}" if target in FIELDS else f"key_{index}"
+                    self.add_error(field, f"“{first}” is {used_as(target)} already.")
+        if "name" not in targets:
+            self.add_error(None, "Choose the column that holds the device name (name): it is required.")
+        attributes = sum(1 for target in targets if target and target.startswith(ATTR_PREFIX))
+        if attributes > MAX_ATTRIBUTES:
+            self.add_error(
+                None, f"{attributes} columns are attributes; a device has at most {MAX_ATTRIBUTES}."
+            )
+        if not self.errors:
+            self.targets = targets
+        return cleaned
+
+    def lines(self, examples):
+        """What the page shows for each column: its name, its first values (none for a column
+        that may hold passwords), the choice and the attribute key."""
+        for index, label in enumerate(self.labels):
+            column = self[f"column_{index}"]
+            masked = looks_secret(label) or column.value() == "password"
+            yield {
+                "number": index + 1,
+                "label": column_name(label, index),
+                "named": bool(label),
+                "examples": [] if masked else examples[index],
+                "masked": masked,
+                "column": column,
+                "key": self[f"key_{index}"],
+            }

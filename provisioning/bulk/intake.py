@@ -2,7 +2,9 @@
 
 Two steps. ``receive`` runs in the upload request: it checks what can be checked at
 once (size, encoding mark, the header line, a first row), stores the file in the
-database (BulkUpload) and creates the job in status ``validating``. ``validate`` runs
+database (BulkUpload) and creates the job in status ``validating`` (or, when the
+operator is to match the header's columns to the fields first, ``mapping``: the
+mapping step's choice, in ``job.column_map``, then lays out the rows). ``validate`` runs
 in the worker (provisioning.bulk.tasks.validate_upload): it reads every row, stores
 them in batches with the job's progress, and leaves a ``draft`` (the dry run the
 operator confirms) or, when the file as a whole cannot be used, raises UploadError.
@@ -28,7 +30,16 @@ from django.db import transaction
 from django.db.models import Max
 
 from provisioning import crypto, ids
-from provisioning.bulk.csvfile import NUL_STAND_IN, Layout, UploadError, read_records
+from provisioning.bulk.columns import proposal
+from provisioning.bulk.csvfile import (
+    NUL_STAND_IN,
+    Layout,
+    UploadError,
+    check_width,
+    column_key,
+    mismatch,
+    read_records,
+)
 from provisioning.bulk.models import (
     BulkJob,
     BulkRow,
@@ -71,23 +82,28 @@ class RowData(dict):
 
 
 def row_data(layout, cells, *, password=None):
-    """(RowData, problems) for the file's ``cells``; problems are column errors the form cannot see."""
+    """(RowData, problems) for the file's ``cells``; problems are column errors the form cannot see.
+
+    A field the file has no column for (or whose column was ignored) is not in the data at
+    all, so what the file does not give stays told apart from an empty cell; ``enabled``
+    alone is "on" then, as for an empty cell (a device is enabled unless the file says not).
+    """
     width = len(cells)
     fields = layout.fields
     data = RowData()
     problems = []
-    for field in ("name", "auth_id", "via", "definition"):
+    for field in ("name", "auth_id", "via", "definition", "password"):
         index = fields.get(field)
-        data[field] = cells[index] if index is not None and index < width else ""
+        if index is not None:
+            data[field] = cells[index] if index < width else ""
     if password is not None:
         data["password"] = password
-    else:
-        index = layout.password_index
-        data["password"] = cells[index] if index is not None and index < width else ""
     index = fields.get("enabled")
     enabled = ENABLED_VALUES.get(cells[index].strip().lower() if index is not None and index < width else "")
     if enabled is None:
-        problems.append("enabled: use true or false (or leave it empty for true).")
+        problems.append(
+            f"{column_words('enabled', layout.labels)}: use true or false (or leave it empty for true)."
+        )
     elif enabled:
         data["enabled"] = "on"
     keys, values, labels = [], [], []
@@ -126,6 +142,14 @@ class RowForm(DeviceForm):
 
     def clean(self):
         cleaned = super().clean()
+        namespace, name = self.fixed["namespace"], cleaned.get("name") or ""
+        if name.startswith(f"{namespace.name}:") and "name" not in self.errors:
+            # A "Device ID" column read as the name may hold whole ids: namespace:name.
+            self.add_error(
+                "name",
+                f"This is a whole device id: write only the part after “{namespace.name}:” "
+                "(the job's namespace is put in front).",
+            )
         config = self.fixed["config"]
         if not config.is_bosch and cleaned.get("credentials_type") == "none":
             # A Bosch job ignores these cells when it sends no credentials; a Hono + Ditto or Ditto
@@ -148,8 +172,16 @@ def row_form(job, layout, cells, *, password=None):
     return RowForm(data, job=job), problems, labels
 
 
-def form_problems(form, labels):
-    """A row's errors as one line: ``name: Enter a device name. attr.floor: ...``."""
+def column_words(field, names):
+    """How a row's reason names ``field``: by the file's name for its column (``names``: field ->
+    name), with the field after it when the two differ (``Serial (name)``)."""
+    name = names.get(field) or field
+    return name if column_key(name) == column_key(field) else f"{name} ({field})"
+
+
+def form_problems(form, labels, names=None):
+    """A row's errors as one line: ``name: Enter a device name. attr.floor: ...``; ``names`` are
+    the file's names for the fields' columns (Layout.labels)."""
     parts = []
     for field, errors in form.errors.items():
         if field == "__all__":
@@ -160,18 +192,32 @@ def form_problems(form, labels):
                 else:
                     parts.append(error)
         else:
-            parts.append(f"{field}: {' '.join(errors)}")  # the form's field names are the column names
+            parts.append(f"{column_words(field, names or {})}: {' '.join(errors)}")
     return " ".join(parts)
 
 
 # --- the upload request ---------------------------------------------------------------------------
 
 
-def receive(*, team, actor, config, namespace, upload, file_name, credentials_type, auth_scope, concurrency):
+def receive(
+    *,
+    team,
+    actor,
+    config,
+    namespace,
+    upload,
+    file_name,
+    credentials_type,
+    auth_scope,
+    concurrency,
+    may_map=False,
+):
     """Store an upload as a job in status ``validating``; return the job.
 
     Only what costs no more than reading the first lines is checked here (size, encoding
     mark, header, a first row): the rows are validated by the worker (``validate``).
+    With ``may_map`` (the upload page), a header that does not name the expected columns
+    makes a job in status ``mapping`` instead, its ``column_map`` what the names say.
     Raises UploadError, and stores nothing, when the file is unusable as a whole.
     ``upload`` is a binary file object (Django's UploadedFile, or an open file).
     """
@@ -186,7 +232,9 @@ def receive(*, team, actor, config, namespace, upload, file_name, credentials_ty
         )
     data = upload.read()
     header, records = read_records(io.BytesIO(data))
-    layout = Layout(header)
+    check_width(header)
+    mapping = may_map and bool(mismatch(header))
+    layout = None if mapping else Layout(header)
     if next(records, None) is None:
         raise UploadError("The file has a header line but no rows.")
     with transaction.atomic():
@@ -199,12 +247,13 @@ def receive(*, team, actor, config, namespace, upload, file_name, credentials_ty
             namespace=namespace,
             namespace_name=namespace.name,
             file_name=(file_name or "").replace("\x00", "")[:255],
-            columns=layout.columns,
-            ignored_columns=layout.ignored,
+            columns=layout.columns if layout else [],
+            ignored_columns=layout.ignored if layout else [],
+            column_map=proposal(header) if mapping else [],
             credentials_type=credentials_type,
             auth_scope=auth_scope or AUTH_SCOPE_DEFAULT,
             concurrency=concurrency,
-            status=JobStatus.VALIDATING,
+            status=JobStatus.MAPPING if mapping else JobStatus.VALIDATING,
             upload_size=size,
         )
         BulkUpload.objects.create(job=job, data=data)
@@ -231,7 +280,7 @@ def validate(job):
     del upload
     try:
         header, records = read_records(binary)
-        layout = Layout(header)
+        layout = Layout(header, [target for _, target in job.column_map] if job.column_map else None)
         total = store_rows(job, layout, records, binary)
         if total == 0:
             raise UploadError("The file has a header line but no rows.")
@@ -274,7 +323,7 @@ def store_rows(job, layout, records, binary):
             problems.append(f"This line has {len(cells)} cells, but the header names {layout.width} columns.")
         if not valid or problems:
             if not valid:
-                problems.append(form_problems(form, labels))
+                problems.append(form_problems(form, labels, layout.labels))
             row.state = RowState.INVALID
             row.message = " ".join(problems)[:1000]
             if valid:

@@ -10,16 +10,19 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from provisioning.bulk import intake, lease, tasks
+from provisioning.bulk import columns, intake, lease, tasks
 from provisioning.bulk.credentials import SECRETS_LIFETIME
+from provisioning.bulk.csvfile import Layout
 from provisioning.bulk.events import record
-from provisioning.bulk.models import ACTIVE, BulkRow, JobStatus, RowState, locked
+from provisioning.bulk.models import ACTIVE, BulkRow, JobStatus, RowState, locked, used_as
 from provisioning.models import display_name
 
 
 def upload(*, team, actor, config, namespace, upload, file_name, credentials_type, auth_scope, concurrency):
     """Store an upload (intake.receive) and have a worker check its rows; return the job.
 
+    A job whose header does not name the expected columns waits for the operator to match
+    them (status ``mapping``, see ``match_columns``) before it is checked.
     Raises intake.UploadError, and keeps nothing, when the file is unusable at first sight.
     """
     with transaction.atomic():
@@ -33,15 +36,41 @@ def upload(*, team, actor, config, namespace, upload, file_name, credentials_typ
             credentials_type=credentials_type,
             auth_scope=auth_scope,
             concurrency=concurrency,
+            may_map=True,
         )
+        next_step = "its columns are matched" if job.status == JobStatus.MAPPING else "its rows are checked"
         record(
             job,
             "bulk.upload",
             actor=actor,
-            message=f"{job.file_name} uploaded ({job.upload_size:,} bytes); its rows are checked next.",
+            message=f"{job.file_name} uploaded ({job.upload_size:,} bytes); {next_step} next.",
         )
-        transaction.on_commit(lambda: tasks.enqueue_validation(job.pk))
+        if job.status == JobStatus.VALIDATING:
+            transaction.on_commit(lambda: tasks.enqueue_validation(job.pk))
     return job
+
+
+def match_columns(job, actor, targets):
+    """Lay out a ``mapping`` job's rows by the operator's ``targets`` (one per column of its
+    header: a field, ``attr.<key>`` or ""), remember them for the team and this header, and
+    have a worker check the rows. Returns False when the job no longer waits for this (a
+    second submission). Raises UploadError when ``targets`` cannot lay out the rows."""
+    with transaction.atomic():
+        job = locked(job)
+        if job.status != JobStatus.MAPPING:
+            return False
+        labels = [label for label, _ in job.column_map]
+        layout = Layout(labels, targets)
+        job.column_map = [[label, target] for label, target in zip(labels, targets, strict=True)]
+        job.columns = layout.columns
+        job.ignored_columns = layout.ignored
+        job.status = JobStatus.VALIDATING
+        job.save(update_fields=["column_map", "columns", "ignored_columns", "status"])
+        columns.remember(job.team, actor, labels, targets)
+        matched = ", ".join(f"{label or '(no name)'}: {used_as(target)}" for label, target in job.column_map)
+        record(job, "bulk.columns", actor=actor, message=f"Columns matched ({matched})."[:1000])
+        transaction.on_commit(lambda: tasks.enqueue_validation(job.pk))
+    return True
 
 
 def start(job, actor, *, run_in_worker=True):
@@ -76,12 +105,14 @@ def start(job, actor, *, run_in_worker=True):
 
 
 def discard(job, actor):
-    """Delete a draft (or a rejected upload) and its rows, their sealed passwords with them."""
+    """Delete a draft (or a rejected upload, or one waiting for its columns to be matched) and
+    its rows, their sealed passwords with them."""
     with transaction.atomic():
         job = locked(job)
-        if job.status not in (JobStatus.DRAFT, JobStatus.REJECTED):
+        if job.status not in (JobStatus.DRAFT, JobStatus.REJECTED, JobStatus.MAPPING):
             return False
-        record(job, "bulk.discard", actor=actor, message=f"Draft of {job.total_rows} rows discarded.")
+        what = "Upload" if job.status == JobStatus.MAPPING else f"Draft of {job.total_rows} rows"
+        record(job, "bulk.discard", actor=actor, message=f"{what} discarded.")
         job.delete()
     return True
 

@@ -2,10 +2,14 @@
 
 A job moves through these statuses::
 
-    validating -> draft -> queued -> running -> done
-         |           \\                 |  \\-> cancelling -> cancelled
-         v            (discarded)       \\-> paused (needs the operator) -> queued ...
-      rejected (the file as a whole cannot be used: ``upload_error`` says why)
+    (mapping ->) validating -> draft -> queued -> running -> done
+                      |           \\                 |  \\-> cancelling -> cancelled
+                      v            (discarded)       \\-> paused (needs the operator) -> queued ...
+                   rejected (the file as a whole cannot be used: ``upload_error`` says why)
+
+``mapping``: the file's header does not name the columns this dashboard reads (a vendor's
+spreadsheet), so the file waits (BulkUpload) while the operator matches its columns to the
+fields (``column_map``; provisioning.bulk.columns remembers the choice per team and header).
 
 ``validating``: the upload request stored the file (BulkUpload) and answered; the worker
 reads and checks it (provisioning.bulk.intake.validate), then deletes the stored bytes.
@@ -37,6 +41,7 @@ from provisioning.models import Connection, Namespace, Team
 
 
 class JobStatus(models.TextChoices):
+    MAPPING = "mapping", "Waiting for its columns to be matched"
     VALIDATING = "validating", "Validating the upload"
     REJECTED = "rejected", "File not accepted"
     DRAFT = "draft", "Waiting for confirmation"
@@ -114,6 +119,11 @@ class BulkJob(models.Model):
     # The columns of the file that are used, in file order; every row's ``cells`` follow them.
     columns = models.JSONField(default=list)
     ignored_columns = models.JSONField(default=list)
+    # A file whose columns the operator matched (status "mapping" and after): [the file's column,
+    # what it is used as] for each column of its header, in file order. What it is used as is a
+    # field ("name", "password", ...), "attr.<key>", or "" (ignored); while the job is "mapping",
+    # what the header names by itself. Empty for a file read by its header's names.
+    column_map = models.JSONField(default=list, blank=True)
     credentials_type = models.CharField(max_length=20, default="hashed-password")
     auth_scope = models.CharField(max_length=40, default="__default__")
     concurrency = models.PositiveSmallIntegerField(default=4)
@@ -172,6 +182,13 @@ class BulkJob(models.Model):
     def is_cancellable(self):
         return self.status in CANCELLABLE
 
+    @property
+    def matched_columns(self):
+        """[(the file's column, what it was used as, in words)] of a job whose columns were matched."""
+        if self.status == JobStatus.MAPPING:
+            return []
+        return [(label or "(no name)", used_as(target)) for label, target in self.column_map]
+
     def row_counts(self):
         """{state: number of rows} with every state present (0 when none)."""
         found = dict(self.rows.values_list("state").annotate(n=Count("id")).order_by())
@@ -184,8 +201,33 @@ class BulkJob(models.Model):
         return self.summary
 
 
+class ColumnMapping(models.Model):
+    """How a team matched the columns of a header to fields, offered again for the same header.
+
+    ``signature`` is provisioning.bulk.columns.header_signature (the header's names in order,
+    without regard to case, spaces, ``_`` or ``-``); ``targets`` hold what each column is used
+    as, as in BulkJob.column_map. The names themselves are not kept: nothing reads them, and a
+    file whose first line was data, not names, would have left a device's values here.
+    """
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="column_mappings")
+    signature = models.CharField(max_length=64)
+    targets = models.JSONField(default=list)
+    updated_at = models.DateTimeField(default=timezone.now)
+    updated_by_name = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "signature"], name="bulk_column_mapping_unique")
+        ]
+
+    def __str__(self):
+        return f"Column mapping of team {self.team_id} ({len(self.targets)} columns)"
+
+
 class BulkUpload(models.Model):
-    """The uploaded file, from the upload request until the worker has validated it.
+    """The uploaded file, from the upload request until the worker has validated it (and, for a
+    file whose columns need matching, while the operator matches them).
 
     The bytes live in the database because it is the one place every process shares:
     the web worker that took the upload and the job worker that reads it may run on
@@ -233,6 +275,15 @@ class BulkRow(models.Model):
 
     def __str__(self):
         return f"line {self.line}: {self.device_id or '(invalid)'} ({self.state})"
+
+
+def used_as(target):
+    """What a column with ``target`` (a field, ``attr.<key>`` or "") is used as, in words."""
+    if not target:
+        return "ignored"
+    if target.startswith("attr."):
+        return f"attribute {target[len('attr.') :]}"
+    return target
 
 
 def locked(job):

@@ -10,6 +10,7 @@ urlpatterns = [
     path("new/", views.upload, name="upload"),
     path("template.csv", views.template_csv, name="template"),
     path("<int:pk>/", views.job_detail, name="job"),
+    path("<int:pk>/columns/", views.columns, name="columns"),
     path("<int:pk>/start/", views.start, name="start"),
     path("<int:pk>/discard/", views.discard, name="discard"),
     path("<int:pk>/cancel/", views.cancel, name="cancel"),

@@ -4,7 +4,9 @@ Every view loads the team through provisioning.access (404 for another team,
 403 for a role that may not act). Auditors see jobs, progress, results and the
 failed-rows CSV, but cannot upload, start, cancel, retry or take the credentials.
 
-The upload answers as soon as the file is stored; a worker checks its rows. The job
+The upload answers as soon as the file is stored; a worker checks its rows. A file whose
+header does not name the expected columns goes to the mapping step first (``columns``):
+one line per column of the file, with its first values, and what it is to be used as. The job
 page is one URL. An htmx request for ``#job-validation`` (the poll while the file
 is checked) or ``#job-progress`` (the poll, every second while the job runs) gets
 that partial; for ``#job-rows`` (filters and pages of the row table) that one.
@@ -23,9 +25,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from provisioning.access import ALL_ROLES, PROVISIONERS, get_membership
+from provisioning.bulk import columns as column_mapping
 from provisioning.bulk import credentials, downloads, intake, jobs, progress
-from provisioning.bulk.csvfile import Layout, UploadError
-from provisioning.bulk.forms import UploadForm
+from provisioning.bulk.csvfile import Layout, UploadError, mismatch
+from provisioning.bulk.forms import ColumnsForm, UploadForm
 from provisioning.bulk.models import BulkJob, BulkRow, JobStatus, RowState
 
 ROWS_PAGE = 100
@@ -45,7 +48,11 @@ def get_job(request, team_slug, pk, roles=ALL_ROLES):
 @require_safe
 def job_list(request, team_slug):
     membership = get_membership(request, team_slug)
-    items = list(BulkJob.objects.filter(team=membership.team).exclude(status=JobStatus.VALIDATING)[:50])
+    items = list(
+        BulkJob.objects.filter(team=membership.team).exclude(
+            status__in=[JobStatus.VALIDATING, JobStatus.MAPPING]
+        )[:50]
+    )
     for job in items:
         job.progress = progress.progress(job, from_summary=True)
     return render(request, "provisioning/bulk/jobs.html", {"membership": membership, "items": items})
@@ -91,7 +98,43 @@ def upload(request, team_slug):
     except UploadError as exc:
         ctx["upload_error"] = exc.message
         return render(request, "provisioning/bulk/upload.html", ctx, status=400)
+    if job.status == JobStatus.MAPPING:
+        return redirect("bulk:columns", team.slug, job.pk)
     return redirect("bulk:job", team.slug, job.pk)
+
+
+@login_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def columns(request, team_slug, pk):
+    """The mapping step of an upload whose header does not name the expected columns."""
+    membership, job = get_job(request, team_slug, pk, PROVISIONERS)
+    if job.status != JobStatus.MAPPING:
+        messages.info(request, "The columns of this file are matched already.")
+        return redirect("bulk:job", team_slug, job.pk)
+    labels = [label for label, _ in job.column_map]
+    targets, remembered = column_mapping.proposed_targets(job.team, job.column_map)
+    data = request.POST if request.method == "POST" else None
+    form = ColumnsForm(data, labels=labels, targets=targets)
+    if request.method == "POST" and form.is_valid():
+        try:
+            matched = jobs.match_columns(job, request.user, form.targets)
+        except UploadError as exc:  # the form checks what the layout does: a safety net
+            form.add_error(None, exc.message)
+        else:
+            if not matched:
+                messages.info(request, "The columns of this file are matched already.")
+            return redirect("bulk:job", team_slug, job.pk)
+    ctx = {
+        "membership": membership,
+        "job": job,
+        "form": form,
+        "lines": list(form.lines(column_mapping.examples(job, len(labels)))),
+        "why": mismatch(labels),
+        "remembered": remembered,
+        "fields": COLUMN_HELP,
+    }
+    return render(request, "provisioning/bulk/columns.html", ctx, status=400 if form.errors else 200)
 
 
 def _initial(team):
@@ -138,7 +181,7 @@ def job_detail(request, team_slug, pk):
         if job.status != JobStatus.VALIDATING:
             response["HX-Refresh"] = "true"  # checked: show the preview (or why it was not accepted)
         return response
-    if job.status in (JobStatus.VALIDATING, JobStatus.REJECTED):
+    if job.status in (JobStatus.VALIDATING, JobStatus.REJECTED, JobStatus.MAPPING):
         return render(request, "provisioning/bulk/job.html", _upload_ctx(membership, job))
     if polled and target == "job-progress":
         response = render(request, "provisioning/bulk/job.html#job-progress", _progress_ctx(membership, job))

@@ -14,6 +14,7 @@ from provisioning.bulk.models import BulkJob, JobStatus
 from provisioning.models import Namespace
 from provisioning.sandbox import knobs, seed, store
 from tests.e2e.conftest import (  # noqa: F401 - fixtures
+    ERROR_STATUS,
     _axe_source,
     axe,
     browser_errors,
@@ -172,3 +173,83 @@ def test_the_bulk_pages_work_without_javascript(
         assert len(store.device_ids(sandbox_config.service_instance_id)) == 5
     finally:
         context.close()
+
+
+def vendor_file(path, rows):
+    """A vendor's export: its own column names, separated by semicolons."""
+    path.write_text(
+        "Serial;Secret;Model\r\n" + "".join(f"{a};{b};{c}\r\n" for a, b, c in rows), encoding="utf-8"
+    )
+    return path
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_an_operator_matches_a_vendors_columns_and_sends_the_file(
+    page,  # noqa: F811
+    login,  # noqa: F811
+    operator_a,
+    sandbox_config,
+    worker_thread,
+    shot,  # noqa: F811
+    axe,  # noqa: F811
+    browser_errors,  # noqa: F811
+    tmp_path,
+    scheme,
+):
+    rows = [(f"SN-{n:04d}", f"Vendor-Pa55-{n:04d}" if n % 2 else "", f"X{n}00") for n in range(1, 6)]
+    source = vendor_file(tmp_path / "vendor.csv", rows)
+    page.emulate_media(color_scheme=scheme)
+    login(page, operator_a)
+    page.goto("/t/team-a/bulk/new/")
+    page.get_by_label("CSV file").set_input_files(source)
+    page.get_by_role("button", name="Check the file").click()
+
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Match the columns")
+    expect(page.get_by_role("row", name="1. Serial")).to_contain_text("SN-0001 SN-0002 SN-0003")
+    expect(page.get_by_role("row", name="2. Secret")).to_contain_text("Not shown: it may hold passwords")
+    assert "Vendor-Pa55" not in page.content()
+    violations = axe(page)
+    assert not violations, format_violations(violations)
+    shot(page, f"bulk-columns-first-{scheme}")
+
+    # Two columns as the name: refused, with the reason; the choices stay as they were.
+    page.get_by_label("Use “Serial” as").select_option("name")
+    page.get_by_label("Use “Model” as").select_option("name")
+    page.get_by_role("button", name="Check the file").click()
+    expect(page.get_by_role("alert")).to_contain_text("“Serial” and “Model” would both be name")
+    expect(page.get_by_label("Use “Model” as")).to_have_value("name")
+    violations = axe(page)
+    assert not violations, format_violations(violations)
+    shot(page, f"bulk-columns-errors-{scheme}")
+
+    page.get_by_label("Use “Secret” as").select_option("password")
+    page.get_by_label("Use “Model” as").select_option("attribute")
+    expect(page.get_by_label("Attribute key for “Model”")).to_be_visible()  # only for an attribute
+    expect(page.get_by_label("Attribute key for “Serial”")).to_be_hidden()
+    page.get_by_label("Attribute key for “Model”").fill("model")
+    page.get_by_role("button", name="Check the file").click()
+
+    expect(page.get_by_role("heading", name="Preview: nothing has been sent")).to_be_visible()
+    expect(page.locator(".preview-counts")).to_contain_text("5 will be created")
+    expect(page.locator(".matched-columns")).to_contain_text("Serial → name")
+    expect(page.locator(".matched-columns")).to_contain_text("Model → attribute model")
+    page.get_by_role("button", name="Send 5 devices").click()
+    expect(page.get_by_role("heading", name="Finished", exact=False)).to_be_visible(timeout=30_000)
+    sid = sandbox_config.service_instance_id
+    assert store.device_ids(sid) == [f"{NS}:SN-{n:04d}" for n in range(1, 6)]
+    assert store.get_device(sid, f"{NS}:SN-0003")["thing"]["attributes"] == {"model": "X300"}
+    assert store.device_secret_matches(sid, f"{NS}_SN-0001", "Vendor-Pa55-0001")
+
+    # The same header again: the mapping is offered, prefilled.
+    page.goto("/t/team-a/bulk/new/")
+    page.get_by_label("CSV file").set_input_files(vendor_file(tmp_path / "next.csv", [("SN-0100", "", "X9")]))
+    page.get_by_role("button", name="Check the file").click()
+    expect(page.get_by_role("status")).to_contain_text("Prefilled with what was chosen for this header")
+    expect(page.get_by_label("Use “Serial” as")).to_have_value("name")
+    expect(page.get_by_label("Use “Secret” as")).to_have_value("password")
+    expect(page.get_by_label("Use “Model” as")).to_have_value("attribute")
+    expect(page.get_by_label("Attribute key for “Model”")).to_have_value("model")
+    violations = axe(page)
+    assert not violations, format_violations(violations)
+    shot(page, "bulk-columns" if scheme == "light" else "bulk-columns-remembered-dark")  # the README's
+    assert [e for e in browser_errors if not ERROR_STATUS.match(e)] == []

@@ -1,8 +1,11 @@
-"""Hypothesis against the upload: odd encodings, quotes, empty lines, huge cells. Never a 500.
+"""Hypothesis against the upload and its mapping step: odd encodings, quotes, empty lines, huge
+cells, any choice of columns. Never a 500.
 
 Every upload is either refused at once with a message (400, and no job), or stored
-(302 to its page); the worker's validation then makes it a draft whose preview
-renders, or rejects it with a message and keeps none of its rows; nothing else.
+(302 to its page, or to its mapping step when the header does not name the expected
+columns). A mapping is either refused with a message (400; the job and its file are kept)
+or accepted (302). The worker's validation then makes it a draft whose preview renders,
+or rejects it with a message and keeps none of its rows; nothing else.
 """
 
 import pytest
@@ -12,12 +15,15 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from provisioning.bulk import tasks
-from provisioning.bulk.models import BulkJob, BulkRow, BulkUpload, JobStatus
+from provisioning.bulk.forms import TARGET_CHOICES
+from provisioning.bulk.models import BulkJob, BulkRow, BulkUpload, ColumnMapping, JobStatus
 
 pytestmark = pytest.mark.django_db
 
 HEADERS = [
     "name",
+    "Device ID",
+    "Serial",
     "password",
     "auth_id",
     "Auth ID",
@@ -101,9 +107,55 @@ def poster(as_user, cast, offline_config, offline_ns):
     return post
 
 
+CHOICE = st.one_of(
+    st.sampled_from(["ignore", "ignore", "attribute", "attribute"]),
+    st.sampled_from([value for value, _ in TARGET_CHOICES]),
+    st.text(max_size=12),
+)
+ODD_KEY = st.one_of(
+    st.sampled_from(["site", "Site", "", " ", "a/b", "*", "{{x}}", "x\x00", "é", "k" * 300]),
+    st.text(alphabet=ALPHABET, max_size=20),
+)
+
+
+@st.composite
+def mapping_for(draw, width):
+    """A mapping step's POST for ``width`` columns: mostly a name column, attributes with keys of
+    their own and ignored columns; sometimes any choice or key, or a field left out."""
+    form = {}
+    for index in range(width):
+        form[f"column_{index}"] = draw(CHOICE)
+        form[f"key_{index}"] = draw(st.one_of(st.just(f"key{index}"), st.just(f"key{index}"), ODD_KEY))
+    if width and draw(st.integers(0, 9)) < 8:
+        form[f"column_{draw(st.integers(0, width - 1))}"] = "name"
+    for field in draw(st.lists(st.sampled_from(sorted(form)), max_size=2, unique=True)) if form else []:
+        del form[field]
+    return form
+
+
+def match_columns(client, location, draw):
+    """The mapping step of the job at ``location``; returns the job page's URL, or None when the
+    mapping drawn was refused (then the job and its file are still there, waiting)."""
+    pk = int(location.rstrip("/").split("/")[-2])
+    job = BulkJob.objects.get(pk=pk)
+    assert job.status == JobStatus.MAPPING and BulkUpload.objects.filter(job=job).exists()
+    assert client.get(location).status_code == 200
+    answer = client.post(location, draw(mapping_for(len(job.column_map))))
+    assert answer.status_code in (302, 400), answer.status_code
+    event(f"mapping: HTTP {answer.status_code}")
+    job.refresh_from_db()
+    if answer.status_code == 400:
+        assert "some choices need a change" in answer.content.decode()
+        assert job.status == JobStatus.MAPPING and BulkUpload.objects.filter(job=job).exists()
+        return None
+    assert job.status == JobStatus.VALIDATING
+    assert ColumnMapping.objects.filter(team=job.team, targets=[t for _, t in job.column_map]).exists()
+    return answer["Location"]
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=uploads)
-def test_no_upload_gives_a_500(poster, data):
+@given(data=uploads, choices=st.data())
+def test_no_upload_gives_a_500(poster, data, choices):
     before = set(BulkJob.objects.values_list("pk", flat=True))
 
     response = poster(data)
@@ -113,21 +165,52 @@ def test_no_upload_gives_a_500(poster, data):
     created = set(BulkJob.objects.values_list("pk", flat=True)) - before
     if response.status_code == 302:
         (pk,) = created
-        assert poster.client.get(response["Location"]).status_code == 200  # "checking the file"
+        location = response["Location"]
+        if location.endswith("/columns/"):
+            location = match_columns(poster.client, location, choices.draw)
+            if location is None:
+                return
+        assert poster.client.get(location).status_code == 200  # "checking the file"
         outcome = tasks.validate_upload.call(pk)  # what the worker does next
         event(f"validation: {outcome}")
         job = BulkJob.objects.get(pk=pk)
         assert job.status in (JobStatus.DRAFT, JobStatus.REJECTED) and not BulkUpload.objects.filter(job=job)
-        preview = poster.client.get(response["Location"])
+        preview = poster.client.get(location)
         assert preview.status_code == 200
         if job.status == JobStatus.REJECTED:
             assert job.upload_error and escape(job.upload_error) in preview.content.decode()
             assert not BulkRow.objects.filter(job=job).exists()
             return
         for state in ("invalid", "pending", "duplicate"):
-            assert poster.client.get(response["Location"], {"state": state}).status_code == 200
+            assert poster.client.get(location, {"state": state}).status_code == 200
         assert poster.client.get(f"/t/team-a/bulk/{pk}/failed-rows.csv").status_code == 200
     else:
         assert not created
         html = response.content.decode()
         assert "The file was not accepted" in html or 'id="id_file_error"' in html  # e.g. an empty file
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    form=st.dictionaries(
+        st.one_of(st.sampled_from(["column_0", "column_1", "column_2", "key_2"]), st.text(max_size=10)),
+        st.text(alphabet=ALPHABET, max_size=40),
+        max_size=8,
+    )
+)
+def test_no_mapping_post_gives_a_500(poster, form):
+    """Anything posted to the mapping step of a vendor's file: refused with a message, or taken."""
+    response = poster(b"Serial;Secret;Model\nSN-1;Pa55word-1;X100\n")
+    location = response["Location"]
+    assert location.endswith("/columns/")
+
+    answer = poster.client.post(location, form)
+
+    assert answer.status_code in (302, 400), answer.status_code
+    event(f"HTTP {answer.status_code}")
+    job = BulkJob.objects.latest("pk")
+    if answer.status_code == 302:
+        assert job.status == JobStatus.VALIDATING
+    else:
+        assert job.status == JobStatus.MAPPING and "some choices need a change" in answer.content.decode()
+        assert "Pa55word-1" not in answer.content.decode()

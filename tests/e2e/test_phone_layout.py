@@ -3,8 +3,11 @@
 Wide content (tables, request bodies) scrolls inside its own box; the page itself never does.
 """
 
+import io
+
 import pytest
 
+from provisioning.bulk import jobs
 from provisioning.models import Namespace
 from provisioning.sandbox import seed
 from tests.bulk.conftest import csv_bytes, make_draft
@@ -14,6 +17,7 @@ pytestmark = pytest.mark.e2e
 
 PHONE = {"width": 390, "height": 844}
 NAMESPACE = "com.acme.sensors.with.a.rather.long.namespace"
+VENDOR = ["Serial number of the device", "Secret", "Model and its description"]
 
 
 @pytest.fixture
@@ -64,9 +68,23 @@ def test_the_builder_history_and_a_job_fit_a_phone(phone, login, team_a, admin_a
     rows = [
         [f"a-device-with-a-rather-long-name-{n:04d}", "", "", "true", "", "", "north", "1"] for n in range(3)
     ]
-    job = make_draft(team_a, admin_a, sandbox_config, Namespace.objects.get(name=NAMESPACE), csv_bytes(rows))
+    namespace = Namespace.objects.get(name=NAMESPACE)
+    job = make_draft(team_a, admin_a, sandbox_config, namespace, csv_bytes(rows))
+    vendor = csv_bytes([["SN-0001-with-a-long-serial", "", "a model with a long description"]], header=VENDOR)
+    matching = jobs.upload(
+        team=team_a,
+        actor=admin_a,
+        config=sandbox_config,
+        namespace=namespace,
+        upload=io.BytesIO(vendor),
+        file_name="vendor-export.csv",
+        credentials_type="hashed-password",
+        auth_scope="__default__",
+        concurrency=4,
+    )
     pages = ["/t/team-a/connections/", f"/t/team-a/connections/{sandbox_config.pk}/", "/t/team-a/namespaces/"]
     pages += ["/t/team-a/members/", "/t/team-a/bulk/", "/t/team-a/bulk/new/", f"/t/team-a/bulk/{job.pk}/"]
+    pages += [f"/t/team-a/bulk/{matching.pk}/columns/"]
     for path in pages:
         phone.goto(path)
         assert_fits(phone, path)
