@@ -27,7 +27,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 
-from provisioning import crypto, ids
+from provisioning import crypto, ids, template_use
 from provisioning.bulk.csvfile import NUL_STAND_IN, Layout, UploadError, read_records
 from provisioning.bulk.models import (
     BulkJob,
@@ -70,8 +70,10 @@ class RowData(dict):
         return self.lists.get(key, [] if default is None else default)
 
 
-def row_data(layout, cells, *, password=None):
-    """(RowData, problems) for the file's ``cells``; problems are column errors the form cannot see."""
+def row_data(layout, cells, *, password=None, template=None):
+    """(RowData, problems, attribute labels) for the file's ``cells``; problems are column
+    errors the form cannot see. ``template``: the job's TemplateVersion, which fills what the
+    cells do not give and refuses a cell that changes a value it fixes (template_use.fill_row)."""
     width = len(cells)
     fields = layout.fields
     data = RowData()
@@ -85,10 +87,14 @@ def row_data(layout, cells, *, password=None):
         index = layout.password_index
         data["password"] = cells[index] if index is not None and index < width else ""
     index = fields.get("enabled")
-    enabled = ENABLED_VALUES.get(cells[index].strip().lower() if index is not None and index < width else "")
+    cell = cells[index].strip().lower() if index is not None and index < width else ""
+    enabled = ENABLED_VALUES.get(cell)
     if enabled is None:
-        problems.append("enabled: use true or false (or leave it empty for true).")
-    elif enabled:
+        problems.append(
+            "enabled: use true or false (or leave it empty for "
+            f"{'the template' if template is not None else 'true'})."
+        )
+    elif enabled and template is None:
         data["enabled"] = "on"
     keys, values, labels = [], [], []
     for key, index, label in layout.attributes:
@@ -97,6 +103,8 @@ def row_data(layout, cells, *, password=None):
             values.append(cells[index])
             labels.append(label)
     data.lists = {"attr_key": keys, "attr_value": values}
+    if template is not None:
+        problems += template_use.fill_row(data, template, enabled=enabled if cell else None, labels=labels)
     return data, problems, labels
 
 
@@ -104,10 +112,11 @@ class RowForm(DeviceForm):
     """The device builder's form for one CSV row of ``job``.
 
     What is the same for every row of a job (connection, namespace, credentials type,
-    policy, authScope; no features, key or policy id) is not a field here but a fixed
-    value from the job, which DeviceForm.clean puts in ``cleaned_data`` (the upload form
-    checked those values once). Django copies a form's fields for every instance: this
-    keeps the copy to the fields a row has, which halves what validating a row costs.
+    policy, authScope; no features, key or policy id, or the features and policy of the job's
+    template) is not a field here but a fixed value from the job, which DeviceForm.clean puts
+    in ``cleaned_data`` (the upload form checked those values once). Django copies a form's
+    fields for every instance: this keeps the copy to the fields a row has, which halves what
+    validating a row costs.
     """
 
     config = namespace = credentials_type = policy_mode = auth_scope = None
@@ -123,6 +132,8 @@ class RowForm(DeviceForm):
             psk_key="",
             policy_id="",
         )
+        if job.template_version is not None:
+            self.fixed.update(template_use.job_values(job.template_version))
 
     def clean(self):
         cleaned = super().clean()
@@ -144,7 +155,7 @@ class RowForm(DeviceForm):
 
 def row_form(job, layout, cells, *, password=None):
     """The bound RowForm of a stored row (the executor builds the body from it at send time)."""
-    data, problems, labels = row_data(layout, cells, password=password)
+    data, problems, labels = row_data(layout, cells, password=password, template=job.template_version)
     return RowForm(data, job=job), problems, labels
 
 
@@ -167,13 +178,26 @@ def form_problems(form, labels):
 # --- the upload request ---------------------------------------------------------------------------
 
 
-def receive(*, team, actor, config, namespace, upload, file_name, credentials_type, auth_scope, concurrency):
+def receive(
+    *,
+    team,
+    actor,
+    config,
+    namespace,
+    upload,
+    file_name,
+    credentials_type,
+    auth_scope,
+    concurrency,
+    template=None,
+):
     """Store an upload as a job in status ``validating``; return the job.
 
     Only what costs no more than reading the first lines is checked here (size, encoding
     mark, header, a first row): the rows are validated by the worker (``validate``).
     Raises UploadError, and stores nothing, when the file is unusable as a whole.
-    ``upload`` is a binary file object (Django's UploadedFile, or an open file).
+    ``upload`` is a binary file object (Django's UploadedFile, or an open file); ``template``
+    the TemplateVersion every row starts from, or None.
     """
     limit = settings.BULK_MAX_UPLOAD_MB * 1024 * 1024
     upload.seek(0, io.SEEK_END)
@@ -204,6 +228,7 @@ def receive(*, team, actor, config, namespace, upload, file_name, credentials_ty
             credentials_type=credentials_type,
             auth_scope=auth_scope or AUTH_SCOPE_DEFAULT,
             concurrency=concurrency,
+            template_version=template,
             status=JobStatus.VALIDATING,
             upload_size=size,
         )
@@ -263,7 +288,7 @@ def store_rows(job, layout, records, binary):
         nul = any("\x00" in cell for cell in cells)
         if nul:
             cells = [cell.replace("\x00", NUL_STAND_IN) for cell in cells]
-        data, problems, labels = row_data(layout, cells)
+        data, problems, labels = row_data(layout, cells, template=job.template_version)
         if nul:
             problems.append("The line holds a NUL character (shown as \ufffd), which cannot be sent.")
         form = RowForm(data, job=job)
@@ -371,7 +396,17 @@ def reject(job, message):
 
 
 def create_draft(
-    *, team, actor, config, namespace, binary, file_name, credentials_type, auth_scope, concurrency
+    *,
+    team,
+    actor,
+    config,
+    namespace,
+    binary,
+    file_name,
+    credentials_type,
+    auth_scope,
+    concurrency,
+    template=None,
 ):
     """``receive`` then ``validate`` in this process (the provision_bulk command, tests).
 
@@ -386,6 +421,7 @@ def create_draft(
         credentials_type=credentials_type,
         auth_scope=auth_scope,
         concurrency=concurrency,
+        template=template,
     )
     try:
         validate(job)

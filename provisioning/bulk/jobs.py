@@ -17,7 +17,19 @@ from provisioning.bulk.models import ACTIVE, BulkRow, JobStatus, RowState, locke
 from provisioning.models import display_name
 
 
-def upload(*, team, actor, config, namespace, upload, file_name, credentials_type, auth_scope, concurrency):
+def upload(
+    *,
+    team,
+    actor,
+    config,
+    namespace,
+    upload,
+    file_name,
+    credentials_type,
+    auth_scope,
+    concurrency,
+    template=None,
+):
     """Store an upload (intake.receive) and have a worker check its rows; return the job.
 
     Raises intake.UploadError, and keeps nothing, when the file is unusable at first sight.
@@ -33,12 +45,15 @@ def upload(*, team, actor, config, namespace, upload, file_name, credentials_typ
             credentials_type=credentials_type,
             auth_scope=auth_scope,
             concurrency=concurrency,
+            template=template,
         )
         record(
             job,
             "bulk.upload",
             actor=actor,
-            message=f"{job.file_name} uploaded ({job.upload_size:,} bytes); its rows are checked next.",
+            message=f"{job.file_name} uploaded ({job.upload_size:,} bytes)"
+            + (f", starting from template {template.label}" if template is not None else "")
+            + "; its rows are checked next.",
         )
         transaction.on_commit(lambda: tasks.enqueue_validation(job.pk))
     return job
