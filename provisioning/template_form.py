@@ -75,8 +75,9 @@ class TemplateForm(forms.Form):
         )
         for name in FIXABLE:
             self.fields[f"{name}_fixed"] = forms.BooleanField(required=False, label="Fixed")
-        if template is not None:
+        if template is not None:  # Django takes a disabled field's value from the initial data
             self.fields["kind"].disabled = True
+            self.initial["kind"] = template.kind
             self.fields["kind"].help_text = "Set when the template was made; it cannot be changed."
         self.attribute_rows = self._attribute_rows()
         self.version_values = None  # set by clean(): what a TemplateVersion of this form holds

@@ -98,11 +98,10 @@ def shown(value):
     return f"“{value}”" if value not in ("", None) else "(empty)"
 
 
-def fixed_words(version, what):
-    return (
-        f"The template “{version.template.name}” (version {version.number}) fixes {what} to "
-        f"{{value}}; it cannot be changed here."
-    )
+def fixed_words(version, what, value=None):
+    """Why a value cannot be changed: the template fixes ``what`` (to ``value``, when given)."""
+    to = f" to {shown(value)}" if value is not None else ""
+    return f"The template “{version.template.name}” (version {version.number}) fixes {what}{to}; it cannot be changed here."
 
 
 def _same_attribute(text, expected):
@@ -148,9 +147,8 @@ def refuse_changes(form, version, names):
     for name in version.fixed_fields() & set(names):
         for field in FORM_FIELDS[name]:
             if field in form.fields and _posted_differs(form, version, field):
-                value = builder_values(version)[field]
-                words = fixed_words(version, FIELD_WORDS[name])
-                form.add_error(field, words.format(value=shown(value if field != "features" else "its JSON")))
+                value = builder_values(version)[field] if field != "features" else None  # JSON: not repeated
+                form.add_error(field, fixed_words(version, FIELD_WORDS[name], value))
 
 
 class BuilderForm(DeviceForm):
@@ -197,8 +195,7 @@ class BuilderForm(DeviceForm):
         for key in sorted(self.fixed_attributes):
             expected = version.attributes.get(key, "")
             if key not in sent or not _same_attribute(sent[key], expected):
-                words = fixed_words(version, f"the attribute “{key}”").format(value=shown(expected))
-                self.add_error(None, words)
+                self.add_error(None, fixed_words(version, f"the attribute “{key}”", expected))
         return cleaned
 
 

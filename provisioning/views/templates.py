@@ -194,7 +194,7 @@ def template_edit(request, team_slug, pk):
                 messages.success(
                     request,
                     f"Saved as version {version.number} ({', '.join(change_words(changed))}). "
-                    f"Devices made from version {version.number - 1} and before keep theirs.",
+                    f"Devices made from version {version.number - 1} and earlier keep theirs.",
                 )
             elif changed:
                 messages.success(
