@@ -66,7 +66,7 @@ def template_filters():
     """The two filters of history and the Devices page by template: (template, its version)."""
     return (
         TemplateFilterField(queryset=DeviceTemplate.objects.none(), required=False, label="Template"),
-        forms.IntegerField(required=False, min_value=1, label="Template version"),
+        forms.IntegerField(required=False, min_value=1, max_value=2**31 - 1, label="Template version"),
     )
 
 

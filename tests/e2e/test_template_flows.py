@@ -16,6 +16,7 @@ pytestmark = pytest.mark.e2e
 
 NAMESPACE = "com.acme.sensors"
 DEFINITION = "com.acme:boiler:2.0.0"
+README_SHOTS = {"detail": "template-detail", "builder": "template-builder"}
 
 
 def field(page, label):
@@ -40,6 +41,8 @@ def test_a_template_is_made_versioned_provisioned_from_and_found_again(
     def check(name):
         expect(page.get_by_role("heading", level=1).first).to_be_visible()
         shot(page, f"templates-{scheme}-{name}")
+        if scheme == "light" and name in README_SHOTS:  # docs/screenshots/, with SCREENSHOTS_DIR
+            shot(page, README_SHOTS[name])
         found[name] = axe(page)
 
     # An admin makes one: first refused with the builder's own message at the field.
