@@ -40,7 +40,7 @@ def change_words(names):
 
 
 def version_rows(version):
-    """The version's values as the pages show them: (label, text, style, fixed), the style ""
+    """The version's values as the pages show them: (label, text, shape, fixed), the shape ""
     (words), "code" (an id) or "pre" (JSON)."""
     kind = version.template.kind
     credentials = dict(CREDENTIAL_CHOICES).get(version.credentials_type, version.credentials_type)
