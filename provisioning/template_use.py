@@ -101,7 +101,8 @@ def shown(value):
 def fixed_words(version, what, value=None):
     """Why a value cannot be changed: the template fixes ``what`` (to ``value``, when given)."""
     to = f" to {shown(value)}" if value is not None else ""
-    return f"The template “{version.template.name}” (version {version.number}) fixes {what}{to}; it cannot be changed here."
+    template = f"The template “{version.template.name}” (version {version.number})"
+    return f"{template} fixes {what}{to}; it cannot be changed here."
 
 
 def _same_attribute(text, expected):
@@ -299,7 +300,7 @@ class TemplateChoiceField(forms.ModelChoiceField):
 
 
 class StartForm(forms.Form):
-    """ "Start from a template": the builder's and the upload page's choice of one (or none)."""
+    """The builder's and the upload page's "Start from a template": one of the team's (or none)."""
 
     template = TemplateChoiceField(
         queryset=DeviceTemplate.objects.none(), required=False, empty_label="None", label="Template"
