@@ -117,7 +117,7 @@ def test_the_preview_and_send_use_the_templates_values_and_record_its_version(
         DEVICE_URL, from_template(config, namespace, version, action="send", form_token=token)
     )
     assert response.status_code == 201
-    assert 'Boiler, version 1</a>' in text(response)  # the result page names it
+    assert "Boiler, version 1</a>" in text(response)  # the result page names it
     (body,) = sent_bodies(httpserver)
     thing = body["things"]["thing"]
     assert thing["definition"] == DEFINITION and thing["features"] == FEATURES
