@@ -58,6 +58,12 @@ def latest_usable(team, template_pk):
     return usable_versions(team).filter(template_id=pk).order_by("-number").first()
 
 
+def named_usable(team, name):
+    """The newest version of ``team``'s template in use named ``name`` (in any case), or None:
+    how the commands (``--template NAME``) find one."""
+    return usable_versions(team).filter(template__name__iexact=name.strip()).order_by("-number").first()
+
+
 def posted_version(form, team):
     """(version, missing) of a bound form's hidden ``template_version``: the TemplateVersion it
     names, or None; ``missing`` is True when it names one that may not be used (any more)."""
