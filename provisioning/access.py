@@ -8,7 +8,15 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from provisioning.models import Connection, GroupMapping, Invitation, Membership, Namespace, Role
+from provisioning.models import (
+    Connection,
+    DeviceTemplate,
+    GroupMapping,
+    Invitation,
+    Membership,
+    Namespace,
+    Role,
+)
 
 ALL_ROLES = (Role.ADMIN, Role.OPERATOR, Role.AUDITOR)
 PROVISIONERS = (Role.ADMIN, Role.OPERATOR)
@@ -77,3 +85,10 @@ def get_group_mapping(request, team_slug, pk, roles=ADMINS):
     membership = get_membership(request, team_slug, roles)
     mapping = get_object_or_404(GroupMapping, pk=pk, team=membership.team)
     return membership, mapping
+
+
+def get_template(request, team_slug, pk, roles=ALL_ROLES):
+    """A device template of the team (retired or not)."""
+    membership = get_membership(request, team_slug, roles)
+    template = get_object_or_404(DeviceTemplate, pk=pk, team=membership.team)
+    return membership, template

@@ -106,6 +106,7 @@ def build(
     correlation_id=None,
     secrets=(),
     at=None,
+    template=None,
 ):
     """One audit row, redacted and ready to insert (``record`` inserts it; services append
     several at once). Bodies are redacted here, so no caller can forget to.
@@ -113,6 +114,7 @@ def build(
     ``secrets``: further values to scrub from every text of the row (the outcome row
     of a call passes the secrets of its request, which the response may echo).
     ``at``: when it happened, if not now (an outcome written a moment after its answer came).
+    ``template``: the TemplateVersion the row is about (a device made from it, or its change).
     """
     secrets = set(secrets) | secret_values(request) | secret_values(response)
     event = AuditEvent(
@@ -134,6 +136,10 @@ def build(
         request=scrub(redact(request), secrets) if request is not None else None,
         response=scrub(redact(response), secrets) if response is not None else None,
     )
+    if template is not None:
+        event.template_ref = template.template_id
+        event.template_version = template.number
+        event.template_name = template.template.name
     return event
 
 

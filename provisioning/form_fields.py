@@ -2,7 +2,7 @@
 
 from django import forms
 
-from provisioning.models import AuthScope
+from provisioning.models import AuthScope, DeviceTemplate
 
 AUTH_SCOPE_DEFAULT = "__default__"
 # The authScope choices that send no authScope: all a Hono + Ditto or Ditto connection can do.
@@ -52,3 +52,31 @@ class AuthScopeField(forms.ChoiceField):
         kwargs.setdefault("label", "authScope")
         kwargs.setdefault("required", False)
         super().__init__(choices=choices, initial=AUTH_SCOPE_DEFAULT, **kwargs)
+
+
+class TemplateFilterField(TeamChoiceField):
+    """One of the team's device templates, retired ones too (history and the Devices page
+    filter by it): ``filter_by_template`` sets its queryset."""
+
+    def label_from_instance(self, obj):
+        return f"{obj.name} (retired)" if obj.is_retired else obj.name
+
+
+def template_filters():
+    """The two filters of history and the Devices page by template: (template, its version)."""
+    return (
+        TemplateFilterField(queryset=DeviceTemplate.objects.none(), required=False, label="Template"),
+        forms.IntegerField(required=False, min_value=1, max_value=2**31 - 1, label="Template version"),
+    )
+
+
+def filter_by_template(form, team):
+    """Set a filter form's template choices (``team``'s templates); for its ``clean``."""
+    form.fields["template"].queryset = DeviceTemplate.objects.filter(team=team)
+    form.fields["template"].empty_label = "Any template, or none"
+
+
+def template_filter_problem(form, cleaned):
+    """A version asked for without its template is said at the version's field."""
+    if cleaned.get("template_version") and not cleaned.get("template"):
+        form.add_error("template_version", "Choose the template of this version too.")

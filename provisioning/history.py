@@ -18,7 +18,12 @@ from django.utils import timezone
 
 from provisioning import history_search as search
 from provisioning.exports import csv_lines
-from provisioning.form_fields import TeamChoiceField
+from provisioning.form_fields import (
+    TeamChoiceField,
+    filter_by_template,
+    template_filter_problem,
+    template_filters,
+)
 from provisioning.listing import PAGE_SIZE, Keyset, active_filters, count_matches  # noqa: F401 - history's names
 from provisioning.models import AuditEvent, Connection, Namespace, OpenAttempt
 
@@ -53,6 +58,8 @@ EXPORT_COLUMNS = [
     "actor",
     "team",
     "client",
+    "template",
+    "template_version",
     "target",
     "message",
     "correlation_id",
@@ -72,6 +79,7 @@ class HistoryFilter(forms.Form):
     actor = forms.CharField(required=False, max_length=150, label="Who")
     config = TeamChoiceField(queryset=Connection.objects.none(), required=False, label="Connection")
     namespace = TeamChoiceField(queryset=Namespace.objects.none(), required=False)
+    template, template_version = template_filters()
     since = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
     q = search.SearchField()
@@ -86,12 +94,14 @@ class HistoryFilter(forms.Form):
         self.fields["config"].empty_label = "Any connection"
         self.fields["namespace"].queryset = Namespace.objects.filter(team=team)
         self.fields["namespace"].empty_label = "Any namespace"
+        filter_by_template(self, team)
 
     def clean(self):
         cleaned = super().clean()
         since, until = cleaned.get("since"), cleaned.get("until")
         if since and until and since > until:
             self.add_error("until", "The end date is before the start date.")
+        template_filter_problem(self, cleaned)
         return cleaned
 
 
@@ -148,6 +158,10 @@ def events(team, filters=None):
         rows = rows.filter(namespace=data["namespace"].name)
     if data.get("device"):
         rows = rows.filter(target=data["device"])
+    if data.get("template"):
+        rows = rows.filter(template_ref=data["template"].pk)
+        if data.get("template_version"):
+            rows = rows.filter(template_version=data["template_version"])
     if data.get("q"):
         rows = search.containing(rows, data["q"])
     if data.get("since"):
@@ -312,6 +326,8 @@ EXPORT_FIELDS = [
     "actor_name",
     "team_name",
     "client_name",
+    "template_name",
+    "template_version",
     "target",
     "message",
     "correlation_id",
@@ -344,6 +360,8 @@ def _records(rows):
         actor,
         team,
         config_name,
+        template_name,
+        template_version,
         target,
         message,
         correlation_id,
@@ -367,6 +385,8 @@ def _records(rows):
             "actor": actor,
             "team": team,
             "client": config_name,
+            "template": template_name or "",
+            "template_version": template_version,
             "target": target,
             "message": message,
             "correlation_id": str(correlation_id),

@@ -40,11 +40,12 @@ class Sent:
     secret: str
 
 
-def send(form, *, actor, team, correlation_id, generated=None, resolves=None):
+def send(form, *, actor, team, correlation_id, generated=None, resolves=None, template=None):
     """Send the plan of the valid ``form`` as one attempt (or, with ``resolves``, resume the
     attempt of that correlation id); a Sent. Raises what hono_ditto_service raises
     (AuditUnavailable, AlreadyBegun) and crypto.SecretBoxError when a stored password of the
-    connection cannot be opened (nothing is sent then)."""
+    connection cannot be opened (nothing is sent then). ``template``: the TemplateVersion the
+    form started from, named on the attempt's audit rows."""
     config = form.cleaned_data["config"]
     spec = form.to_spec()
     settings = settings_for(config)
@@ -53,10 +54,17 @@ def send(form, *, actor, team, correlation_id, generated=None, resolves=None):
     started = time.monotonic()
     if resolves is not None:
         result = hono_ditto_service.resume(
-            sender, plan, device_id=spec.id, resolves=resolves, correlation_id=correlation_id
+            sender,
+            plan,
+            device_id=spec.id,
+            resolves=resolves,
+            correlation_id=correlation_id,
+            template=template,
         )
     else:
-        result = hono_ditto_service.provision(sender, plan, device_id=spec.id, correlation_id=correlation_id)
+        result = hono_ditto_service.provision(
+            sender, plan, device_id=spec.id, correlation_id=correlation_id, template=template
+        )
     sent_credentials = any(
         step.name == "credentials" and step.stage == hono_ditto_service.PROVISION for step in result.steps
     )

@@ -125,7 +125,7 @@ class Sender:
 class AttemptRun:
     """One attempt's audit rows and calls (see the module's docstring)."""
 
-    def __init__(self, sender, *, action, device_id, plan, origin=None, correlation_id=None):
+    def __init__(self, sender, *, action, device_id, plan, origin=None, correlation_id=None, template=None):
         self.settings = sender.settings
         self.auths = sender.auths
         self.started = time.monotonic()
@@ -144,6 +144,7 @@ class AttemptRun:
             request=request,
             success_status=DONE[PROVISION] if action == "device.provision" else DONE[DEPROVISION],
             correlation_id=correlation_id or uuid.uuid4(),
+            template=template,
         )
         self.result = Result(status="", correlation_id=self.attempt.correlation_id)
 
@@ -346,10 +347,11 @@ def _send_plan(run, plan, *, confirmed, maybe_sent):
     run.stop("created", message=" ".join(words))
 
 
-def provision(sender, plan, *, device_id, correlation_id=None, origin=None):
+def provision(sender, plan, *, device_id, correlation_id=None, origin=None, template=None):
     """Send ``plan`` (``hono_ditto.plan``) as one attempt; the Result. Raises AuditUnavailable
     or AlreadyBegun when the attempt's intent row cannot be written: nothing was sent.
-    ``origin``: where the request came from, kept in the intent row (a bulk job's line)."""
+    ``origin``: where the request came from, kept in the intent row (a bulk job's line);
+    ``template``: the TemplateVersion the device is made from, named on the attempt's rows."""
     run = AttemptRun.begun(
         sender,
         action="device.provision",
@@ -357,6 +359,7 @@ def provision(sender, plan, *, device_id, correlation_id=None, origin=None):
         plan=plan,
         origin=origin,
         correlation_id=correlation_id,
+        template=template,
     )
     return _provision(run, plan)
 
@@ -392,7 +395,7 @@ def confirmed_steps(correlation_id):
     return confirmed, maybe_sent
 
 
-def resume(sender, plan, *, device_id, resolves, correlation_id=None):
+def resume(sender, plan, *, device_id, resolves, correlation_id=None, template=None):
     """Send ``plan`` again as a new attempt that resolves the attempt ``resolves``: from the
     first step not confirmed by it (or by the attempts it resumed); the Result."""
     confirmed, maybe_sent = confirmed_steps(resolves)
@@ -403,6 +406,7 @@ def resume(sender, plan, *, device_id, resolves, correlation_id=None):
         plan=plan,
         origin={"resolves": str(resolves)},
         correlation_id=correlation_id,
+        template=template,
     )
     return _provision(run, plan, confirmed=confirmed, maybe_sent=maybe_sent)
 
@@ -416,7 +420,7 @@ class PlannedAttempt:
     (``services.finish([planned.attempt, ...])``). Reading what ``resolves`` confirmed is done
     here, before the intent is written."""
 
-    def __init__(self, sender, plan, *, device_id, correlation_id, origin=None, resolves=None):
+    def __init__(self, sender, plan, *, device_id, correlation_id, origin=None, resolves=None, template=None):
         self.plan = plan
         self.confirmed, self.maybe_sent = confirmed_steps(resolves) if resolves else ((), frozenset())
         if resolves:
@@ -428,6 +432,7 @@ class PlannedAttempt:
             plan=plan,
             origin=origin,
             correlation_id=correlation_id,
+            template=template,
         )
         self.attempt = self.attempt_run.attempt
 

@@ -15,8 +15,8 @@ attempt's ``device.step`` rows change nothing, its one outcome row does):
   attempt is noted as open on it (a crash leaves it open, and the page shows "outcome
   unknown" after a while, as history does);
 - a provisioning outcome ``created``, or ``conflict`` from an attempt sent again to
-  resolve an unknown one (the earlier attempt had made it): created, with when, by whom
-  and from which bulk job;
+  resolve an unknown one (the earlier attempt had made it): created, with when, by whom,
+  from which bulk job and from which template version (as the attempt's intent row says);
 - ``unknown``: outcome unknown, unless the device already was what the attempt would make
   it (created, for a provisioning; de-provisioned, for a de-provisioning). An attempt that
   never got an outcome (a crash) counts as unknown once another attempt on the device begins;
@@ -64,9 +64,10 @@ def _resolution(event):
 
 
 def _intents(events):
-    """(origin, actor name) of the intent of each settling outcome in ``events`` and of each
-    attempt a check in them settled, by correlation id (as text). The origin says where the
-    attempt came from: a bulk job's row, or "Send again" of an unknown attempt."""
+    """(origin, actor name, template) of the intent of each settling outcome in ``events`` and
+    of each attempt a check in them settled, by correlation id (as text). The origin says where
+    the attempt came from: a bulk job's row, or "Send again" of an unknown attempt; the template
+    is (template_ref, template_version, template_name), all None for none."""
     wanted = {
         str(e.correlation_id)
         for e in events
@@ -78,10 +79,10 @@ def _intents(events):
     if not wanted:
         return {}
     rows = AuditEvent.objects.filter(phase=AuditEvent.Phase.INTENT, correlation_id__in=wanted)
-    return {
-        str(cid): (origin, actor)
-        for cid, origin, actor in rows.values_list("correlation_id", "request__origin", "actor_name")
-    }
+    values = rows.values_list(
+        "correlation_id", "request__origin", "actor_name", "template_ref", "template_version", "template_name"
+    )
+    return {str(cid): (origin, actor, template) for cid, origin, actor, *template in values}
 
 
 def _left_behind(event):
@@ -110,11 +111,15 @@ def _unknown(device, action, at):
         device.state, device.changed_at = DeviceState.UNKNOWN, at
 
 
-def _created(device, attempt, at, origin, actor_name):
+NO_TEMPLATE = (None, None, None)
+
+
+def _created(device, attempt, at, origin, actor_name, template):
     device.state, device.changed_at = DeviceState.CREATED, at
     device.created_at, device.created_by, device.created_attempt = at, actor_name, attempt
     job = origin.get("bulkJob") if isinstance(origin, dict) else None
     device.bulk_job = job or None
+    device.template_ref, device.template_version, device.template_name = template
 
 
 def _not_there(device, at):
@@ -130,15 +135,17 @@ def _checked_now(device, event, intents):
     device.checked_at, device.check_result = event.created_at, event.status
     resolution = _resolution(event)
     if resolution == "created" and device.state != DeviceState.CREATED:
-        origin, actor_name = intents.get(_checked(event), (None, ""))
-        _created(device, uuid.UUID(_checked(event)), event.created_at, origin, actor_name)
+        origin, actor_name, template = intents.get(_checked(event), (None, "", NO_TEMPLATE))
+        _created(device, uuid.UUID(_checked(event)), event.created_at, origin, actor_name, template)
     elif resolution == "not created" and device.state == DeviceState.UNKNOWN:
         _not_there(device, event.created_at)
     return not (device.state == DeviceState.NONE and device.open_attempt is None)
 
 
-def _settle(device, event, origin):
-    """Apply one outcome row to ``device``; False when the device's row is to go."""
+def _settle(device, event, intent):
+    """Apply one outcome row to ``device`` (``intent``: what ``_intents`` read of its attempt's
+    intent); False when the device's row is to go."""
+    origin, _, template = intent
     if device.open_attempt == event.correlation_id:
         device.open_attempt, device.open_action, device.open_since = None, "", None
     status = event.status
@@ -151,7 +158,7 @@ def _settle(device, event, origin):
         return True
     resolves = isinstance(origin, dict) and bool(origin.get("resolves"))
     if status == "created" or (status == "conflict" and resolves):
-        _created(device, event.correlation_id, event.created_at, origin, event.actor_name)
+        _created(device, event.correlation_id, event.created_at, origin, event.actor_name, template)
     elif device.state == DeviceState.CREATED:
         pass  # an attempt on a device that exists does not undo it
     elif _left_behind(event):
@@ -208,7 +215,7 @@ def apply(events, *, fresh=False):
         elif event.action == CHECK:
             kept = _checked_now(device, event, intents)
         else:
-            kept = _settle(device, event, intents.get(str(event.correlation_id), (None, ""))[0])
+            kept = _settle(device, event, intents.get(str(event.correlation_id), (None, "", NO_TEMPLATE)))
         if not kept:
             del devices[key]
             if new.pop(key, None) is None:

@@ -21,10 +21,15 @@ from django.utils import timezone
 from provisioning import history_search as search
 from provisioning.bulk.models import FINISHED, BulkJob, JobStatus
 from provisioning.exports import csv_lines
-from provisioning.form_fields import TeamChoiceField
+from provisioning.form_fields import (
+    TeamChoiceField,
+    filter_by_template,
+    template_filter_problem,
+    template_filters,
+)
 from provisioning.history import unknown_after
 from provisioning.listing import Keyset
-from provisioning.models import AuditEvent, Connection, Device, DeviceState, Namespace
+from provisioning.models import AuditEvent, Connection, Device, DeviceState, DeviceTemplate, Namespace
 
 IN_PROGRESS = "in_progress"
 STATE_CHOICES = [
@@ -74,6 +79,7 @@ class DeviceFilter(forms.Form):
     job = JobChoiceField(
         queryset=BulkJob.objects.none(), required=False, to_field_name="public_id", label="Bulk job"
     )
+    template, template_version = template_filters()
     since = forms.DateField(
         required=False, label="Created from", widget=forms.DateInput(attrs={"type": "date"})
     )
@@ -93,12 +99,14 @@ class DeviceFilter(forms.Form):
         self.fields["job"].queryset = BulkJob.objects.filter(team=team, status__in=SENT)
         self.fields["job"].empty_label = "Any, or none"
         self.fields["job"].offer(self.data.get(self.add_prefix("job")) if self.is_bound else None)
+        filter_by_template(self, team)
 
     def clean(self):
         cleaned = super().clean()
         since, until = cleaned.get("since"), cleaned.get("until")
         if since and until and since > until:
             self.add_error("until", "The end date is before the start date.")
+        template_filter_problem(self, cleaned)
         return cleaned
 
     def keyset(self):
@@ -138,6 +146,10 @@ def devices(team, filters=None):
         rows = rows.filter(namespace=data["namespace"].name)
     if data.get("job"):
         rows = rows.filter(bulk_job=data["job"].public_id)
+    if data.get("template"):
+        rows = rows.filter(template_ref=data["template"].pk)
+        if data.get("template_version"):
+            rows = rows.filter(template_version=data["template_version"])
     if data.get("since"):
         rows = rows.filter(created_at__gte=datetime.combine(data["since"], time.min, tzinfo=UTC))
     if data.get("until"):
@@ -162,8 +174,9 @@ def shown_state(device, limit):
 def label(items):
     """Set on each device of a page: ``shown``/``shown_css`` (its state as the page shows it),
     ``busy`` (an attempt in progress, besides the state), ``job_pk`` (its bulk job's page, if
-    the job still exists) and ``created_entry`` (the history entry of the attempt that
-    created it, if the log still has its outcome row). Two queries for the page."""
+    the job still exists), ``created_entry`` (the history entry of the attempt that
+    created it, if the log still has its outcome row) and ``template_exists`` (its template's
+    page can be opened). Two or three queries for the page."""
     limit = timezone.now() - unknown_after()
     jobs = dict(
         BulkJob.objects.filter(public_id__in={d.bulk_job for d in items if d.bulk_job}).values_list(
@@ -180,7 +193,16 @@ def label(items):
         if attempts
         else []
     )
+    refs = {d.template_ref for d in items if d.template_ref}
+    templates = set(
+        DeviceTemplate.objects.filter(team_id__in={d.team_id for d in items}, pk__in=refs).values_list(
+            "pk", flat=True
+        )
+        if refs
+        else []
+    )
     for device in items:
+        device.template_exists = device.template_ref in templates
         device.shown, device.shown_css = shown_state(device, limit)
         device.busy = (
             device.state != DeviceState.NONE and device.open_since is not None and device.open_since >= limit
@@ -203,6 +225,8 @@ EXPORT_COLUMNS = [
     "created_by",
     "created_attempt",
     "bulk_job",
+    "template",
+    "template_version",
     "last_attempt",
     "open_attempt",
     "open_action",
@@ -210,7 +234,7 @@ EXPORT_COLUMNS = [
     "checked_at",
     "check_result",
 ]
-_FIELDS = {"connection": "connection_name"}
+_FIELDS = {"connection": "connection_name", "template": "template_name"}
 _READ = [_FIELDS.get(c, c) for c in EXPORT_COLUMNS if c != "shown_as"]
 
 

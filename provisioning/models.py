@@ -18,6 +18,7 @@ from provisioning.connections import (  # noqa: F401 - the models' names, re-exp
     EndpointAuthMethod,
     Preset,
 )
+from provisioning.device_templates import DeviceTemplate, TemplateVersion  # noqa: F401 - re-exported
 
 
 class Team(models.Model):
@@ -275,6 +276,13 @@ class AuditEvent(models.Model):
     message = models.CharField(max_length=1000, blank=True)
     request = models.JSONField(null=True, blank=True)
     response = models.JSONField(null=True, blank=True)
+    # The template version a device attempt was made from (its intent and outcome rows), or the
+    # one a template change made: the template's id, the version's number and the template's
+    # name then. Nullable, without a default, so that adding them was an ALTER TABLE and not a
+    # rebuild of the table, which would drop its search and append-only triggers on SQLite.
+    template_ref = models.BigIntegerField(null=True, blank=True)
+    template_version = models.PositiveIntegerField(null=True, blank=True)
+    template_name = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
 
     objects = AuditQuerySet.as_manager()
 
@@ -291,6 +299,17 @@ class AuditEvent(models.Model):
             ),
             models.Index(fields=["team_id", "actor_name", "-created_at"], name="audit_team_actor_time"),
             models.Index(fields=["team_id", "client_ref", "-created_at"], name="audit_team_client_time"),
+            # History by template, and by one of its versions: only the rows that name one.
+            models.Index(
+                fields=["team_id", "template_ref", "-created_at", "-id"],
+                name="audit_team_template_time",
+                condition=models.Q(template_ref__isnull=False),
+            ),
+            models.Index(
+                fields=["team_id", "template_ref", "template_version", "-created_at", "-id"],
+                name="audit_team_tversion_time",
+                condition=models.Q(template_ref__isnull=False),
+            ),
         ]
         # One intent per attempt: a form sent twice (its one-time token is the attempt's
         # correlation id) cannot begin a second attempt, whatever process serves it.
@@ -391,6 +410,11 @@ class Device(models.Model):
     # The last "Check at provider" of it: present, missing, different, partial or failed.
     checked_at = models.DateTimeField(null=True, blank=True)
     check_result = models.CharField(max_length=16, blank=True)
+    # The template version it was created from (as the audit rows of that attempt say); nullable
+    # without a default for the same reason as AuditEvent's (this table has search triggers too).
+    template_ref = models.BigIntegerField(null=True, blank=True)
+    template_version = models.PositiveIntegerField(null=True, blank=True)
+    template_name = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
 
     class Meta:
         constraints = [
@@ -409,6 +433,16 @@ class Device(models.Model):
             models.Index(fields=["team", "bulk_job", "-changed_at", "-id"], name="device_team_job"),
             models.Index(fields=["team", "-created_at", "-id"], name="device_team_created"),
             models.Index(fields=["team", "open_since"], name="device_team_open"),
+            models.Index(
+                fields=["team", "template_ref", "-changed_at", "-id"],
+                name="device_team_template",
+                condition=models.Q(template_ref__isnull=False),
+            ),
+            models.Index(
+                fields=["team", "template_ref", "template_version", "-changed_at", "-id"],
+                name="device_team_tversion",
+                condition=models.Q(template_ref__isnull=False),
+            ),
         ]
 
     def __str__(self):

@@ -117,6 +117,7 @@ class Attempt:
     # Audit rows of the attempt's calls not written yet (a Hono + Ditto plan's last answer):
     # ``finish`` writes them with the outcome row.
     pending_rows: list = field(default_factory=list, repr=False)
+    template: object = None  # the TemplateVersion the device is made from, named on both rows
 
     def __post_init__(self):
         # A provider may echo a secret of the request in free text: scrubbed from what is kept or shown.
@@ -170,7 +171,14 @@ class Attempt:
                 secrets=self.secrets,
                 at=self.answered_at,
             )
-        return audit.build(self.action, actor=self.actor, team=self.team, config=self.config, **fields)
+        return audit.build(
+            self.action,
+            actor=self.actor,
+            team=self.team,
+            config=self.config,
+            template=self.template,
+            **fields,
+        )
 
 
 def _named(attempts):
@@ -238,7 +246,9 @@ def perform(attempt):
     return attempt.outcome
 
 
-def provision_attempt(*, actor, team, config, body, auth_scope=None, correlation_id=None, origin=None):
+def provision_attempt(
+    *, actor, team, config, body, auth_scope=None, correlation_id=None, origin=None, template=None
+):
     """The Attempt that creates one device at the provider (see ``provision_device``)."""
     request = bosch.request_record("POST", bosch.devices_url(config), bosch.create_params(auth_scope), body)
     if origin:
@@ -253,14 +263,18 @@ def provision_attempt(*, actor, team, config, body, auth_scope=None, correlation
         request=request,
         success_status="created",
         correlation_id=correlation_id or uuid.uuid4(),
+        template=template,
     )
 
 
-def provision_device(*, actor, team, config, body, auth_scope=None, correlation_id=None, origin=None):
+def provision_device(
+    *, actor, team, config, body, auth_scope=None, correlation_id=None, origin=None, template=None
+):
     """Create one device at the provider, with intent and outcome audit rows.
 
     ``origin``, when given, says where the request came from (a bulk job and its
     line: ``{"bulkJob": "<uuid>", "line": 12}``) and is kept in the intent row's request.
+    ``template``: the TemplateVersion the body was made from, named on both audit rows.
     """
     return perform(
         provision_attempt(
@@ -271,6 +285,7 @@ def provision_device(*, actor, team, config, body, auth_scope=None, correlation_
             auth_scope=auth_scope,
             correlation_id=correlation_id,
             origin=origin,
+            template=template,
         )
     )
 

@@ -32,6 +32,21 @@ urlpatterns = [
     path("t/<slug:team_slug>/history/<int:pk>/check/", views.history_check, name="history_check"),
     path("t/<slug:team_slug>/namespaces/", views.namespaces, name="namespaces"),
     path("t/<slug:team_slug>/namespaces/<int:pk>/delete/", views.namespace_delete, name="namespace_delete"),
+    path("t/<slug:team_slug>/templates/", views.templates, name="templates"),
+    path("t/<slug:team_slug>/templates/new/", views.template_new, name="template_new"),
+    path("t/<slug:team_slug>/templates/<int:pk>/", views.template_detail, name="template"),
+    path("t/<slug:team_slug>/templates/<int:pk>/edit/", views.template_edit, name="template_edit"),
+    path(
+        "t/<slug:team_slug>/templates/<int:pk>/versions/", views.template_versions, name="template_versions"
+    ),
+    path(
+        "t/<slug:team_slug>/templates/<int:pk>/versions/<int:number>/",
+        views.template_version,
+        name="template_version",
+    ),
+    path("t/<slug:team_slug>/templates/<int:pk>/retire/", views.template_retire, name="template_retire"),
+    path("t/<slug:team_slug>/templates/<int:pk>/restore/", views.template_restore, name="template_restore"),
+    path("t/<slug:team_slug>/templates/<int:pk>/delete/", views.template_delete, name="template_delete"),
     path("t/<slug:team_slug>/members/", views.members, name="members"),
     path("t/<slug:team_slug>/members/<int:pk>/role/", views.member_role, name="member_role"),
     path("t/<slug:team_slug>/members/<int:pk>/remove/", views.member_remove, name="member_remove"),

@@ -1,6 +1,7 @@
-"""The one way tests make connections: Bosch IoT Suite defaults, overridable (and Hono + Ditto)."""
+"""The one way tests make connections: Bosch IoT Suite defaults, overridable (and Hono + Ditto);
+and device templates."""
 
-from provisioning.models import Connection
+from provisioning.models import Connection, DeviceTemplate, TemplateVersion
 
 SUITE_TOKEN_URL = "https://access.bosch-iot-suite.com/token"
 SUITE_API_BASE_URL = "https://deviceprovisioning.eu-1.bosch-iot-suite.com/api/1"
@@ -55,3 +56,11 @@ def make_hono_ditto(team, *, name="Hono A", kind="hono_ditto", url="https://hono
 
 HONO_PASSWORD = "Hono-Pa55-word-1"
 DITTO_PASSWORD = "Ditto-Pa55-word-2"
+
+
+def make_template(team, *, name="Boiler", kind="bosch", description="", **values):
+    """A saved device template of ``team`` with its version 1 (``values``: TemplateVersion
+    fields, e.g. ``definition="com.acme:boiler:1.0.0", definition_fixed=True``)."""
+    template = DeviceTemplate.objects.create(team=team, name=name, kind=kind, description=description)
+    TemplateVersion.objects.create(template=template, number=1, created_by_name="alice", **values)
+    return template

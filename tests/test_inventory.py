@@ -11,12 +11,14 @@ from django.utils import timezone
 
 from provisioning import audit, inventory, services
 from provisioning.models import AuditEvent, Device, DeviceState
+from tests.factories import make_template
 from tests.provider import SID, TokenIssuer, make_config
 
 pytestmark = pytest.mark.django_db
 
 DEVICES = f"/api/1/{SID}/devices"
 DEVICE = "com.acme:dev-1"
+NO_TEMPLATE = (None, None, None)
 
 
 def body(device_id=DEVICE):
@@ -101,6 +103,18 @@ def test_a_bulk_jobs_device_names_its_job(httpserver, config, operator_a):
     assert device(config).bulk_job == job
 
 
+def test_a_device_made_from_a_template_names_its_version(httpserver, config, operator_a):
+    template = make_template(config.team)
+    answer(httpserver, 201)
+    provision(config, operator_a, template=template.latest())
+    row = device(config)
+    assert (row.template_ref, row.template_version, row.template_name) == (template.pk, 1, "Boiler")
+
+    answer(httpserver, 409)  # a later attempt, without a template, on the device that exists
+    provision(config, operator_a)
+    assert device(config).template_version == 1
+
+
 def test_a_deprovisioned_device_says_so(httpserver, config, admin_a):
     answer(httpserver, 201)
     provision(config, admin_a)
@@ -144,6 +158,8 @@ class Log:
         self.crashed = {}  # key -> the action of its attempt that never got an outcome
         self.unknown = {}  # key -> correlation id of its latest unknown provisioning
         self.created = set()  # keys that were created at some time
+        self.template_of = {}  # correlation id -> (template ref, version, name) its rows name
+        self.templates = {}  # key -> the template version it was created from, as expected
 
     def row(self, key, phase, action, status="pending", cid=None, request=None, response=None):
         team, ref, target = key
@@ -162,6 +178,10 @@ class Log:
         )
         event.client_ref = ref or None
         event.client_name = f"connection {ref}" if ref else ""
+        if action != "device.check":  # both rows of an attempt name its template, as the services write them
+            event.template_ref, event.template_version, event.template_name = self.template_of.get(
+                cid, NO_TEMPLATE
+            )
         return event
 
     def outcome_unknown(self, key, action):
@@ -184,6 +204,9 @@ class Log:
                 request["origin"] = {"resolves": str(self.unknown.pop(key))}
             if rng.random() < 0.3:
                 request.setdefault("origin", {})["bulkJob"] = str(uuid.uuid4())
+            if rng.random() < 0.5:  # made from a template: one of two, in one of its versions
+                ref = rng.choice([41, 42])
+                self.template_of[cid] = (ref, rng.randint(1, 3), f"template {ref}")
             status = rng.choice(["created", "created", "conflict", "refused", "failed", "unknown"])
             if rng.random() < 0.3 and status not in ("created", "unknown"):  # a multi-step attempt stopped
                 made = rng.sample(["device", "credentials", "policy"], rng.randint(0, 2))
@@ -212,6 +235,7 @@ class Log:
                 self.state[key] = DeviceState.DEPROVISIONED
         elif status == "created" or (status == "conflict" and "resolves" in request.get("origin", {})):
             self.state[key] = DeviceState.CREATED
+            self.templates[key] = self.template_of.get(cid, NO_TEMPLATE)
         elif state == DeviceState.CREATED:
             pass
         elif response and response["notUndone"]:
@@ -222,6 +246,7 @@ class Log:
             self.created.add(key)
         if self.state[key] == DeviceState.NONE:
             del self.state[key]
+            self.templates.pop(key, None)
 
     def run(self, attempts):
         keys = [(team, ref, f"com.acme:dev-{n}") for team in self.teams for ref in (0, 7) for n in range(12)]
@@ -246,10 +271,12 @@ class Log:
             if resolution == "created":
                 self.state[key] = DeviceState.CREATED
                 self.created.add(key)
+                self.templates[key] = self.template_of.get(checked, NO_TEMPLATE)  # the settled attempt's
             elif key in self.created:
                 self.state[key] = DeviceState.DEPROVISIONED
             else:
                 del self.state[key]
+                self.templates.pop(key, None)
         else:
             checked = uuid.uuid4()
         request = {"checks": str(checked), "reads": []}
@@ -264,6 +291,12 @@ class Log:
     def expected(self):
         return {(team.pk, ref, target): state for (team, ref, target), state in self.state.items()}
 
+    def expected_templates(self):
+        return {
+            (team.pk, ref, target): self.templates.get((team, ref, target), NO_TEMPLATE)
+            for (team, ref, target) in self.state
+        }
+
 
 def listed():
     return {(row.team_id, row.connection_ref, row.device_id): row.state for row in Device.objects.all()}
@@ -272,9 +305,29 @@ def listed():
 def fields():
     return set(
         Device.objects.values_list(
-            "team_id", "connection_ref", "device_id", "state", "created_attempt", "bulk_job", "open_attempt"
+            "team_id",
+            "connection_ref",
+            "device_id",
+            "state",
+            "created_attempt",
+            "bulk_job",
+            "open_attempt",
+            "template_ref",
+            "template_version",
+            "template_name",
         )
     )
+
+
+def templates_listed():
+    return {
+        (row.team_id, row.connection_ref, row.device_id): (
+            row.template_ref,
+            row.template_version,
+            row.template_name,
+        )
+        for row in Device.objects.all()
+    }
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -287,6 +340,10 @@ def test_the_maintained_inventory_equals_the_one_derived_from_the_log(
 
     maintained = fields()
     assert listed() == log.expected()
+    assert templates_listed() == log.expected_templates()
+    assert {
+        t for t in templates_listed().values() if t != NO_TEMPLATE
+    }  # the sequence made some from templates
     assert inventory.rebuild() == len(maintained)
     assert fields() == maintained
     call_command("rebuild_inventory", "--check")

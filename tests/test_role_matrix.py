@@ -28,12 +28,14 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
+from django.utils import timezone
 
 from provisioning import audit
 from provisioning.bulk.models import BulkJob, JobStatus
 from provisioning.models import (
     AuditEvent,
     Connection,
+    DeviceTemplate,
     GroupMapping,
     Invitation,
     Membership,
@@ -41,10 +43,11 @@ from provisioning.models import (
     OpenAttempt,
     Preference,
     Role,
+    TemplateVersion,
 )
 from provisioning.sandbox.models import DittoThing, Fault, HonoDevice
 from tests.bulk.conftest import csv_bytes, device_rows, make_draft
-from tests.factories import make_config
+from tests.factories import make_config, make_template
 from tests.provider import SID
 from tests.views import routes
 
@@ -229,6 +232,43 @@ EXPECTED = {
         "GET": cells(LOGIN, 200, 403, 403, 404),
         "POST": cells(LOGIN, "302 /t/team-a/namespaces/", 403, 403, 404),
     },
+    # Device templates: every member reads them and their versions; team admins change them.
+    "t/<slug:team_slug>/templates/": {
+        "GET": cells(LOGIN, 200, 200, 200, 404),
+        "POST": cells(LOGIN, 405, 405, 405, 405),
+    },
+    "t/<slug:team_slug>/templates/new/": {
+        "GET": cells(LOGIN, 200, 403, 403, 404),
+        "POST": cells(LOGIN, 400, 403, 403, 404),
+    },
+    "t/<slug:team_slug>/templates/<int:pk>/": {
+        "GET": cells(LOGIN, 200, 200, 200, 404),
+        "POST": cells(LOGIN, 405, 405, 405, 405),
+    },
+    "t/<slug:team_slug>/templates/<int:pk>/edit/": {
+        "GET": cells(LOGIN, 200, 403, 403, 404),
+        "POST": cells(LOGIN, 400, 403, 403, 404),
+    },
+    "t/<slug:team_slug>/templates/<int:pk>/versions/": {
+        "GET": cells(LOGIN, 200, 200, 200, 404),
+        "POST": cells(LOGIN, 405, 405, 405, 405),
+    },
+    "t/<slug:team_slug>/templates/<int:pk>/versions/<int:number>/": {
+        "GET": cells(LOGIN, 200, 200, 200, 404),
+        "POST": cells(LOGIN, 405, 405, 405, 405),
+    },
+    "t/<slug:team_slug>/templates/<int:pk>/retire/": {
+        "GET": cells(LOGIN, 200, 403, 403, 404),
+        "POST": cells(LOGIN, "302 /t/team-a/templates/{spare_template}/", 403, 403, 404),
+    },
+    "t/<slug:team_slug>/templates/<int:pk>/restore/": {
+        "GET": cells(LOGIN, 405, 405, 405, 405),
+        "POST": cells(LOGIN, "302 /t/team-a/templates/{retired_template}/", 403, 403, 404),
+    },
+    "t/<slug:team_slug>/templates/<int:pk>/delete/": {
+        "GET": cells(LOGIN, 200, 403, 403, 404),
+        "POST": cells(LOGIN, "302 /t/team-a/templates/", 403, 403, 404),
+    },
     "t/<slug:team_slug>/members/": {
         "GET": cells(LOGIN, 200, 403, 403, 404),
         "POST": cells(LOGIN, 200, 403, 403, 404),
@@ -357,6 +397,9 @@ MUTATES = {
     "t/<slug:team_slug>/members/<int:pk>/password-reset/": {("POST", "admin")},
     "t/<slug:team_slug>/invitations/<int:pk>/revoke/": {("POST", "admin")},
     "t/<slug:team_slug>/groups/<int:pk>/delete/": {("POST", "admin")},
+    "t/<slug:team_slug>/templates/<int:pk>/retire/": {("POST", "admin")},
+    "t/<slug:team_slug>/templates/<int:pk>/restore/": {("POST", "admin")},
+    "t/<slug:team_slug>/templates/<int:pk>/delete/": {("POST", "admin")},
 }
 
 # Which of team A's objects a route's <pk> names.
@@ -375,6 +418,13 @@ OBJECTS = {
     "t/<slug:team_slug>/members/<int:pk>/password-reset/": "spare_member",
     "t/<slug:team_slug>/invitations/<int:pk>/revoke/": "spare_invitation",
     "t/<slug:team_slug>/groups/<int:pk>/delete/": "spare_mapping",
+    "t/<slug:team_slug>/templates/<int:pk>/": "template",
+    "t/<slug:team_slug>/templates/<int:pk>/edit/": "template",
+    "t/<slug:team_slug>/templates/<int:pk>/versions/": "template",
+    "t/<slug:team_slug>/templates/<int:pk>/versions/<int:number>/": "template",
+    "t/<slug:team_slug>/templates/<int:pk>/retire/": "spare_template",
+    "t/<slug:team_slug>/templates/<int:pk>/restore/": "retired_template",
+    "t/<slug:team_slug>/templates/<int:pk>/delete/": "unused_template",
 }
 # Patterns written as regular expressions, and the URL used for each.
 REGEX_URLS = {
@@ -408,6 +458,8 @@ POST_DATA = {
     "t/<slug:team_slug>/members/": {"email": "not-an-email", "role": "operator"},
     "t/<slug:team_slug>/members/<int:pk>/role/": {"role": "no-such-role"},
     "t/<slug:team_slug>/groups/": {"group": "", "role": "operator"},
+    "t/<slug:team_slug>/templates/new/": {"name": ""},
+    "t/<slug:team_slug>/templates/<int:pk>/edit/": {"name": ""},
     "sandbox/": {"action": "clear_faults"},
     "admin/login/": {"username": "", "password": ""},
 }
@@ -473,6 +525,11 @@ def world(cast, team_a, caplog, browsers, settings):
             request={"method": "POST", "body": {"id": target}},
         )
     spare_mapping = GroupMapping.objects.create(team=team_a, group="/spare", role=Role.AUDITOR)
+    template = make_template(team_a, name="Matrix")
+    spare_template = make_template(team_a, name="Spare")
+    unused_template = make_template(team_a, name="Unused")
+    retired_template = make_template(team_a, name="Retired")
+    DeviceTemplate.objects.filter(pk=retired_template.pk).update(retired_at=timezone.now())
     job = make_draft(team_a, operator, config, namespace, csv_bytes(device_rows(2)))
     BulkJob.objects.filter(pk=job.pk).update(status=JobStatus.DONE)
 
@@ -491,6 +548,10 @@ def world(cast, team_a, caplog, browsers, settings):
             "spare_mapping": spare_mapping.pk,
             "entry": entry.pk,
             "job": job.pk,
+            "template": template.pk,
+            "spare_template": spare_template.pk,
+            "unused_template": unused_template.pk,
+            "retired_template": retired_template.pk,
         },
         "token": token,
     }
@@ -516,6 +577,7 @@ def concrete(route, world, team_slug="team-a"):
         "tenant_id": "tenant-1",
         "thing_id": "com.acme.matrix:boiler-1",
         "policy_id": "com.acme.matrix:boiler-1",
+        "number": "1",
     }
 
     def fill(match):
@@ -548,6 +610,8 @@ def _watched():
         "faults": Fault.objects.order_by("pk").values_list("pk", "remaining"),
         "hono": HonoDevice.objects.order_by("pk").values_list("pk", "etag", "credentials_etag"),
         "ditto": DittoThing.objects.order_by("pk").values_list("pk", "revision"),
+        "templates": DeviceTemplate.objects.order_by("pk").values_list("pk", "name", "retired_at"),
+        "versions": TemplateVersion.objects.order_by("pk").values_list("pk", "template_id", "number"),
     }
 
 

@@ -10,7 +10,7 @@ from provisioning import audit
 
 
 def record(job, action, *, actor, status="ok", message=""):
-    """One audit row about ``job`` (not about a device)."""
+    """One audit row about ``job`` (not about a device); it names the job's template version."""
     return audit.record(
         action,
         actor=actor,
@@ -19,6 +19,7 @@ def record(job, action, *, actor, status="ok", message=""):
         status=status,
         target=f"bulk job {job.pk}: {job.file_name}"[:300],
         message=message,
+        template=job.template_version,
     )
 
 

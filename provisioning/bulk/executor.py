@@ -376,6 +376,7 @@ class Executor:
             auth_scope=form.effective_auth_scope(),
             correlation_id=row.correlation_id,
             origin=origin,
+            template=job.template_version,
         )
 
     def planned(self, row, form, generated, origin):
@@ -393,6 +394,7 @@ class Executor:
             correlation_id=row.correlation_id,
             origin=origin,
             resolves=row.resumes,
+            template=self.job.template_version,
         )
 
 

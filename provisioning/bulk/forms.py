@@ -4,7 +4,7 @@ step's form (what each column of a file is used as)."""
 from django import forms
 from django.conf import settings
 
-from provisioning import ids
+from provisioning import ids, template_use
 from provisioning.bulk.columns import looks_secret
 from provisioning.bulk.csvfile import ATTR_PREFIX, FIELDS
 from provisioning.bulk.models import used_as
@@ -43,8 +43,18 @@ class UploadForm(forms.Form):
         "when it answers 429 or 503 the job waits as it asks.",
     )
 
-    def __init__(self, *args, team, **kwargs):
+    # The template version every row starts from (set by the page's "Start from a template").
+    template_version = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, team, template=None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.template, self.template_missing = (
+            (template, False) if template is not None else template_use.posted_version(self, team)
+        )
+        if self.template is not None:
+            self.initial["template_version"] = self.template.pk
+            psk = self.template.credentials_type == "psk"  # not offered here: clean() says why
+            template_use.fix_fields(self, self.template, ["auth_scope"] if psk else JOB_FIELDS)
         self.fields["config"].queryset = Connection.objects.filter(team=team)
         self.fields["namespace"].queryset = Namespace.objects.filter(
             team=team
@@ -55,8 +65,15 @@ class UploadForm(forms.Form):
             "Nothing is sent until you confirm the preview."
         )
 
+    def clean_template_version(self):
+        return self.template
+
     def clean(self):
         cleaned = super().clean()
+        if self.template_missing:
+            self.add_error(None, template_use.GONE)
+        if self.template is not None:
+            self._clean_template(cleaned)
         config, namespace = cleaned.get("config"), cleaned.get("namespace")
         if config and namespace and (reserved := namespace.reserved_against(config)):
             self.add_error("namespace", reserved)
@@ -65,6 +82,27 @@ class UploadForm(forms.Form):
             for field, words in problems.items():
                 self.add_error(field, words)
         return cleaned
+
+    def _clean_template(self, cleaned):
+        version, config = self.template, cleaned.get("config")
+        template = version.template
+        if config is not None and config.kind != template.kind:
+            self.add_error(
+                "config",
+                f"The template “{template.name}” is for {template.get_kind_display()} connections: "
+                "choose one of those, or start from another template or none.",
+            )
+        if version.credentials_type_fixed and version.credentials_type == "psk":
+            self.add_error(
+                None,
+                f"The template “{template.name}” fixes the credentials to pre-shared keys, which a bulk "
+                "job cannot make. Provision these devices one at a time, or use another template.",
+            )
+        template_use.refuse_changes(self, version, JOB_FIELDS)
+
+
+# What a template may fix of a whole job (the rest of it applies to each row: bulk.intake).
+JOB_FIELDS = ["credentials_type", "auth_scope"]
 
 
 def connection_problems(config, credentials_type, auth_scope):

@@ -29,7 +29,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 
-from provisioning import crypto, ids
+from provisioning import ids, template_use
 from provisioning.bulk.columns import proposal
 from provisioning.bulk.csvfile import (
     NUL_STAND_IN,
@@ -47,13 +47,10 @@ from provisioning.bulk.models import (
     JobStatus,
     RowState,
     SecretOrigin,
-    open_secret,
     seal_secret,
 )
 from provisioning.device_form import AUTH_SCOPE_DEFAULT, DeviceForm
 from provisioning.models import AuditEvent, display_name
-from provisioning.providers import bosch, hono_ditto, hono_ditto_preview
-from provisioning.providers.hono_ditto_connection import settings_for
 
 BATCH_ROWS = 2000
 ENABLED_VALUES = {
@@ -81,12 +78,15 @@ class RowData(dict):
         return self.lists.get(key, [] if default is None else default)
 
 
-def row_data(layout, cells, *, password=None):
-    """(RowData, problems) for the file's ``cells``; problems are column errors the form cannot see.
+def row_data(layout, cells, *, password=None, template=None):
+    """(RowData, problems, attribute labels) for the file's ``cells``; problems are column
+    errors the form cannot see.
 
     A field the file has no column for (or whose column was ignored) is not in the data at
     all, so what the file does not give stays told apart from an empty cell; ``enabled``
     alone is "on" then, as for an empty cell (a device is enabled unless the file says not).
+    ``template``: the job's TemplateVersion, which fills what the cells do not give and
+    refuses a cell that changes a value it fixes (template_use.fill_row).
     """
     width = len(cells)
     fields = layout.fields
@@ -99,12 +99,14 @@ def row_data(layout, cells, *, password=None):
     if password is not None:
         data["password"] = password
     index = fields.get("enabled")
-    enabled = ENABLED_VALUES.get(cells[index].strip().lower() if index is not None and index < width else "")
+    cell = cells[index].strip().lower() if index is not None and index < width else ""
+    enabled = ENABLED_VALUES.get(cell)
     if enabled is None:
         problems.append(
-            f"{column_words('enabled', layout.labels)}: use true or false (or leave it empty for true)."
+            f"{column_words('enabled', layout.labels)}: use true or false (or leave it empty for "
+            f"{'the template' if template is not None else 'true'})."
         )
-    elif enabled:
+    elif enabled and template is None:
         data["enabled"] = "on"
     keys, values, labels = [], [], []
     for key, index, label in layout.attributes:
@@ -113,6 +115,8 @@ def row_data(layout, cells, *, password=None):
             values.append(cells[index])
             labels.append(label)
     data.lists = {"attr_key": keys, "attr_value": values}
+    if template is not None:
+        problems += template_use.fill_row(data, template, enabled=enabled if cell else None, labels=labels)
     return data, problems, labels
 
 
@@ -120,10 +124,11 @@ class RowForm(DeviceForm):
     """The device builder's form for one CSV row of ``job``.
 
     What is the same for every row of a job (connection, namespace, credentials type,
-    policy, authScope; no features, key or policy id) is not a field here but a fixed
-    value from the job, which DeviceForm.clean puts in ``cleaned_data`` (the upload form
-    checked those values once). Django copies a form's fields for every instance: this
-    keeps the copy to the fields a row has, which halves what validating a row costs.
+    policy, authScope; no features, key or policy id, or the features and policy of the job's
+    template) is not a field here but a fixed value from the job, which DeviceForm.clean puts
+    in ``cleaned_data`` (the upload form checked those values once). Django copies a form's
+    fields for every instance: this keeps the copy to the fields a row has, which halves what
+    validating a row costs.
     """
 
     config = namespace = credentials_type = policy_mode = auth_scope = None
@@ -139,6 +144,8 @@ class RowForm(DeviceForm):
             psk_key="",
             policy_id="",
         )
+        if job.template_version is not None:
+            self.fixed.update(template_use.job_values(job.template_version))
 
     def clean(self):
         cleaned = super().clean()
@@ -168,7 +175,7 @@ class RowForm(DeviceForm):
 
 def row_form(job, layout, cells, *, password=None):
     """The bound RowForm of a stored row (the executor builds the body from it at send time)."""
-    data, problems, labels = row_data(layout, cells, password=password)
+    data, problems, labels = row_data(layout, cells, password=password, template=job.template_version)
     return RowForm(data, job=job), problems, labels
 
 
@@ -211,6 +218,7 @@ def receive(
     auth_scope,
     concurrency,
     may_map=False,
+    template=None,
 ):
     """Store an upload as a job in status ``validating``; return the job.
 
@@ -219,7 +227,8 @@ def receive(
     With ``may_map`` (the upload page), a header that does not name the expected columns
     makes a job in status ``mapping`` instead, its ``column_map`` what the names say.
     Raises UploadError, and stores nothing, when the file is unusable as a whole.
-    ``upload`` is a binary file object (Django's UploadedFile, or an open file).
+    ``upload`` is a binary file object (Django's UploadedFile, or an open file); ``template``
+    the TemplateVersion every row starts from, or None.
     """
     limit = settings.BULK_MAX_UPLOAD_MB * 1024 * 1024
     upload.seek(0, io.SEEK_END)
@@ -253,6 +262,7 @@ def receive(
             credentials_type=credentials_type,
             auth_scope=auth_scope or AUTH_SCOPE_DEFAULT,
             concurrency=concurrency,
+            template_version=template,
             status=JobStatus.MAPPING if mapping else JobStatus.VALIDATING,
             upload_size=size,
         )
@@ -312,7 +322,7 @@ def store_rows(job, layout, records, binary):
         nul = any("\x00" in cell for cell in cells)
         if nul:
             cells = [cell.replace("\x00", NUL_STAND_IN) for cell in cells]
-        data, problems, labels = row_data(layout, cells)
+        data, problems, labels = row_data(layout, cells, template=job.template_version)
         if nul:
             problems.append("The line holds a NUL character (shown as \ufffd), which cannot be sent.")
         form = RowForm(data, job=job)
@@ -420,7 +430,17 @@ def reject(job, message):
 
 
 def create_draft(
-    *, team, actor, config, namespace, binary, file_name, credentials_type, auth_scope, concurrency
+    *,
+    team,
+    actor,
+    config,
+    namespace,
+    binary,
+    file_name,
+    credentials_type,
+    auth_scope,
+    concurrency,
+    template=None,
 ):
     """``receive`` then ``validate`` in this process (the provision_bulk command, tests).
 
@@ -435,6 +455,7 @@ def create_draft(
         credentials_type=credentials_type,
         auth_scope=auth_scope,
         concurrency=concurrency,
+        template=template,
     )
     try:
         validate(job)
@@ -443,37 +464,3 @@ def create_draft(
         raise
     job.refresh_from_db()
     return job
-
-
-# --- the preview --------------------------------------------------------------------------------------
-
-
-def first_preview(job):
-    """The request the first row to send would make (the device builder's preview), or None.
-    Through a Hono + Ditto or Ditto connection: ``{"steps": [...], "line": n}``, every request
-    of the row's plan in order."""
-    row = (
-        BulkRow.objects.filter(job=job, state__in=[RowState.PENDING, RowState.CREATED, RowState.SENDING])
-        .order_by("line")
-        .first()
-    )
-    if row is None or job.client is None or job.namespace is None:
-        return None
-    password = ""
-    if row.secret_origin == SecretOrigin.TYPED and row.secret_sealed:
-        try:
-            password = open_secret(job.public_id, row.line, row.secret_sealed)
-        except crypto.SecretBoxError:
-            return None
-    form, problems, _ = row_form(job, Layout.for_job(job), row.cells, password=password)
-    if problems or not form.is_valid():
-        return None
-    # The typed password is masked; a blank one shows as generated.
-    if job.client.is_bosch:
-        preview = bosch.request_preview(job.client, form.to_body(), auth_scope=form.effective_auth_scope())
-    else:
-        settings_ = settings_for(job.client)
-        plan = hono_ditto.plan(settings_, form.to_spec())
-        preview = {"steps": hono_ditto_preview.preview(settings_, plan)}
-    preview["line"] = row.line
-    return preview

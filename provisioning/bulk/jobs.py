@@ -18,7 +18,19 @@ from provisioning.bulk.models import ACTIVE, BulkRow, JobStatus, RowState, locke
 from provisioning.models import display_name
 
 
-def upload(*, team, actor, config, namespace, upload, file_name, credentials_type, auth_scope, concurrency):
+def upload(
+    *,
+    team,
+    actor,
+    config,
+    namespace,
+    upload,
+    file_name,
+    credentials_type,
+    auth_scope,
+    concurrency,
+    template=None,
+):
     """Store an upload (intake.receive) and have a worker check its rows; return the job.
 
     A job whose header does not name the expected columns waits for the operator to match
@@ -37,13 +49,16 @@ def upload(*, team, actor, config, namespace, upload, file_name, credentials_typ
             auth_scope=auth_scope,
             concurrency=concurrency,
             may_map=True,
+            template=template,
         )
         next_step = "its columns are matched" if job.status == JobStatus.MAPPING else "its rows are checked"
         record(
             job,
             "bulk.upload",
             actor=actor,
-            message=f"{job.file_name} uploaded ({job.upload_size:,} bytes); {next_step} next.",
+            message=f"{job.file_name} uploaded ({job.upload_size:,} bytes)"
+            + (f", starting from template {template.label}" if template is not None else "")
+            + f"; {next_step} next.",
         )
         if job.status == JobStatus.VALIDATING:
             transaction.on_commit(lambda: tasks.enqueue_validation(job.pk))

@@ -37,7 +37,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from provisioning import crypto
-from provisioning.models import Connection, Namespace, Team
+from provisioning.models import Connection, Namespace, Team, TemplateVersion
 
 
 class JobStatus(models.TextChoices):
@@ -127,6 +127,13 @@ class BulkJob(models.Model):
     credentials_type = models.CharField(max_length=20, default="hashed-password")
     auth_scope = models.CharField(max_length=40, default="__default__")
     concurrency = models.PositiveSmallIntegerField(default=4)
+    # The template version the rows start from (bulk.intake fills what a row does not give, and
+    # refuses a cell that changes a fixed value), or None. Its rows are sent with this version
+    # even if the template is edited meanwhile. RESTRICT: a version a job may still send with is
+    # never deleted with its template (only with the team, which takes the job along).
+    template_version = models.ForeignKey(
+        TemplateVersion, on_delete=models.RESTRICT, null=True, blank=True, related_name="bulk_jobs"
+    )
 
     status = models.CharField(max_length=12, choices=JobStatus.choices, default=JobStatus.VALIDATING)
     total_rows = models.PositiveIntegerField(default=0)

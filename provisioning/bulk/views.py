@@ -24,9 +24,10 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from provisioning import template_use
 from provisioning.access import ALL_ROLES, PROVISIONERS, get_membership
 from provisioning.bulk import columns as column_mapping
-from provisioning.bulk import credentials, downloads, intake, jobs, progress
+from provisioning.bulk import credentials, downloads, dry_run, jobs, progress
 from provisioning.bulk.csvfile import Layout, UploadError, mismatch
 from provisioning.bulk.forms import ColumnsForm, UploadForm
 from provisioning.bulk.models import BulkJob, BulkRow, JobStatus, RowState
@@ -39,7 +40,9 @@ BOM = "\ufeff"  # spreadsheet programs read a CSV as UTF-8 when it starts with o
 def get_job(request, team_slug, pk, roles=ALL_ROLES):
     membership = get_membership(request, team_slug, roles)
     job = get_object_or_404(
-        BulkJob.objects.select_related("team", "client", "namespace"), pk=pk, team=membership.team
+        BulkJob.objects.select_related("team", "client", "namespace", "template_version__template"),
+        pk=pk,
+        team=membership.team,
     )
     return membership, job
 
@@ -75,10 +78,14 @@ def upload(request, team_slug):
     team = membership.team
     ctx = {"membership": membership, "columns": COLUMN_HELP}
     if request.method == "GET":
-        ctx["form"] = UploadForm(team=team, initial=_initial(team))
+        # "Start from a template" (?template=): its job-wide values, and a connection of its kind.
+        version = template_use.latest_usable(team, request.GET.get("template"))
+        ctx["form"] = UploadForm(team=team, initial=_initial(team, version), template=version)
+        ctx.update(template_use.start_context(team, version))
         return render(request, "provisioning/bulk/upload.html", ctx)
     form = UploadForm(request.POST, request.FILES, team=team)
     ctx["form"] = form
+    ctx.update(template_use.start_context(team, form.template))
     if not form.is_valid():
         return render(request, "provisioning/bulk/upload.html", ctx, status=400)
     data = form.cleaned_data
@@ -94,6 +101,7 @@ def upload(request, team_slug):
             credentials_type=data["credentials_type"],
             auth_scope=data["auth_scope"],
             concurrency=data["concurrency"],
+            template=form.template,
         )
     except UploadError as exc:
         ctx["upload_error"] = exc.message
@@ -137,9 +145,14 @@ def columns(request, team_slug, pk):
     return render(request, "provisioning/bulk/columns.html", ctx, status=400 if form.errors else 200)
 
 
-def _initial(team):
+def _initial(team, version=None):
     initial = {"concurrency": 4}
     first_config = team.configs.first()
+    if version is not None:
+        if version.credentials_type in ("hashed-password", "none"):  # psk: a job cannot make keys
+            initial["credentials_type"] = version.credentials_type
+        initial["auth_scope"] = version.auth_scope
+        first_config = team.configs.filter(kind=version.template.kind).first() or first_config
     if first_config:
         initial["config"] = first_config.pk
         namespace = team.namespaces.filter(client__in=[first_config]).first() or team.namespaces.first()
@@ -193,7 +206,7 @@ def job_detail(request, team_slug, pk):
     if polled and target == "job-rows":
         return render(request, "provisioning/bulk/job.html#job-rows", ctx)
     if job.status == JobStatus.DRAFT:
-        ctx["preview"] = intake.first_preview(job)
+        ctx["preview"] = dry_run.first_preview(job)
     return render(request, "provisioning/bulk/job.html", ctx)
 
 

@@ -17,6 +17,17 @@ from provisioning.views.members import (
 from provisioning.views.namespaces import namespace_delete, namespaces
 from provisioning.views.signin import LoginView, logout, oidc_callback, oidc_login
 from provisioning.views.team import healthz, home, locked_out, team, team_new
+from provisioning.views.templates import (
+    template_delete,
+    template_detail,
+    template_edit,
+    template_new,
+    template_restore,
+    template_retire,
+    template_version,
+    template_versions,
+    templates,
+)
 
 __all__ = [
     "LoginView",
@@ -53,5 +64,14 @@ __all__ = [
     "oidc_login",
     "team",
     "team_new",
+    "template_delete",
+    "template_detail",
+    "template_edit",
+    "template_new",
+    "template_restore",
+    "template_retire",
+    "template_version",
+    "template_versions",
+    "templates",
     "theme",
 ]

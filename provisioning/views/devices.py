@@ -14,11 +14,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
-from provisioning import api, crypto, held_results, history, hono_ditto_builder, services
+from provisioning import api, crypto, held_results, history, hono_ditto_builder, services, template_use
 from provisioning.access import PROVISIONERS, get_membership
-from provisioning.device_form import DeviceForm, initial_from_device
+from provisioning.device_form import initial_from_device
 from provisioning.models import AuditEvent, OpenAttempt
 from provisioning.providers import bosch
+from provisioning.template_use import BuilderForm
 
 FORM_TOKEN_SALT = "provisioning.device-form"
 FORM_TOKEN_TTL = 24 * 3600
@@ -71,10 +72,11 @@ def request_preview(form):
     return bosch.request_preview(data["config"], form.to_body(), auth_scope=form.effective_auth_scope())
 
 
-def _initial(membership):
+def _initial(membership, kind=None):
+    """A new form's values: the first connection (of ``kind``, a template's, when it has one)."""
     team = membership.team
     initial = {"credentials_type": "hashed-password", "enabled": True, "policy_mode": "generated"}
-    first_config = team.configs.first()
+    first_config = (kind and team.configs.filter(kind=kind).first()) or team.configs.first()
     if first_config:
         initial["config"] = first_config.pk
         namespace = team.namespaces.filter(client__in=[first_config]).first() or team.namespaces.first()
@@ -111,6 +113,35 @@ def _send_again_initial(team, intent):
     namespace = team.namespaces.filter(name=initial.pop("namespace_name")).first()
     initial.update(config=intent.client_ref, namespace=namespace.pk if namespace else None)
     return initial
+
+
+def _attempt_template(team, intent):
+    """The template version the attempt of ``intent`` was made from, if it may still be used."""
+    if intent is None or intent.template_ref is None:
+        return None
+    versions = template_use.usable_versions(team)
+    return versions.filter(template_id=intent.template_ref, number=intent.template_version).first()
+
+
+def _start_from_template(request, ctx, form):
+    """The builder started again from the template chosen in "Start from a template" (or none):
+    what the page showed stays, the fields the template sets take its values. An htmx request
+    gets the builder's part of the page."""
+    membership = ctx["membership"]
+    version = template_use.latest_usable(membership.team, request.POST.get("template"))
+    values = template_use.restart(template_use.current_values(form), version)
+    kind = version.template.kind if version is not None else None
+    chosen = str(values.get("config") or "")
+    if kind and not (chosen.isdigit() and membership.team.configs.filter(pk=int(chosen), kind=kind).exists()):
+        fitting = _initial(membership, kind)  # a connection the template is for
+        values.update(config=fitting.get("config"), namespace=fitting.get("namespace"))
+    started = BuilderForm(initial=values, team=membership.team, template=version)
+    started.attribute_rows = started.attribute_rows or [("", "")]
+    ctx.update(
+        form=started, preview=None, restarted=True, **template_use.start_context(membership.team, version)
+    )
+    template = "provisioning/device_new.html#builder-area" if request.htmx else "provisioning/device_new.html"
+    return render(request, template, ctx)
 
 
 def _resolving(ctx, intent):
@@ -258,27 +289,39 @@ def device_new(request, team_slug):
     ctx = {"membership": membership}
     if request.method == "GET":
         again = _unknown_attempt(team, request.GET["again"]) if "again" in request.GET else None
-        initial = (_send_again_initial(team, again) if again else None) or _initial(membership)
-        form = DeviceForm(initial=initial, team=team)
+        initial = _send_again_initial(team, again) if again else None
+        # Send again starts from the template the attempt was made from; a new form from the one
+        # chosen in "Start from a template" (?template=), or none.
+        version = _attempt_template(team, again) if initial else None
+        if not initial:
+            version = template_use.latest_usable(team, request.GET.get("template"))
+            kind = version.template.kind if version is not None else None
+            initial = template_use.restart(_initial(membership, kind), version)
+        form = BuilderForm(initial=initial, team=team, template=version)
         form.attribute_rows = form.attribute_rows or [("", "")]
         ctx.update(form=form, form_token=new_form_token(request.user), preview=None)
+        ctx.update(template_use.start_context(team, version))
         _resolving(ctx, again)
         return render(request, "provisioning/device_new.html", ctx)
 
-    form = DeviceForm(request.POST, team=team)
+    form = BuilderForm(request.POST, team=team)
     action = request.POST.get("action", "preview")
-    valid = form.is_valid()
     # "Send again" of an attempt whose outcome is unknown: the new attempt says which it resolves.
     resolves = _unknown_attempt(team, request.POST["resolves"]) if request.POST.get("resolves") else None
     _resolving(ctx, resolves)
+    ctx["form_token"] = request.POST.get("form_token") or new_form_token(request.user)
+    # A full page drops what was typed into the secret fields: it says so, and Send asks again.
+    ctx["secret_typed"] = not request.POST.get("generate_instead") and any(
+        request.POST.get(field) for field in ("password", "psk_key", "secret_was_typed")
+    )
+    if action == "template":
+        return _start_from_template(request, ctx, form)
+    valid = form.is_valid()
     if valid and resolves is not None and (problem := _resume_problem(form, resolves)):
         form.add_error(None, problem)
         valid = False
-    ctx.update(form=form, form_token=request.POST.get("form_token") or new_form_token(request.user))
-    # A full page drops what was typed into the secret fields: it says so, and Send asks again.
-    ctx["secret_typed"] = not form.data.get("generate_instead") and any(
-        form.data.get(field) for field in ("password", "psk_key", "secret_was_typed")
-    )
+    ctx["form"] = form
+    ctx.update(template_use.start_context(team, form.template))
     if action == "add-attr" or action.startswith("remove-attr:"):
         ctx["attr_focus"] = _edit_attribute_rows(request, form)
         template = (
@@ -315,6 +358,7 @@ def device_new(request, team_slug):
             auth_scope=form.effective_auth_scope(),
             correlation_id=correlation_id,
             origin={"resolves": str(resolves.correlation_id)} if resolves else None,
+            template=form.template,
         )
     except services.AlreadyBegun as already:
         return _second_submission(request, ctx, form, already.correlation_id)
@@ -377,6 +421,7 @@ def _send_hono_ditto(request, ctx, form, correlation_id, *, generated, resolves)
             correlation_id=correlation_id,
             generated=generated,
             resolves=resolves.correlation_id if resolves else None,
+            template=form.template,
         )
     except services.AlreadyBegun as already:
         return _second_submission(request, ctx, form, already.correlation_id)

@@ -13,7 +13,7 @@ from django_htmx.http import push_url
 
 from provisioning import crypto, drift, history, hono_ditto_builder, inventory_list, listing, services
 from provisioning.access import PROVISIONERS, get_membership
-from provisioning.models import AuditEvent, Connection
+from provisioning.models import AuditEvent, Connection, DeviceTemplate
 from provisioning.providers import hono_ditto as hd
 
 
@@ -101,6 +101,8 @@ def _entry_context(membership, entry):
         "can_check": membership.can_provision and (created or unknown),
         "checked": history.checked_attempt(entry) if entry.action == history.CHECK_ACTION else None,
         "device_row": inventory_list.device_query(team, entry),
+        "template_exists": entry.template_ref is not None
+        and DeviceTemplate.objects.filter(team=team, pk=entry.template_ref).exists(),
     }
 
 

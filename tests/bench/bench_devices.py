@@ -11,18 +11,20 @@ BENCH_DATABASE_URL):
    batches on SQLite, with the search index's triggers firing as they do in use; COPY on
    PostgreSQL), plus a tenth as many for another team with the same ids: created over a
    year across five namespaces and two connections, some de-provisioned later, some with
-   an unknown or incomplete outcome, a third from fifty bulk jobs, a tenth checked at the
+   an unknown or incomplete outcome, a third from fifty bulk jobs, a third of those created
+   from one of three templates (in five versions over the year), a tenth checked at the
    provider, and a few attempts still open (recent ones, and old ones that read "outcome
    unknown"). PostgreSQL is then VACUUM ANALYZEd, as autovacuum would do after such a
    load; SQLite is left as Django leaves it.
 2. Starts gunicorn (2 workers x 8 threads, as `make run`) and times, over HTTP with a
    logged-in session, ``--requests`` requests of each: the page, a page deep in the list
    through its cursor, the htmx partial, each filter (connection, namespace, each state,
-   a bulk job, created between), and searches (a device-id prefix, a whole id in upper
-   case, a name without its namespace, part of a name, text no id has). Median and p95
-   in milliseconds, measured at the client (loopback); and, for each, the p95 of the same
-   page's queries run in this process (page, labels, bounded count), which is the part
-   the indexes decide, without the request's other work.
+   a bulk job, a template and one of its versions, created between), and searches (a
+   device-id prefix, a whole id in upper case, a name without its namespace, part of a
+   name, text no id has). Median and p95 in milliseconds, measured at the client
+   (loopback); and, for each, the p95 of the same page's queries run in this process
+   (page, labels, bounded count), which is the part the indexes decide, without the
+   request's other work.
 
 Timings are wall-clock at the client, so they include whatever else the machine runs:
 the load average is printed with them.
@@ -63,6 +65,9 @@ COLUMNS = [
     "open_since",
     "checked_at",
     "check_result",
+    "template_ref",
+    "template_version",
+    "template_name",
 ]
 STATES = [("created", 85), ("deprovisioned", 8), ("unknown", 4), ("incomplete", 3)]
 JOBS = 50
@@ -72,7 +77,18 @@ OPEN_RECENT, OPEN_OLD = 20, 100
 # --- seeding --------------------------------------------------------------------------------------
 
 
-def generate(team_id, connections, count, seed, jobs):
+def template_of(n, count, templates, rng):
+    """(ref, version, name) of the template device ``n`` was made from, or Nones: a third of the
+    devices, from one of the templates in turn, each edited into a new version every quarter;
+    the last half percent of the year from a fifth version (a rare one)."""
+    if not templates or rng.random() >= 1 / 3:
+        return None, None, None
+    ref, name = templates[(n // 50_000) % len(templates)]
+    version = 5 if n > count * 0.995 else 1 + n * 4 // count
+    return ref, version, name
+
+
+def generate(team_id, connections, count, seed, jobs, templates=()):
     """Yield ``count`` device rows (tuples of COLUMNS) over the last year, oldest first."""
     rng = random.Random(seed)
     now = datetime.now(UTC)
@@ -94,6 +110,7 @@ def generate(team_id, connections, count, seed, jobs):
         changed = when + timedelta(days=rng.uniform(1, 30)) if state == "deprovisioned" else when
         changed = min(changed, now - timedelta(hours=2))
         checked = when + timedelta(hours=rng.uniform(1, 48)) if rng.random() < 0.1 else None
+        template = template_of(n, count, templates, rng) if created else (None, None, None)
         yield (
             team_id,
             ref,
@@ -112,6 +129,7 @@ def generate(team_id, connections, count, seed, jobs):
             None,
             checked,
             rng.choice(["present", "present", "present", "missing", "different"]) if checked else "",
+            *template,
         )
     for n in range(OPEN_RECENT + OPEN_OLD):  # first attempts still open: just sent, or crashed
         started = now - (timedelta(seconds=n) if n < OPEN_RECENT else timedelta(hours=1, seconds=n))
@@ -135,6 +153,9 @@ def generate(team_id, connections, count, seed, jobs):
             started,
             None,
             "",
+            None,
+            None,
+            None,
         )
 
 
@@ -187,7 +208,7 @@ def device_timings(base, session, team, count, show_plans):
 
     from provisioning import inventory_list, listing
     from provisioning.bulk.models import BulkJob
-    from provisioning.models import Connection, Device, Namespace
+    from provisioning.models import Connection, Device, DeviceTemplate, Namespace
 
     beta = Namespace.objects.get(team=team, name="com.bench.beta")
     second = Connection.objects.filter(team=team).order_by("pk").last()
@@ -201,6 +222,8 @@ def device_timings(base, session, team, count, show_plans):
     today = datetime.now(UTC).date()
     week = (today - timedelta(days=190), today - timedelta(days=183))
     prefix = "com.bench.gamma:dev-00123"
+    template = DeviceTemplate.objects.filter(team=team).order_by("pk").first()
+    rare = Device.objects.filter(team=team, template_version=5).values_list("template_ref", flat=True)[:1][0]
     scenarios = {
         "devices page (first)": "",
         "devices page N (cursor, mid-list)": f"after={cursor}",
@@ -213,6 +236,10 @@ def device_timings(base, session, team, count, show_plans):
         "filter state=incomplete": "state=incomplete",
         "filter state=in_progress": "state=in_progress",
         "filter one bulk job": f"job={job.public_id}",
+        "filter one template (a ninth of the devices)": f"template={template.pk}",
+        "filter one template version (a quarter of those)": f"template={template.pk}&template_version=2",
+        "filter a rare template version (v5)": f"template={rare}&template_version=5",
+        "filter template + state=deprovisioned": f"template={template.pk}&state=deprovisioned",
         "filter created in one week, half a year ago": f"since={week[0]}&until={week[1]}",
         "filter created in the last year (all)": f"since={today - timedelta(days=366)}",
         "filter created before half a year ago": f"until={week[0]}",
@@ -299,8 +326,8 @@ def main():
     from django.contrib.auth import get_user_model
     from django.db import connection
 
-    from provisioning.models import Connection, Device, Membership, Namespace, Team
-    from tests.factories import make_config
+    from provisioning.models import Connection, Device, DeviceTemplate, Membership, Namespace, Team
+    from tests.factories import make_config, make_template
 
     team, _ = Team.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
     other_team, _ = Team.objects.get_or_create(slug="other", defaults={"name": "Other"})
@@ -313,13 +340,20 @@ def main():
     ]
     for name in NAMESPACES:
         Namespace.objects.get_or_create(team=team, name=name)
+    templates = [
+        (t.pk, t.name)
+        for t in (
+            DeviceTemplate.objects.filter(team=team, name=name).first() or make_template(team, name=name)
+            for name in ("Boiler", "Pump", "Valve")
+        )
+    ]
     print(f"database: {connection.vendor} ({env['DATABASE_URL'].split('@')[-1]})", flush=True)
 
     if not Device.objects.filter(team=team).exists():
         jobs = make_jobs(team, configs[0], user)
         refs = [(c.pk, c.name) for c in configs]
         started = time.perf_counter()
-        inserted = insert_rows(generate(team.pk, refs, args.devices, seed=1, jobs=jobs))
+        inserted = insert_rows(generate(team.pk, refs, args.devices, seed=1, jobs=jobs, templates=templates))
         inserted_other = insert_rows(
             generate(other_team.pk, [(0, "Elsewhere")], args.devices // 10, seed=2, jobs=[])
         )

@@ -9,16 +9,17 @@ What it does, on a throw-away database (SQLite in a temp folder, or BENCH_DATABA
 1. Seeds ``--rows`` audit rows for one team with bulk inserts (executemany in batches
    on SQLite, COPY on PostgreSQL), plus a tenth as many for another team: intent and
    outcome pairs of provisioning attempts (created, conflict, refused, failed,
-   unknown), de-provisionings, client tests and changes, over a year, across five
-   namespaces, with runs of equal timestamps (bulk jobs), and a few attempts left
-   open. PostgreSQL is then VACUUM ANALYZEd, as autovacuum would do after such a load;
-   SQLite is left as Django leaves it.
+   unknown; a third of the devices from one of three templates, in four versions),
+   de-provisionings, client tests and changes, over a year, across five namespaces, with
+   runs of equal timestamps (bulk jobs), and a few attempts left open. PostgreSQL is then
+   VACUUM ANALYZEd, as autovacuum would do after such a load; SQLite is left as Django
+   leaves it.
 2. Starts gunicorn (2 workers x 8 threads, as `make run`) and times, over HTTP with a
    logged-in session, ``--requests`` requests of each: the history page, a page deep
    in the log through its cursor, the htmx partial, and filtered searches
-   (status=conflict, a namespace, outcome unknown, an actor) and searches (a device-id
-   prefix, a whole id in upper case, a name without its namespace, part of a name, text
-   no id contains, ...).
+   (status=conflict, a namespace, outcome unknown, an actor, a template and one of its
+   versions) and searches (a device-id prefix, a whole id in upper case, a name without
+   its namespace, part of a name, text no id contains, ...).
    Median and p95 in milliseconds, measured at the client (loopback).
 3. Server overhead of one provision: the device page's Send (POST, with a fresh form
    token each time) against the built-in sandbox at zero latency, minus a bare POST of
@@ -73,7 +74,11 @@ COLUMNS = [
     "request",
     "response",
     "namespace",  # appended by insert_rows, as AuditEvent.save derives it
+    "template_ref",  # and these three, as a Send from a template writes them (template_columns)
+    "template_version",
+    "template_name",
 ]
+TEMPLATES = ("Boiler", "Pump", "Valve")
 OUTCOMES = [  # status, weight, http status, message
     ("created", 80, 201, ""),
     ("conflict", 8, 409, "Device has already been provisioned."),
@@ -217,7 +222,21 @@ def namespace_of(row):
     return target.partition(":")[0] if action.startswith("device.") and ":" in target else ""
 
 
-def insert_rows(rows, batch=20_000):
+def template_columns(row, templates):
+    """(ref, version, name) of the template an attempt's two rows name: a third of the devices'
+    provisioning attempts, from one of ``templates`` ((pk, name) pairs) in turn, in four
+    versions; (None, None, None) for the rest."""
+    action, target = row[3], row[11]
+    if not templates or action != "device.provision" or ":dev-" not in target:
+        return None, None, None
+    n = int(target.rpartition("-")[2])
+    if n % 3:
+        return None, None, None
+    ref, name = templates[(n // 30_000) % len(templates)]
+    return ref, 1 + (n // 7_000) % 4, name
+
+
+def insert_rows(rows, batch=20_000, templates=()):
     """Bulk insert: COPY on PostgreSQL, executemany in batches on SQLite. Returns the count."""
     from django.db import connection, transaction
 
@@ -232,7 +251,7 @@ def insert_rows(rows, batch=20_000):
         with transaction.atomic(), connection.connection.cursor() as cursor:
             with cursor.copy(f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN") as copy:
                 for row in rows:
-                    row = [*row, namespace_of(row)]
+                    row = [*row, namespace_of(row), *template_columns(row, templates)]
                     row[15] = Jsonb(row[15]) if row[15] is not None else None
                     row[16] = Jsonb(row[16]) if row[16] is not None else None
                     copy.write_row(row)
@@ -243,7 +262,7 @@ def insert_rows(rows, batch=20_000):
         chunk = []
         with connection.cursor() as cursor:
             for row in rows:
-                row = [*row, namespace_of(row)]
+                row = [*row, namespace_of(row), *template_columns(row, templates)]
                 row[0] = adapt(row[0])
                 row[1] = row[1].hex
                 row[15] = json.dumps(row[15]) if row[15] is not None else None
@@ -341,9 +360,10 @@ def explain(rows):
 
 def history_timings(base, session, team, count, show_plans):
     from provisioning import history as log
-    from provisioning.models import Namespace
+    from provisioning.models import DeviceTemplate, Namespace
 
     beta = Namespace.objects.get(team=team, name="com.bench.beta")
+    template = DeviceTemplate.objects.filter(team=team).order_by("pk").first()
     middle = log.events(team)[log.events(team).count() // 2]
     cursor = log.encode_cursor(middle)
     prefix = "com.bench.gamma:dev-00123"
@@ -370,6 +390,9 @@ def history_timings(base, session, team, count, show_plans):
         "filter status=unknown": "status=unknown",
         "filter actor=olga + status=refused": "actor=olga&status=refused",
         "filter status=conflict, page N": f"status=conflict&after={cursor}",
+        "filter one template (a ninth of the attempts)": f"template={template.pk}",
+        "filter one template version (a quarter of those)": f"template={template.pk}&template_version=3",
+        "filter template + status=conflict": f"template={template.pk}&status=conflict",
     }
     results = {}
     for name, query in scenarios.items():
@@ -496,8 +519,9 @@ def main():
     from django.db import connection
     from django.db.models import Count
 
-    from provisioning.models import AuditEvent, Namespace, Team
+    from provisioning.models import AuditEvent, DeviceTemplate, Namespace, Team
     from provisioning.sandbox import knobs, seed
+    from tests.factories import make_template
 
     port = env["BENCH_PORT"]
     base = f"http://127.0.0.1:{port}"
@@ -513,12 +537,21 @@ def main():
     for name in NAMESPACES:
         Namespace.objects.get_or_create(team=team, name=name)
     other_team, _ = Team.objects.get_or_create(slug="other", defaults={"name": "Other"})
+    templates = [
+        (t.pk, t.name)
+        for t in (
+            DeviceTemplate.objects.filter(team=team, name=name).first() or make_template(team, name=name)
+            for name in TEMPLATES
+        )
+    ]
     knobs.reset()
     print(f"database: {connection.vendor} ({env['DATABASE_URL'].split('@')[-1]})", flush=True)
 
     if not reuse:
         started = time.perf_counter()
-        inserted = insert_rows(generate(team, config, args.rows, seed=1, open_attempts=100))
+        inserted = insert_rows(
+            generate(team, config, args.rows, seed=1, open_attempts=100), templates=templates
+        )
         inserted_other = insert_rows(generate(other_team, config, args.rows // 10, seed=2))
         seconds = time.perf_counter() - started
         print(

@@ -16,7 +16,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
 
 from provisioning import hono_ditto_service, services
-from provisioning.bulk import credentials, executor, intake, jobs, lease, tasks
+from provisioning.bulk import credentials, dry_run, executor, intake, jobs, lease, tasks
 from provisioning.bulk.csvfile import Layout
 from provisioning.bulk.forms import UploadForm
 from provisioning.bulk.models import BulkRow, JobStatus, RowState, seal_secret
@@ -320,7 +320,7 @@ def test_a_hono_ditto_row_the_registry_would_refuse_is_invalid_with_the_reason(
 
     bad = job.rows.get(line=3)
     assert bad.state == RowState.INVALID and bad.message.startswith("auth_id: ")
-    preview = intake.first_preview(job)
+    preview = dry_run.first_preview(job)
     assert [step["step"] for step in preview["steps"]] == STEPS and preview["line"] == 2
     assert '"pwd-plain"' in preview["steps"][1]["body"]
 

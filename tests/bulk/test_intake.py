@@ -6,7 +6,7 @@ import io
 import pytest
 
 from provisioning import audit
-from provisioning.bulk import downloads, intake
+from provisioning.bulk import downloads, dry_run, intake
 from provisioning.bulk.models import BulkJob, BulkRow, RowState, SecretOrigin, open_secret
 from provisioning.models import AuditEvent
 
@@ -31,7 +31,7 @@ def test_the_template_has_the_builders_columns_and_its_rows_validate(
 
     assert job.ignored_columns == []
     assert job.row_counts()[RowState.PENDING] == len(downloads.TEMPLATE_ROWS)
-    preview = intake.first_preview(job)
+    preview = dry_run.first_preview(job)
     body = __import__("json").loads(preview["body"])
     assert body["id"] == f"{NS}:sensor-0001"
     assert body["things"]["thing"]["attributes"] == {
@@ -186,7 +186,7 @@ def test_typed_passwords_are_sealed_to_their_row_and_never_stored_readable(
     with pytest.raises(Exception, match="does not open"):
         open_secret(job.public_id, stored[2].line, stored[0].secret_sealed)  # bound to its line
     assert all(row.cells[HEADER.index("password")] == "" for row in stored)
-    assert "Typed-Secret" not in intake.first_preview(job)["body"]
+    assert "Typed-Secret" not in dry_run.first_preview(job)["body"]
 
 
 @pytest.mark.parametrize(
@@ -300,7 +300,7 @@ def test_credentials_none_stores_no_secret_and_ignores_passwords(team_a, admin_a
     job = make_draft(team_a, admin_a, offline_config, offline_ns, csv_bytes(rows), credentials_type="none")
 
     assert not BulkRow.objects.filter(job=job).exclude(secret_sealed="").exists()
-    assert "credentials" not in __import__("json").loads(intake.first_preview(job)["body"])["hub"]
+    assert "credentials" not in __import__("json").loads(dry_run.first_preview(job)["body"])["hub"]
 
 
 def test_a_nul_character_makes_its_row_invalid_and_is_not_stored(team_a, admin_a, offline_config, offline_ns):

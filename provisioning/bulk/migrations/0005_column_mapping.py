@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("bulk", "0003_row_resumes"),
+        ("bulk", "0004_template_version"),
         ("provisioning", "0018_device_search"),
     ]
 

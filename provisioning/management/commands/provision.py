@@ -7,6 +7,10 @@ A generated secret is printed once on standard output (like the page's show-once
 panel); use --password-env to pass a password without putting it in argv (it is
 never printed). --dry-run prints the request with secrets masked and sends nothing.
 
+--template NAME starts from the newest version of the team's template of that name, as the
+page's "Start from a template" does: the options given override its values, except those it
+fixes (an option that changes a fixed value is refused), and the attempt records the version.
+
 Through an Eclipse Hono + Ditto or Ditto connection the device is a plan of several
 calls sent as one attempt (hono_ditto_service): --dry-run prints each request in
 order, and a Send prints every call's result (undo calls included) before the summary.
@@ -21,11 +25,11 @@ from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError
 from django.http import QueryDict
 
-from provisioning import crypto, hono_ditto_builder, services
+from provisioning import crypto, hono_ditto_builder, services, template_use
 from provisioning.access import get_provisioner
-from provisioning.device_form import DeviceForm
 from provisioning.models import Connection, Namespace
 from provisioning.providers import bosch
+from provisioning.template_use import BuilderForm
 
 EXIT_CODES = {"created": 0, "conflict": 3, "refused": 4, "failed": 5, "unknown": 6}
 EXIT_HELP = (
@@ -57,25 +61,26 @@ class Command(BaseCommand):
         parser.add_argument("--namespace", dest="namespace_name", required=True)
         parser.add_argument("--name", required=True, help="Device name (after the colon).")
         parser.add_argument(
-            "--credentials", choices=["hashed-password", "psk", "none"], default="hashed-password"
+            "--template",
+            metavar="NAME",
+            help="Start from the team's template of this name: the options below override its values "
+            "(default: hashed-password credentials, enabled, no gateway, a generated policy), except "
+            "the values it fixes.",
         )
+        parser.add_argument("--credentials", choices=["hashed-password", "psk", "none"])
         secret = parser.add_mutually_exclusive_group()
         secret.add_argument("--password-generate", action="store_true", help="Generate a strong secret.")
         secret.add_argument(
             "--password-env", metavar="VAR", help="Read the password or psk key from $VAR (never printed)."
         )
         parser.add_argument("--auth-id", default="")
-        parser.add_argument("--via", default="", help="Gateway device id.")
+        parser.add_argument("--via", help="Gateway device id.")
         parser.add_argument("--disabled", action="store_true", help="Create the device disabled.")
         parser.add_argument("--attribute", action="append", default=[], metavar="KEY=VALUE")
-        parser.add_argument("--definition", default="")
+        parser.add_argument("--definition")
+        parser.add_argument("--policy-id", help="Use an existing policy instead of a generated one.")
         parser.add_argument(
-            "--policy-id", default="", help="Use an existing policy instead of a generated one."
-        )
-        parser.add_argument(
-            "--auth-scope",
-            choices=["default", "none", "subscription", "deviceManagementSubscription"],
-            default="default",
+            "--auth-scope", choices=["default", "none", "subscription", "deviceManagementSubscription"]
         )
         parser.add_argument("--dry-run", action="store_true", help="Print the request that would be sent.")
         parser.add_argument("--json", dest="as_json", action="store_true", help="Print the result as JSON.")
@@ -88,6 +93,7 @@ class Command(BaseCommand):
         config_name,
         namespace_name,
         name,
+        template,
         credentials,
         password_generate,
         password_env,
@@ -113,6 +119,20 @@ class Command(BaseCommand):
             raise CommandError(f"Team {team.slug!r} has no connection named {config_name!r}.")
         if namespace is None:
             raise CommandError(f"Team {team.slug!r} has no namespace {namespace_name!r}.")
+        version = None
+        if template:
+            version = template_use.named_usable(team, template)
+            if version is None:
+                raise CommandError(f"Team {team.slug!r} has no template named {template!r} in use.")
+        # The template's values, where the options do not give one (builder defaults without one).
+        start = template_use.builder_values(version) if version is not None else {}
+        if credentials is None:
+            credentials = start.get("credentials_type", "hashed-password")
+        if auth_scope is None:
+            auth_scope = start.get("auth_scope", "__default__")
+        policy = ("existing", policy_id) if policy_id is not None else None
+        if policy is None:
+            policy = (start.get("policy_mode", "generated"), start.get("policy_id", ""))
 
         secret = ""
         if password_env:
@@ -130,24 +150,28 @@ class Command(BaseCommand):
                 "name": name,
                 "credentials_type": credentials,
                 "auth_id": auth_id,
-                "via": via,
-                "definition": definition,
-                "policy_mode": "existing" if policy_id else "generated",
-                "policy_id": policy_id,
+                "via": via if via is not None else start.get("via", ""),
+                "definition": definition if definition is not None else start.get("definition", ""),
+                "features": start.get("features", ""),
+                "policy_mode": policy[0],
+                "policy_id": policy[1],
                 "auth_scope": "__default__" if auth_scope == "default" else auth_scope,
                 "password" if credentials == "hashed-password" else "psk_key": secret,
+                # Always said, so that --disabled against a template that fixes "enabled" is refused.
+                "enabled": "false" if disabled or not start.get("enabled", True) else "true",
             }
         )
-        if not disabled:
-            data["enabled"] = "on"
+        attributes = dict(start.get("attributes", {}))
         for item in attribute:
             key, sep, value = item.partition("=")
             if not sep:
                 raise CommandError(f"--attribute takes KEY=VALUE, not {item!r}.")
+            attributes[key] = value
+        for key, value in attributes.items():
             data.appendlist("attr_key", key)
             data.appendlist("attr_value", value)
 
-        form = DeviceForm(data, team=team)
+        form = BuilderForm(data, team=team, template=version)
         if not form.is_valid():
             lines = [f"{field}: {' '.join(msgs)}" for field, msgs in form.errors.items()]
             raise CommandError("The device is not valid:\n  " + "\n  ".join(lines))
@@ -171,7 +195,12 @@ class Command(BaseCommand):
         body = form.to_body(generated_secret=generated)
         try:
             outcome = services.provision_device(
-                actor=user, team=team, config=config, body=body, auth_scope=form.effective_auth_scope()
+                actor=user,
+                team=team,
+                config=config,
+                body=body,
+                auth_scope=form.effective_auth_scope(),
+                template=version,
             )
         except services.AuditUnavailable as exc:
             raise CommandError(str(exc)) from None
@@ -226,7 +255,12 @@ class Command(BaseCommand):
         generated = form.new_secret() if form.needs_generated_secret() else None
         try:
             sent = hono_ditto_builder.send(
-                form, actor=user, team=team, correlation_id=uuid.uuid4(), generated=generated
+                form,
+                actor=user,
+                team=team,
+                correlation_id=uuid.uuid4(),
+                generated=generated,
+                template=form.template,
             )
         except services.AuditUnavailable as exc:
             raise CommandError(str(exc)) from None

@@ -1,7 +1,7 @@
 """Run a bulk job from a CSV file, without the browser: the same intake, executor and audit rows.
 
     python manage.py provision_bulk --user alice --team T --config C --namespace N devices.csv
-        [--concurrency 4] [--credentials hashed-password|none]
+        [--concurrency 4] [--credentials hashed-password|none] [--template NAME]
         [--auth-scope default|none|subscription|deviceManagementSubscription]
         [--dry-run] [--credentials-out creds.csv] [--failed-out failed.csv]
 
@@ -15,6 +15,11 @@ which is the job's one-time credentials download; without it they are kept
 encrypted for 24 hours for one download from the job's page. ``--failed-out`` is
 always written, with its header, even when every row was created.
 
+``--template NAME`` starts every row from the newest version of the team's template of that
+name, as the upload page's "Start from a template" does (its values fill what a row does not
+give; a cell that changes a value it fixes makes the line invalid); --credentials and
+--auth-scope default to the template's, and one that changes a value it fixes is refused.
+
 The exit codes are EXIT_HELP below (``--help`` prints them).
 """
 
@@ -27,8 +32,9 @@ import time
 from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError
 
+from provisioning import template_use
 from provisioning.access import get_provisioner
-from provisioning.bulk import credentials, downloads, events, executor, intake, jobs, progress
+from provisioning.bulk import credentials, downloads, dry_run, events, executor, intake, jobs, progress
 from provisioning.bulk.csvfile import UploadError
 from provisioning.bulk.forms import MAX_CONCURRENCY, connection_problems
 from provisioning.bulk.models import BulkJob, JobStatus, RowState
@@ -64,11 +70,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--concurrency", type=int, default=4, help=f"Rows in flight, 1 to {MAX_CONCURRENCY}."
         )
-        parser.add_argument("--credentials", choices=["hashed-password", "none"], default="hashed-password")
+        parser.add_argument("--template", metavar="NAME", help="Start every row from this template.")
+        parser.add_argument(
+            "--credentials", choices=["hashed-password", "none"], help="Default: hashed-password."
+        )
         parser.add_argument(
             "--auth-scope",
             choices=["default", "none", "subscription", "deviceManagementSubscription"],
-            default="default",
+            help="Default: the connection's default.",
         )
         parser.add_argument(
             "--dry-run", action="store_true", help="Check the file and show the preview only."
@@ -80,6 +89,46 @@ class Command(BaseCommand):
             help="Write the rows that were not created here (a header only, when every row was).",
         )
         parser.add_argument("--no-progress", action="store_true", help="No progress bar or progress lines.")
+
+    def job_values(self, team, config, options):
+        """(template version or None, credentials type, authScope) of the job: the options given,
+        else the template's, else the defaults; an option against a value the template fixes is
+        refused, as the upload page refuses it."""
+        scope = options["auth_scope"]
+        given = {
+            "credentials_type": options["credentials"],
+            "auth_scope": AUTH_SCOPE_DEFAULT if scope == "default" else scope,
+        }
+        if not options["template"]:
+            return (
+                None,
+                given["credentials_type"] or "hashed-password",
+                given["auth_scope"] or AUTH_SCOPE_DEFAULT,
+            )
+        version = template_use.named_usable(team, options["template"])
+        if version is None:
+            raise CommandError(f"Team {team.slug!r} has no template named {options['template']!r} in use.")
+        if version.template.kind != config.kind:
+            raise CommandError(
+                f"The template {version.template.name!r} is for {version.template.get_kind_display()} "
+                f"connections, not {config.get_kind_display()}."
+            )
+        values = {}
+        for field, option in (("credentials_type", "--credentials"), ("auth_scope", "--auth-scope")):
+            mine = getattr(version, field)
+            if given[field] is not None and getattr(version, f"{field}_fixed") and given[field] != mine:
+                raise CommandError(f"{option}: " + template_use.fixed_words(version, option, mine))
+            values[field] = given[field] if given[field] is not None else mine
+        if values["credentials_type"] == "psk":
+            raise CommandError(
+                f"The template {version.template.name!r} makes pre-shared keys, which a bulk job cannot: "
+                + (
+                    "provision these devices one at a time."
+                    if version.credentials_type_fixed
+                    else "give --credentials."
+                )
+            )
+        return version, values["credentials_type"], values["auth_scope"]
 
     def handle(self, *args, **options):
         if not Team.objects.filter(slug=options["team"]).exists():
@@ -99,10 +148,8 @@ class Command(BaseCommand):
             raise CommandError(f"Team {team.slug!r} has no namespace {options['namespace']!r}.")
         if reserved := namespace.reserved_against(config):
             raise CommandError(reserved)
-        auth_scope = options["auth_scope"]
-        problems = connection_problems(
-            config, options["credentials"], AUTH_SCOPE_DEFAULT if auth_scope == "default" else auth_scope
-        )
+        version, credentials_type, auth_scope = self.job_values(team, config, options)
+        problems = connection_problems(config, credentials_type, auth_scope)
         if problems:
             words = {"auth_scope": "--auth-scope", "credentials_type": "--credentials"}
             raise CommandError(" ".join(f"{words[field]}: {text}" for field, text in problems.items()))
@@ -122,9 +169,10 @@ class Command(BaseCommand):
                     namespace=namespace,
                     binary=binary,
                     file_name=os.path.basename(options["file"]),
-                    credentials_type=options["credentials"],
-                    auth_scope=AUTH_SCOPE_DEFAULT if auth_scope == "default" else auth_scope,
+                    credentials_type=credentials_type,
+                    auth_scope=auth_scope,
                     concurrency=options["concurrency"],
+                    template=version,
                 )
         except OSError as exc:
             raise CommandError(f"Cannot read {options['file']}: {exc.strerror}.") from None
@@ -175,7 +223,7 @@ class Command(BaseCommand):
         more = found[RowState.INVALID] + found[RowState.DUPLICATE] - SHOW_PROBLEMS
         if more > 0:
             self.stdout.write(f"  ... and {more:,} more (see --failed-out)")
-        preview = intake.first_preview(job)
+        preview = dry_run.first_preview(job)
         if preview and "steps" in preview:
             count = len(preview["steps"])
             self.stdout.write(
