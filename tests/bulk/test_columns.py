@@ -359,3 +359,44 @@ def test_a_field_the_file_does_not_give_is_absent_from_the_row_not_empty():
 
     assert dict(data) == {"name": "SN-1", "via": "", "enabled": "on"} and problems == []
     assert layout.columns == ["name", "via"] and layout.ignored == ["Secret"]
+
+
+def test_a_mapped_file_started_from_a_template_takes_what_the_file_does_not_give(
+    operator, team_a, offline_config, offline_ns
+):
+    from tests.factories import make_template
+
+    boiler = make_template(
+        team_a,
+        definition="com.acme:boiler:1.0.0",
+        attributes={"manufacturer": "ACME", "model": "X0"},
+        fixed_attributes=["manufacturer"],
+    )
+    response = operator.post(
+        "/t/team-a/bulk/new/",
+        {
+            "config": offline_config.pk,
+            "namespace": offline_ns.pk,
+            "credentials_type": "hashed-password",
+            "auth_scope": "__default__",
+            "concurrency": "4",
+            "template_version": str(boiler.latest().pk),
+            "file": SimpleUploadedFile("vendor.csv", VENDOR, content_type="text/csv"),
+        },
+    )
+    job = BulkJob.objects.get()
+    assert response["Location"] == f"/t/team-a/bulk/{job.pk}/columns/"
+    operator.post(f"/t/team-a/bulk/{job.pk}/columns/", VENDOR_MAPPING)
+    assert tasks.validate_upload.call(job.pk) == "draft"
+    job.refresh_from_db()
+    assert job.template_version == boiler.latest()  # kept across the mapping step
+    form, problems, _ = intake.row_form(
+        job, csvfile.Layout.for_job(job), BulkRow.objects.get(job=job, line=2).cells
+    )
+    assert problems == [] and form.is_valid(), form.errors
+    body = form.to_body()
+    # The template's definition and fixed attribute fill in; the file's Model overrides the
+    # template's unfixed one; the ignored Notes column gives nothing.
+    thing = body["things"]["thing"]
+    assert thing["definition"] == "com.acme:boiler:1.0.0"
+    assert thing["attributes"] == {"manufacturer": "ACME", "model": "X100"}
