@@ -356,9 +356,8 @@ def provision(sender, plan, *, device_id, correlation_id=None, origin=None):
     return _provision(run, plan)
 
 
-def confirmed_steps(correlation_id):
-    """What the attempt ``correlation_id`` and the attempts it resumed left at the provider:
-    (the provisioning steps confirmed, in order; the steps sent without a definite answer)."""
+def _chain_rows(correlation_id):
+    """The step rows of the attempt ``correlation_id`` and of the attempts it resumed, in order."""
     chain = []
     current = correlation_id
     while current is not None and len(chain) < MAX_CHAIN and current not in chain:
@@ -370,10 +369,16 @@ def confirmed_steps(correlation_id):
     rows = AuditEvent.objects.filter(correlation_id__in=chain, action=STEP_ACTION).order_by(
         "created_at", "id"
     )
-    confirmed, maybe_sent = [], set()
     for row in rows:
         request = row.request if isinstance(row.request, dict) else {}
-        name, stage = request.get("step"), request.get("stage")
+        yield row, request.get("step"), request.get("stage")
+
+
+def confirmed_steps(correlation_id):
+    """What the attempt ``correlation_id`` and the attempts it resumed left at the provider:
+    (the provisioning steps confirmed, in order; the steps sent without a definite answer)."""
+    confirmed, maybe_sent = [], set()
+    for row, name, stage in _chain_rows(correlation_id):
         if stage == PROVISION:
             if row.status == PENDING:
                 maybe_sent.add(name)
@@ -385,6 +390,16 @@ def confirmed_steps(correlation_id):
             gone = {name, "credentials"} if name == "device" else {name}
             confirmed = [step for step in confirmed if step not in gone]
     return confirmed, maybe_sent
+
+
+def removed_steps(correlation_id):
+    """The de-provisioning steps that the attempt ``correlation_id`` and the attempts it resumed
+    confirmed (deleted, or found gone), in order: a resumed de-provision does not send them again."""
+    removed = []
+    for row, name, stage in _chain_rows(correlation_id):
+        if stage == DEPROVISION and row.status in (DONE[DEPROVISION], ALREADY[DEPROVISION]):
+            removed += [name] if name not in removed else []
+    return removed
 
 
 def resume(sender, plan, *, device_id, resolves, correlation_id=None):
@@ -403,22 +418,38 @@ def resume(sender, plan, *, device_id, resolves, correlation_id=None):
 
 
 class PlannedAttempt:
-    """A provisioning attempt (``provision``, or ``resume`` when ``resolves`` is given) in the
-    three parts a bulk job batches, as services.Attempt has them: the caller writes the intent
-    row (``services.begin([planned.attempt, ...])``, several rows in one transaction), then
-    ``run()`` sends the steps, each with its step rows before and after the call, undoing on
-    a refusal, and returns the Result; the caller writes the outcome row
-    (``services.finish([planned.attempt, ...])``). Reading what ``resolves`` confirmed is done
-    here, before the intent is written."""
+    """A provisioning attempt (``provision``, or ``resume`` when ``resolves`` is given), or with
+    ``action="device.deprovision"`` a de-provisioning one (continuing ``resolves`` from its
+    first step not confirmed), in the three parts a bulk job batches, as services.Attempt has
+    them: the caller writes the intent row (``services.begin([planned.attempt, ...])``, several
+    rows in one transaction), then ``run()`` sends the steps, each with its step rows before and
+    after the call (a provisioning attempt undoing on a refusal), and returns the Result; the
+    caller writes the outcome row (``services.finish([planned.attempt, ...])``). Reading what
+    ``resolves`` confirmed is done here, before the intent is written."""
 
-    def __init__(self, sender, plan, *, device_id, correlation_id, origin=None, resolves=None):
+    def __init__(
+        self,
+        sender,
+        plan,
+        *,
+        device_id,
+        correlation_id,
+        origin=None,
+        resolves=None,
+        action="device.provision",
+    ):
         self.plan = plan
-        self.confirmed, self.maybe_sent = confirmed_steps(resolves) if resolves else ((), frozenset())
+        self.deprovisions = action == "device.deprovision"
+        self.confirmed, self.maybe_sent = (), frozenset()
         if resolves:
             origin = {**(origin or {}), "resolves": str(resolves)}
+            if self.deprovisions:
+                self.confirmed = removed_steps(resolves)
+            else:
+                self.confirmed, self.maybe_sent = confirmed_steps(resolves)
         self.attempt_run = AttemptRun(
             sender,
-            action="device.provision",
+            action=action,
             device_id=device_id,
             plan=plan,
             origin=origin,
@@ -427,8 +458,38 @@ class PlannedAttempt:
         self.attempt = self.attempt_run.attempt
 
     def run(self):
-        _send_plan(self.attempt_run, self.plan, confirmed=self.confirmed, maybe_sent=self.maybe_sent)
+        if self.deprovisions:
+            _send_deprovision(self.attempt_run, self.plan, removed_before=self.confirmed)
+        else:
+            _send_plan(self.attempt_run, self.plan, confirmed=self.confirmed, maybe_sent=self.maybe_sent)
         return self.attempt_run.conclude()
+
+
+def _send_deprovision(run, plan, *, removed_before=()):
+    """Send the steps of ``plan`` (``hono_ditto.deprovision_plan``) not in ``removed_before``, in
+    order; a part already gone (404) is not an error. Stops at the first step that does not go
+    through. Sets the run's Result (its outcome row is not written here)."""
+    removed, gone = [], []
+    for step in plan:
+        if step.name in removed_before:
+            continue
+        try:
+            sent = run.call(DEPROVISION, step)
+        except (AuditUnavailable, ProviderError) as error:
+            if isinstance(error, AuditUnavailable):
+                run.stop("failed", step=step, message=error.message)
+            else:
+                run.stop(classify(error), error, step=step)
+            if removed or removed_before:
+                run.result.message += f" Deleted before it: {', '.join([*removed_before, *removed])}."
+            return
+        (gone if sent.already else removed).append(step.name)
+    words = [
+        f"Deleted before: {', '.join(removed_before)}." if removed_before else "",
+        f"Deleted: {', '.join(removed)}." if removed else "",
+        f"Already gone: {', '.join(gone)}." if gone else "",
+    ]
+    run.stop("deleted", message=" ".join(word for word in words if word))
 
 
 def deprovision(sender, plan, *, device_id, correlation_id=None):
@@ -437,20 +498,5 @@ def deprovision(sender, plan, *, device_id, correlation_id=None):
     run = AttemptRun.begun(
         sender, action="device.deprovision", device_id=device_id, plan=plan, correlation_id=correlation_id
     )
-    removed, gone = [], []
-    for step in plan:
-        try:
-            sent = run.call(DEPROVISION, step)
-        except AuditUnavailable as error:
-            run.stop("failed", step=step, message=error.message)
-            return run.finish()
-        except ProviderError as error:
-            run.stop(classify(error), error, step=step)
-            return run.finish()
-        (gone if sent.already else removed).append(step.name)
-    words = [
-        f"Deleted: {', '.join(removed)}." if removed else "",
-        f"Already gone: {', '.join(gone)}." if gone else "",
-    ]
-    run.stop("deleted", message=" ".join(word for word in words if word))
+    _send_deprovision(run, plan)
     return run.finish()
