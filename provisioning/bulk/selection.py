@@ -130,8 +130,8 @@ def _chosen(team, data):
             return team_devices.none(), "", None, "The filters cannot be read; choose the devices again."
         rows = inventory_list.devices(team, filters if filters.is_bound else None).order_by()
         chips = listing.active_filters(filters, filters.data) if filters.is_bound else []
-        shown = "; ".join(f"{chip['label']}: {chip['value']}" for chip in chips)
-        return rows, f"All devices that match: {shown}" if shown else "All devices", None, ""
+        shown = "; ".join(f"{chip['label']} “{chip['value']}”" for chip in chips)
+        return rows, f"All devices that match {shown}" if shown else "All devices", None, ""
     ticked = data.get("device") or []
     return team_devices.filter(pk__in=ticked), f"{len(ticked)} rows ticked on the Devices page", None, ""
 
