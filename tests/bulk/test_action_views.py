@@ -14,36 +14,14 @@ import pytest
 from provisioning import audit
 from provisioning.bulk import jobs, selection
 from provisioning.bulk.models import Action, BulkJob, BulkRow, JobStatus, RowState
-from provisioning.models import AuditEvent, Device
+from provisioning.models import AuditEvent
 from tests.factories import make_config, make_hono_ditto
 
-from .conftest import NS, csv_bytes, device_rows, make_draft
+from .conftest import created, csv_bytes, device_rows, make_draft
 
 pytestmark = pytest.mark.django_db
 
 ACT = "/t/team-a/devices/act/"
-
-
-def created(team, config, name, actor, origin=None):
-    """A device ``config`` created, as its audit rows say (the inventory follows them)."""
-    device_id = f"{NS}:{name}"
-    correlation = uuid.uuid4()
-    request = {"method": "POST", "body": {"id": device_id}}
-    if origin:
-        request["origin"] = origin
-    for phase, status in (("intent", "pending"), ("outcome", "created")):
-        audit.record(
-            "device.provision",
-            actor=actor,
-            team=team,
-            config=config,
-            phase=phase,
-            status=status,
-            target=device_id,
-            correlation_id=correlation,
-            request=request if phase == "intent" else None,
-        )
-    return Device.objects.get(team=team, connection_ref=config.pk, device_id=device_id)
 
 
 @pytest.fixture
