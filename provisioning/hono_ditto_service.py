@@ -427,17 +427,8 @@ class PlannedAttempt:
     caller writes the outcome row (``services.finish([planned.attempt, ...])``). Reading what
     ``resolves`` confirmed is done here, before the intent is written."""
 
-    def __init__(
-        self,
-        sender,
-        plan,
-        *,
-        device_id,
-        correlation_id,
-        origin=None,
-        resolves=None,
-        action="device.provision",
-    ):
+    def __init__(self, sender, plan, *, device_id, correlation_id, origin=None, resolves=None, action=None):
+        action = action or "device.provision"
         self.plan = plan
         self.deprovisions = action == "device.deprovision"
         self.confirmed, self.maybe_sent = (), frozenset()

@@ -128,7 +128,7 @@ def device_action(request, team_slug):
         chosen = selection.choose(team, data)
         if chosen.connection is not None and not chosen.connection.is_bosch:
             # Not offered on the page: said, not dropped without a word, when sent anyway.
-            form.add_error("keep_credentials", f"Nothing was sent. {KEEP_CREDENTIALS_NOTE}")
+            form.add_error("keep_credentials", f"Nothing was started. {_no_credentials(chosen.connection)}")
             status = 400
     if posted and status == 200:
         job, chosen = jobs.start_action(team, request.user, data)
@@ -146,9 +146,16 @@ def device_action(request, team_slug):
         deprovision=data["action"] == Action.DEPROVISION,
         narrow=[(config, n, f"?{_query(data, connection=config.pk)}") for config, n in chosen.connections],
         back_url=_back_url(team, data),
-        keep_credentials_note=KEEP_CREDENTIALS_NOTE,
+        keep_credentials_note=_no_credentials(chosen.connection) if chosen.connection else "",
     )
     return render(request, "provisioning/device_action.html", ctx, status=status)
+
+
+def _no_credentials(config):
+    """Why a de-provision through ``config`` (Hono + Ditto or Ditto) cannot keep credentials."""
+    if config.has_hono:
+        return KEEP_CREDENTIALS_NOTE
+    return "An Eclipse Ditto connection registers no credentials, so there are none to keep."
 
 
 def _confirming(data, chosen):

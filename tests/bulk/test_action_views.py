@@ -168,7 +168,7 @@ def test_keeping_credentials_through_hono_is_refused_at_its_field(as_user, cast,
         },
     )
     assert response.status_code == 400
-    assert "Nothing was sent. Eclipse Hono deletes" in words(response)
+    assert "Nothing was started. Eclipse Hono deletes" in words(response)
     assert not BulkJob.objects.exists()
 
 
