@@ -131,7 +131,7 @@ def _chosen(team, data):
         rows = inventory_list.devices(team, filters if filters.is_bound else None).order_by()
         chips = listing.active_filters(filters, filters.data) if filters.is_bound else []
         shown = "; ".join(f"{chip['label']} “{chip['value']}”" for chip in chips)
-        return rows, f"All devices that match {shown}" if shown else "All devices", None, ""
+        return rows, f"All devices that match {shown}" if shown else "All the team's devices", None, ""
     ticked = data.get("device") or []
     return team_devices.filter(pk__in=ticked), f"{len(ticked)} rows ticked on the Devices page", None, ""
 
@@ -171,6 +171,8 @@ def choose(team, data):
         return selection
     if data.get("connection"):
         rows = rows.filter(connection_ref=data["connection"])
+        narrowed = Connection.objects.filter(team=team, pk=data["connection"]).first()
+        selection.words += f", those of “{narrowed.name}”" if narrowed else ""
     selection.chosen = rows.count()
     for reason, left in _reasons(team, action):
         found = rows.filter(left).count()

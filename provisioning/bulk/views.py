@@ -37,7 +37,9 @@ BOM = "\ufeff"  # spreadsheet programs read a CSV as UTF-8 when it starts with o
 def get_job(request, team_slug, pk, roles=ALL_ROLES):
     membership = get_membership(request, team_slug, roles)
     job = get_object_or_404(
-        BulkJob.objects.select_related("team", "client", "namespace"), pk=pk, team=membership.team
+        BulkJob.objects.select_related("team", "client", "namespace", "source_job"),
+        pk=pk,
+        team=membership.team,
     )
     return membership, job
 

@@ -44,7 +44,7 @@ def test_the_devices_page_offers_the_actions_to_those_who_may_act(as_user, cast,
     assert 'action="/t/team-a/devices/act/"' in operator
     assert f'name="device" value="{fleet[0].pk}"' in operator
     assert 'value="deprovision"' in operator and 'value="check"' in operator
-    assert "All 3 devices that match" in operator
+    assert "All 3 devices of the team" in operator
     auditor = page(as_user(cast["auditor"]).get("/t/team-a/devices/"))
     assert 'name="device" value=' not in auditor and "/devices/act/" not in auditor
 
@@ -83,9 +83,9 @@ def test_all_that_match_a_filter_and_what_is_left_out(as_user, cast, fleet, oper
         ACT, {"action": "deprovision", "scope": "all", "filter": "q=pump&state="}
     )
     text = words(response)
-    assert "All devices that match Device id “pump”: 3 devices" in text
+    assert "All devices that match Device id “pump” (3 devices)" in text
     assert "De-provision 2 devices" in text
-    assert "1 device: it is de-provisioned already." in text
+    assert "Left out 1 device: it is de-provisioned already" in text
 
 
 def test_several_connections_are_named_with_a_way_to_choose_one(

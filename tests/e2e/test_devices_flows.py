@@ -91,7 +91,7 @@ def test_an_operator_de_provisions_a_filtered_set_as_one_job(
     facts = page.locator("dl.facts")
     expect(facts).to_contain_text("Sandbox A")
     expect(facts).to_contain_text(
-        "All devices that match Device id “boiler”: 2 devices" if scheme == "light" else "2 rows ticked"
+        "All devices that match Device id “boiler” (2 devices)" if scheme == "light" else "2 rows ticked"
     )
     expect(page.get_by_label("Keep the credentials (keepCredentials)")).not_to_be_checked()
     violations += axe(page)
