@@ -170,9 +170,9 @@ class Executor:
                 attempts = [work.attempt for work, _ in finished if work.attempt is not None]
                 if attempts:
                     services.finish(attempts)
-                records = [record for work, _ in finished for record in work.records]
-                if records:
-                    AuditEvent.objects.append(records)
+                events = [event for work, _ in finished for event in work.records]
+                if events:
+                    AuditEvent.objects.append(events)
                 for work, fields in finished:
                     row = work.row
                     BulkRow.objects.filter(pk=row.pk, correlation_id=row.correlation_id).update(**fields)

@@ -13,6 +13,7 @@ from django.utils import timezone
 from provisioning.bulk import intake, lease, selection, tasks
 from provisioning.bulk.credentials import SECRETS_LIFETIME
 from provisioning.bulk.events import record
+from provisioning.bulk.forms import DEFAULT_CONCURRENCY
 from provisioning.bulk.models import ACTIVE, Action, BulkJob, BulkRow, JobStatus, RowState, locked
 from provisioning.models import Team, display_name
 
@@ -101,7 +102,7 @@ def start_action(team, actor, data, *, run_in_worker=True):
             namespace_name=namespaces[0] if len(namespaces) == 1 else "",
             credentials_type="none",
             auth_scope="",
-            concurrency=data.get("concurrency") or 4,
+            concurrency=data.get("concurrency") or DEFAULT_CONCURRENCY,
             keep_policy=chosen.action == Action.DEPROVISION and bool(data.get("keep_policy")),
             keep_credentials=chosen.action == Action.DEPROVISION
             and config.is_bosch

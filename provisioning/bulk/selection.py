@@ -207,7 +207,8 @@ def choose(team, data):
             "cannot read a device, and the connection has no Things base URL. A team admin can enter it "
             "in the connection's settings."
         )
-    selection.fingerprint = fingerprint(selection.devices)
+    if not selection.problem:
+        selection.fingerprint = fingerprint(selection.devices)
     return selection
 
 
