@@ -153,7 +153,7 @@ def _reasons(team, action):
             ~Q(connection_ref__in=Connection.objects.filter(team=team).values("pk")),
         ),
         ("an attempt on it is in progress", Q(open_since__gte=limit)),
-        ("it is in a job that is still running", Exists(in_job)),
+        ("it is in another job that has not finished", Exists(in_job)),
     ]
     if action == Action.DEPROVISION:
         reasons.append(

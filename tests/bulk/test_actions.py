@@ -16,7 +16,7 @@ from provisioning.bulk import executor, jobs, selection
 from provisioning.bulk.models import Action, BulkJob, BulkRow, JobStatus, RowState
 from provisioning.models import AuditEvent, Device, DeviceState
 from provisioning.sandbox import knobs, store
-from provisioning.sandbox.models import DittoPolicy, HubCredentials, Policy, ServiceInstance
+from provisioning.sandbox.models import DittoPolicy, DittoThing, HubCredentials, Policy, ServiceInstance
 
 from .conftest import NS, csv_bytes, device_rows, make_draft, parts, run_job
 
@@ -144,7 +144,10 @@ def test_only_devices_the_action_fits_go_in_and_the_rest_are_counted(
     first = start(team_a, operator_a, choice(Action.DEPROVISION, from_job=made.pk))
     # The same devices again while the first job has not run: left out, so nothing is sent twice.
     again = selection.choose(team_a, choice(Action.DEPROVISION, from_job=made.pk))
-    assert again.left_out == {"it is de-provisioned already": 1, "it is in a job that is still running": 4}
+    assert again.left_out == {
+        "it is de-provisioned already": 1,
+        "it is in another job that has not finished": 4,
+    }
     assert again.count == 0 and again.problem
     # A check of them is another action: all five can be checked (the de-provisioned one too).
     assert selection.choose(team_a, choice(Action.CHECK, from_job=made.pk)).count == 5
@@ -323,6 +326,24 @@ def test_a_hono_ditto_row_busy_part_way_resumes_without_deleting_twice(team_a, o
         action="device.deprovision", phase="intent", request__origin__has_key="resolves"
     )
     assert resumed.count() == 1
+
+
+def test_a_hono_ditto_job_meets_a_part_gone_and_a_500_mid_job(team_a, operator_a, c2e_config, hd_ns):
+    made = provisioned(team_a, operator_a, c2e_config, hd_ns, 2)
+    DittoThing.objects.filter(thing_id=f"{NS}:dev-00001").delete()  # behind the dashboard's back
+    knobs.inject_fault(500, count=1, target="ditto")  # dev-00000's first DELETE: its twin's
+    job = start(team_a, operator_a, choice(Action.DEPROVISION, from_job=made.pk, concurrency=1))
+    assert run(job) == "done"
+    assert states(job) == {RowState.UNKNOWN: 1, RowState.DELETED: 1}
+    assert parts(f"{NS}:dev-00000") == {"device": 1, "credentials": 1, "policy": 1, "thing": 1}
+    gone = AuditEvent.objects.filter(action="device.step", target=f"{NS}:dev-00001", status="gone")
+    assert list(gone.values_list("request__step", flat=True)) == ["thing"]
+
+    assert jobs.retry_unknown(job, operator_a) == (1, 0)
+    assert run(job) == "done"
+    assert states(job) == {RowState.DELETED: 2}
+    empty = {"device": 0, "credentials": 0, "policy": 0, "thing": 0}
+    assert parts(f"{NS}:dev-00000") == empty and parts(f"{NS}:dev-00001") == empty
 
 
 # --- checking ------------------------------------------------------------------------------------
