@@ -11,8 +11,8 @@ from collections import Counter
 
 import pytest
 
-from provisioning import services
-from provisioning.bulk import executor, jobs, selection
+from provisioning import drift, services
+from provisioning.bulk import executor, jobs, lease, selection
 from provisioning.bulk.models import Action, BulkJob, BulkRow, JobStatus, RowState
 from provisioning.models import AuditEvent, Device, DeviceState
 from provisioning.sandbox import knobs, store
@@ -416,8 +416,6 @@ def test_a_busy_read_is_made_again_later(team_a, operator_a, things_config, sand
 
 
 def test_recovery_sends_no_delete_twice_and_reads_again(team_a, operator_a, sandbox_config, sandbox_ns):
-    from provisioning.bulk import lease
-
     made = provisioned(team_a, operator_a, sandbox_config, sandbox_ns, 3)
     job = start(team_a, operator_a, choice(Action.DEPROVISION, from_job=made.pk))
     rows = list(job.rows.order_by("line"))
@@ -440,9 +438,6 @@ def test_recovery_sends_no_delete_twice_and_reads_again(team_a, operator_a, sand
 
 
 def test_recovery_of_a_check_adopts_what_was_recorded(team_a, operator_a, things_config, sandbox_ns):
-    from provisioning import drift
-    from provisioning.bulk import lease
-
     made = provisioned(team_a, operator_a, things_config, sandbox_ns, 2)
     job = start(team_a, operator_a, choice(Action.CHECK, from_job=made.pk))
     first, second = job.rows.order_by("line")
