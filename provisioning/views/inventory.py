@@ -133,8 +133,9 @@ def device_action(request, team_slug):
     if posted and status == 200:
         job, chosen = jobs.start_action(team, request.user, data)
         if job is not None:
+            many = "devices" if job.total_rows != 1 else "device"
             messages.success(
-                request, f"The job is queued: {job.total_rows} devices; a worker works through them now."
+                request, f"The job is queued: {job.total_rows} {many}; a worker works through them now."
             )
             return redirect("bulk:job", team.slug, job.pk)
         ctx["changed"], status = not chosen.problem, 409  # shown again, as the devices are now
@@ -146,7 +147,9 @@ def device_action(request, team_slug):
         deprovision=data["action"] == Action.DEPROVISION,
         narrow=[(config, n, f"?{_query(data, connection=config.pk)}") for config, n in chosen.connections],
         back_url=_back_url(team, data),
-        keep_credentials_note=_no_credentials(chosen.connection) if chosen.connection else "",
+        keep_credentials_note=_no_credentials(chosen.connection)
+        if chosen.connection and not chosen.connection.is_bosch
+        else "",
     )
     return render(request, "provisioning/device_action.html", ctx, status=status)
 
