@@ -61,6 +61,7 @@ class Response:
     url: str
     waited: int = 0  # seconds spent waiting out Retry-After
     retries: int = 0  # requests sent again after a Retry-After
+    note: str = ""  # what an answer other than the plain success means (a DELETE's 404: already gone)
 
 
 def _progress_key(correlation_id):

@@ -31,6 +31,7 @@ from django.db import DatabaseError
 
 from provisioning import audit, compare, crypto, history
 from provisioning.api import config_auth
+from provisioning.models import AuditEvent
 from provisioning.providers import bosch
 from provisioning.providers import hono_ditto as hd
 from provisioning.providers.hono_ditto_connection import endpoint_auth, settings_for
@@ -76,6 +77,9 @@ class PartCheck:
     differences: list = field(default_factory=list)  # compare.Difference
     message: str = ""
     next_step: str = ""
+    # A failed read: what kind of failure (providers.read.ReadFailed.kind) and the wait asked for.
+    failure_kind: str = ""
+    retry_after: int | None = None
 
     @property
     def title(self):
@@ -163,7 +167,14 @@ def read_part(part, sent, url, auth, *, service, hono_tenant=None, correlation_i
         )
     except ReadFailed as failure:
         return PartCheck(
-            part, FAILED, url, failure.http_status, message=failure.message, next_step=failure.next_step
+            part,
+            FAILED,
+            url,
+            failure.http_status,
+            message=failure.message,
+            next_step=failure.next_step,
+            failure_kind=failure.kind,
+            retry_after=failure.retry_after,
         )
     check = judge(part, sent, found)
     check.url = url
@@ -274,26 +285,50 @@ def check_attempt(*, actor, team, config, intent):
     """Check the device of the provisioning attempt whose intent row is ``intent`` through
     ``config`` (the connection it went through, or None when it is gone); the Check, recorded
     in the audit log when anything was read."""
+    check, row = examine(actor=actor, team=team, config=config, intent=intent)
+    if row is None:
+        return check
+    try:
+        AuditEvent.objects.append([row])
+    except DatabaseError:
+        logger.exception("the check of %s could not be recorded", intent.target)
+        return unrecorded(check)
+    return check
+
+
+def unrecorded(check):
+    """``check`` as it stands when its audit row could not be written: it settles nothing."""
+    if check.resolution:
+        check.message = check.message.removesuffix(" " + RESOLUTION_WORDS[check.resolution])
+    check.correlation_id, check.resolution = None, ""
+    check.next_step = "The check could not be recorded in the audit log, so it settles nothing."
+    return check
+
+
+def examine(*, actor, team, config, intent, correlation_id=None):
+    """Read the device of ``intent``'s attempt back and compare it (see ``check_attempt``):
+    (the Check, as it is once recorded; its audit row, unsaved, or None when nothing was read).
+    A bulk check writes the rows of several checks at once; ``correlation_id`` is the row's."""
     attempt = intent.correlation_id
     sent = sent_parts(intent.request)
     provider = attempt_provider(intent.request)
     check = Check(attempt=attempt, device_id=intent.target, verdict=UNAVAILABLE, message="")
     if config is None:
         check.message = "The connection this attempt went through no longer exists, so nothing can be read."
-        return check
+        return check, None
     if not sent or (provider == "bosch") != config.is_bosch or (provider == "hono_ditto") != config.has_hono:
         check.message = (
             f"This attempt was not sent the way the connection “{config.name}” works now "
             f"({config.get_kind_display()}), so its device cannot be read back through it."
         )
-        return check
+        return check, None
     started = time.monotonic()
-    correlation_id = uuid.uuid4()
+    correlation_id = correlation_id or uuid.uuid4()
     if config.is_bosch:
         url = bosch.things_thing_url(config, intent.target)
         if url is None:
             check.message = NO_THINGS_URL
-            return check
+            return check, None
         check.not_read = BOSCH_NOT_READ
         check.parts = [
             read_part(
@@ -313,7 +348,7 @@ def check_attempt(*, actor, team, config, intent):
                 f"Nothing was read: a password stored for this connection cannot be used ({exc}). "
                 "A team admin can type it again in the connection's settings."
             )
-            return check
+            return check, None
     check.verdict = compare.verdict(part.state for part in check.parts)
     check.message = _summary(check.parts, check.verdict)
     failed = next((p for p in check.parts if p.state == FAILED), None)
@@ -325,26 +360,21 @@ def check_attempt(*, actor, team, config, intent):
     }
     if resolution:
         request["resolves"] = str(attempt)
-    try:
-        audit.record(
-            CHECK_ACTION,
-            actor=actor,
-            team=team,
-            config=config,
-            status=check.verdict,
-            target=intent.target,
-            correlation_id=correlation_id,
-            latency_ms=int((time.monotonic() - started) * 1000),
-            message=check.message,
-            request=request,
-            response={"parts": [part.as_dict() for part in check.parts], "resolution": resolution},
-        )
-    except DatabaseError:
-        logger.exception("the check of %s could not be recorded", intent.target)
-        check.next_step = "The check could not be recorded in the audit log, so it settles nothing."
-        return check
+    row = audit.build(
+        CHECK_ACTION,
+        actor=actor,
+        team=team,
+        config=config,
+        status=check.verdict,
+        target=intent.target,
+        correlation_id=correlation_id,
+        latency_ms=int((time.monotonic() - started) * 1000),
+        message=check.message,
+        request=request,
+        response={"parts": [part.as_dict() for part in check.parts], "resolution": resolution},
+    )
     check.correlation_id = correlation_id
     check.resolution = resolution
     if resolution:
         check.message += " " + RESOLUTION_WORDS[resolution]
-    return check
+    return check, row

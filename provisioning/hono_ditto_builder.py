@@ -8,7 +8,7 @@ held show-once result and the answer to a second submission.
 import time
 from dataclasses import dataclass
 
-from provisioning import hono_ditto_service
+from provisioning import hono_ditto_chain, hono_ditto_service
 from provisioning.providers import hono_ditto as hd
 from provisioning.providers import hono_ditto_preview
 from provisioning.providers.hono_ditto_connection import auths_for, settings_for
@@ -86,7 +86,7 @@ def resume_point(intent):
     and the attempts it resumed confirmed, in order (not sent again); "from": the first step it
     did not confirm ("" when none is left); "credentials": "kept" when the earlier attempt set
     the device's credentials (none are sent again), "sent" when they are sent now, else ""}."""
-    confirmed, _ = hono_ditto_service.confirmed_steps(intent.correlation_id)
+    confirmed, _ = hono_ditto_chain.confirmed_steps(intent.correlation_id)
     names = [step.get("step") for step in intent.request.get("steps", []) if isinstance(step, dict)]
     credentials = ""
     if "credentials" in names:

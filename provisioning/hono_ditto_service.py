@@ -37,8 +37,19 @@ from dataclasses import dataclass, field
 from django.db import DatabaseError
 from django.utils import timezone
 
-from provisioning import audit, drift, history, services
+from provisioning import audit, drift, services
 from provisioning.errors import ProviderError
+from provisioning.hono_ditto_chain import (
+    ALREADY,
+    DEPROVISION,
+    DONE,
+    PENDING,
+    PROVISION,
+    STEP_ACTION,
+    UNDO,
+    confirmed_steps,
+    removed_steps,
+)
 from provisioning.models import AuditEvent
 from provisioning.providers import hono_ditto as hd
 from provisioning.providers.hono_ditto_preview import request_record
@@ -47,13 +58,7 @@ from provisioning.services import AuditUnavailable, Outcome, classify
 
 logger = logging.getLogger(__name__)
 
-STEP_ACTION = history.STEP_ACTION
-PROVISION, UNDO, DEPROVISION = "provision", "undo", "deprovision"
 COMPARE = "compare"  # the read of a part answered "already exists" (not a step of the plan)
-PENDING = "pending"
-DONE = {PROVISION: "created", UNDO: "deleted", DEPROVISION: "deleted"}
-ALREADY = {PROVISION: "already", UNDO: "gone", DEPROVISION: "gone"}
-MAX_CHAIN = 20  # attempts followed back through "resolves" when reading what is confirmed
 # What the operator does about a step whose outcome is unknown (the error's own next step
 # speaks of one request and its 409).
 UNKNOWN_NEXT_STEP = (
@@ -364,37 +369,6 @@ def provision(sender, plan, *, device_id, correlation_id=None, origin=None, temp
     return _provision(run, plan)
 
 
-def confirmed_steps(correlation_id):
-    """What the attempt ``correlation_id`` and the attempts it resumed left at the provider:
-    (the provisioning steps confirmed, in order; the steps sent without a definite answer)."""
-    chain = []
-    current = correlation_id
-    while current is not None and len(chain) < MAX_CHAIN and current not in chain:
-        intent = AuditEvent.objects.filter(correlation_id=current, phase=AuditEvent.Phase.INTENT).first()
-        if intent is None:
-            break
-        chain.append(current)
-        current = history.resolved_attempt(intent)
-    rows = AuditEvent.objects.filter(correlation_id__in=chain, action=STEP_ACTION).order_by(
-        "created_at", "id"
-    )
-    confirmed, maybe_sent = [], set()
-    for row in rows:
-        request = row.request if isinstance(row.request, dict) else {}
-        name, stage = request.get("step"), request.get("stage")
-        if stage == PROVISION:
-            if row.status == PENDING:
-                maybe_sent.add(name)
-            elif row.status != "unknown":
-                maybe_sent.discard(name)
-            if row.status in (DONE[PROVISION], ALREADY[PROVISION]) and name not in confirmed:
-                confirmed.append(name)
-        elif stage == UNDO and row.status in (DONE[UNDO], ALREADY[UNDO]):
-            gone = {name, "credentials"} if name == "device" else {name}
-            confirmed = [step for step in confirmed if step not in gone]
-    return confirmed, maybe_sent
-
-
 def resume(sender, plan, *, device_id, resolves, correlation_id=None, template=None):
     """Send ``plan`` again as a new attempt that resolves the attempt ``resolves``: from the
     first step not confirmed by it (or by the attempts it resumed); the Result."""
@@ -412,22 +386,40 @@ def resume(sender, plan, *, device_id, resolves, correlation_id=None, template=N
 
 
 class PlannedAttempt:
-    """A provisioning attempt (``provision``, or ``resume`` when ``resolves`` is given) in the
-    three parts a bulk job batches, as services.Attempt has them: the caller writes the intent
-    row (``services.begin([planned.attempt, ...])``, several rows in one transaction), then
-    ``run()`` sends the steps, each with its step rows before and after the call, undoing on
-    a refusal, and returns the Result; the caller writes the outcome row
-    (``services.finish([planned.attempt, ...])``). Reading what ``resolves`` confirmed is done
-    here, before the intent is written."""
+    """A provisioning attempt (``provision``, or ``resume`` when ``resolves`` is given), or with
+    ``action="device.deprovision"`` a de-provisioning one (continuing ``resolves`` from its
+    first step not confirmed), in the three parts a bulk job batches, as services.Attempt has
+    them: the caller writes the intent row (``services.begin([planned.attempt, ...])``, several
+    rows in one transaction), then ``run()`` sends the steps, each with its step rows before and
+    after the call (a provisioning attempt undoing on a refusal), and returns the Result; the
+    caller writes the outcome row (``services.finish([planned.attempt, ...])``). Reading what
+    ``resolves`` confirmed is done here, before the intent is written."""
 
-    def __init__(self, sender, plan, *, device_id, correlation_id, origin=None, resolves=None, template=None):
+    def __init__(
+        self,
+        sender,
+        plan,
+        *,
+        device_id,
+        correlation_id,
+        origin=None,
+        resolves=None,
+        action=None,
+        template=None,
+    ):
+        action = action or "device.provision"
         self.plan = plan
-        self.confirmed, self.maybe_sent = confirmed_steps(resolves) if resolves else ((), frozenset())
+        self.deprovisions = action == "device.deprovision"
+        self.confirmed, self.maybe_sent = (), frozenset()
         if resolves:
             origin = {**(origin or {}), "resolves": str(resolves)}
+            if self.deprovisions:
+                self.confirmed = removed_steps(resolves)
+            else:
+                self.confirmed, self.maybe_sent = confirmed_steps(resolves)
         self.attempt_run = AttemptRun(
             sender,
-            action="device.provision",
+            action=action,
             device_id=device_id,
             plan=plan,
             origin=origin,
@@ -437,8 +429,41 @@ class PlannedAttempt:
         self.attempt = self.attempt_run.attempt
 
     def run(self):
-        _send_plan(self.attempt_run, self.plan, confirmed=self.confirmed, maybe_sent=self.maybe_sent)
+        if self.deprovisions:
+            _send_deprovision(self.attempt_run, self.plan, removed_before=self.confirmed)
+        else:
+            _send_plan(self.attempt_run, self.plan, confirmed=self.confirmed, maybe_sent=self.maybe_sent)
         return self.attempt_run.conclude()
+
+
+def _send_deprovision(run, plan, *, removed_before=()):
+    """Send the steps of ``plan`` (``hono_ditto.deprovision_plan``) not in ``removed_before``, in
+    order; a part already gone (404) is not an error. Stops at the first step that does not go
+    through. Sets the run's Result (its outcome row is not written here)."""
+    removed, gone = [], []
+    for step in plan:
+        if step.name in removed_before:
+            continue
+        try:
+            sent = run.call(DEPROVISION, step)
+        except (AuditUnavailable, ProviderError) as error:
+            if isinstance(error, AuditUnavailable):
+                run.stop("failed", step=step, message=error.message)
+            else:
+                status = classify(error)
+                run.stop(status, error, step=step)
+                if status == "unknown":
+                    run.result.next_step = UNKNOWN_DEPROVISION_NEXT_STEP
+            if removed or removed_before:
+                run.result.message += f" Deleted before it: {', '.join([*removed_before, *removed])}."
+            return
+        (gone if sent.already else removed).append(step.name)
+    words = [
+        f"Deleted before: {', '.join(removed_before)}." if removed_before else "",
+        f"Deleted: {', '.join(removed)}." if removed else "",
+        f"Already gone: {', '.join(gone)}." if gone else "",
+    ]
+    run.stop("deleted", message=" ".join(word for word in words if word))
 
 
 def deprovision(sender, plan, *, device_id, correlation_id=None):
@@ -447,23 +472,5 @@ def deprovision(sender, plan, *, device_id, correlation_id=None):
     run = AttemptRun.begun(
         sender, action="device.deprovision", device_id=device_id, plan=plan, correlation_id=correlation_id
     )
-    removed, gone = [], []
-    for step in plan:
-        try:
-            sent = run.call(DEPROVISION, step)
-        except AuditUnavailable as error:
-            run.stop("failed", step=step, message=error.message)
-            return run.finish()
-        except ProviderError as error:
-            status = classify(error)
-            run.stop(status, error, step=step)
-            if status == "unknown":
-                run.result.next_step = UNKNOWN_DEPROVISION_NEXT_STEP
-            return run.finish()
-        (gone if sent.already else removed).append(step.name)
-    words = [
-        f"Deleted: {', '.join(removed)}." if removed else "",
-        f"Already gone: {', '.join(gone)}." if gone else "",
-    ]
-    run.stop("deleted", message=" ".join(word for word in words if word))
+    _send_deprovision(run, plan)
     return run.finish()

@@ -148,6 +148,7 @@ class Attempt:
                 correlation_id=self.correlation_id,
                 http_status=result.status,
                 latency_ms=result.latency_ms,
+                message=result.note,
                 body=result.body,
                 retries=result.retries,
                 waited=result.waited,
@@ -290,28 +291,55 @@ def provision_device(
     )
 
 
+def deprovision_attempt(
+    *,
+    actor,
+    team,
+    config,
+    device_id,
+    keep_credentials=False,
+    keep_policy=False,
+    correlation_id=None,
+    origin=None,
+):
+    """The Attempt that deletes one device (and its credentials, thing, policy unless kept). Its
+    outcome is "deleted" also when the device was gone already (a 404: the outcome says so)."""
+    request = bosch.request_record(
+        "DELETE",
+        bosch.device_url(config, device_id),
+        {"keepCredentials": keep_credentials, "keepPolicy": keep_policy},
+    )
+    if origin:
+        request["origin"] = origin
+    return Attempt(
+        action="device.deprovision",
+        call=lambda cid: bosch.delete_device(
+            config,
+            device_id,
+            keep_credentials=keep_credentials,
+            keep_policy=keep_policy,
+            correlation_id=cid,
+        ),
+        actor=actor,
+        team=team,
+        config=config,
+        target=device_id,
+        request=request,
+        success_status="deleted",
+        correlation_id=correlation_id or uuid.uuid4(),
+    )
+
+
 def deprovision_device(*, actor, team, config, device_id, keep_credentials=False, keep_policy=False):
     """Delete one device (and its credentials, thing, policy unless kept), with audit rows."""
     return perform(
-        Attempt(
-            action="device.deprovision",
-            call=lambda cid: bosch.delete_device(
-                config,
-                device_id,
-                keep_credentials=keep_credentials,
-                keep_policy=keep_policy,
-                correlation_id=cid,
-            ),
+        deprovision_attempt(
             actor=actor,
             team=team,
             config=config,
-            target=device_id,
-            request=bosch.request_record(
-                "DELETE",
-                bosch.device_url(config, device_id),
-                {"keepCredentials": keep_credentials, "keepPolicy": keep_policy},
-            ),
-            success_status="deleted",
+            device_id=device_id,
+            keep_credentials=keep_credentials,
+            keep_policy=keep_policy,
         )
     )
 

@@ -22,6 +22,7 @@ urlpatterns = [
     path("t/<slug:team_slug>/connections/<int:pk>/test/", views.config_test, name="config_test"),
     path("t/<slug:team_slug>/devices/", views.device_list, name="devices"),
     path("t/<slug:team_slug>/devices/export/", views.device_export, name="device_export"),
+    path("t/<slug:team_slug>/devices/act/", views.device_action, name="device_action"),
     path("t/<slug:team_slug>/devices/new/", views.device_new, name="device_new"),
     path("t/<slug:team_slug>/devices/new/progress/", views.device_send_progress, name="device_send_progress"),
     path("t/<slug:team_slug>/bulk/", include("provisioning.bulk.urls")),

@@ -194,6 +194,12 @@ EXPECTED = {
         "GET": cells(LOGIN, 200, 200, 200, 404),
         "POST": cells(LOGIN, 405, 405, 405, 405),
     },
+    # A bulk action on devices (its confirmation page; a POST without the fingerprint the page
+    # showed starts nothing and shows the page again: 409), for those who may de-provision one.
+    "t/<slug:team_slug>/devices/act/": {
+        "GET": cells(LOGIN, 200, 200, 403, 404),
+        "POST": cells(LOGIN, 409, 409, 403, 404),
+    },
     "t/<slug:team_slug>/devices/new/": {
         "GET": cells(LOGIN, 200, 200, 403, 404),
         "POST": cells(LOGIN, 200, 200, 403, 404),
@@ -434,8 +440,11 @@ REGEX_URLS = {
     "admin/^(?P<app_label>auth|axes|django_tasks_database|provisioning|sandbox)/$": "/admin/provisioning/",
     "admin/(?P<url>.*)$": "/admin/no-such-page/",
 }
+# Query strings of routes whose page needs one (the choice a bulk action confirms).
+QUERIES = {"t/<slug:team_slug>/devices/act/": "?action=deprovision&scope=all"}
 # Harmless (mostly invalid) bodies for the POSTs that would otherwise act.
 POST_DATA = {
+    "t/<slug:team_slug>/devices/act/": {"action": "deprovision", "scope": "all"},
     "accounts/login/": {"username": "", "password": ""},
     "account/theme/": {"theme": "no-such-theme", "next": "/"},
     "accounts/password/": {"old_password": "", "new_password1": "", "new_password2": ""},
@@ -585,7 +594,7 @@ def concrete(route, world, team_slug="team-a"):
         assert values.get(name) not in (None, "None"), f"no value for <{name}> in {route}"
         return values[name]
 
-    return "/" + re.sub(r"<(?:(\w+):)?(\w+)>", fill, route)
+    return "/" + re.sub(r"<(?:(\w+):)?(\w+)>", fill, route) + QUERIES.get(route, "")
 
 
 def _watched():
@@ -700,7 +709,7 @@ def test_every_row_has_every_method_and_visitor():
         assert set(row) == set(METHODS), route
         for method in METHODS:
             assert set(row[method]) == set(ROLES), (route, method)
-    for route in set(OBJECTS) | set(MUTATES) | set(POST_DATA) | set(REGEX_URLS):
+    for route in set(OBJECTS) | set(MUTATES) | set(POST_DATA) | set(REGEX_URLS) | set(QUERIES):
         assert route in EXPECTED, route
 
 

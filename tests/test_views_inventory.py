@@ -59,7 +59,10 @@ def attempt(team, target, status, *, at, config=None, actor="oscar", action="dev
 
 def listed(response):
     """The device ids listed on a Devices page, in order."""
-    return re.findall(r"<tr>\s*<td><code>([^<]+)</code>", response.content.decode())
+    # (A member who may act on devices has a box to tick first.)
+    return re.findall(
+        r"<tr>\s*(?:<td><input [^>]*></td>\s*)?<td><code>([^<]+)</code>", response.content.decode()
+    )
 
 
 def next_link(response):

@@ -42,14 +42,17 @@ def failed_rows_csv(job):
         states.append(RowState.PENDING)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([*job.columns, "error"])
+    # A job on devices (de-provision, check) has no file: its rows are the devices' ids.
+    writer.writerow(["device_id", "error"] if job.acts_on_devices else [*job.columns, "error"])
     yield out.getvalue()
     rows = (
         BulkRow.objects.filter(job=job, state__in=states)
         .order_by("line")
-        .values_list("line", "state", "cells", "message", "http_status", "secret_origin")
+        .values_list("line", "state", "cells", "message", "http_status", "secret_origin", "device_id")
     )
-    for line, state, cells, message, http_status, origin in rows.iterator(chunk_size=2000):
+    for line, state, cells, message, http_status, origin, device_id in rows.iterator(chunk_size=2000):
+        if job.acts_on_devices:
+            cells = [device_id]
         out.seek(0)
         out.truncate()
         label = RowState(state).label if state != RowState.PENDING else "Not sent (cancelled)"

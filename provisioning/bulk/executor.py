@@ -1,8 +1,11 @@
-"""Running one bulk job: a pool of threads, each row sent the way a single Send is.
+"""Running one bulk job: a pool of threads, each row sent the way a single Send (or a single
+de-provision, or a single check) is.
 
-The executor holds the job's lease (provisioning.bulk.lease) while it runs. A row
-goes through the single Send's three parts (services.perform: audit intent, call,
-audit outcome):
+The executor holds the job's lease (provisioning.bulk.lease) while it runs. What a row is
+sent as is the job's action's (provisioning.bulk.actions: provision a CSV row, de-provision
+or check a device); everything below is the same for each. A row goes through the single
+Send's three parts (services.perform: audit intent, call, audit outcome; a check has no
+intent, and its one row is written as an outcome is):
 
 - The main thread takes the next rows in line order and, in one transaction, moves
   them to ``sending`` (with the attempt's correlation id and, for a blank password,
@@ -67,35 +70,18 @@ from django.db import DatabaseError, close_old_connections, connections, transac
 from django.db.models import F
 from django.utils import timezone
 
-from provisioning import crypto, hono_ditto_service, services
-from provisioning.bulk import lease
-from provisioning.bulk.csvfile import Layout
+from provisioning import crypto, services
+from provisioning.bulk import actions, lease
 from provisioning.bulk.events import job_actor, record
-from provisioning.bulk.intake import form_problems, row_form
-from provisioning.bulk.models import (
-    BulkJob,
-    BulkRow,
-    JobStatus,
-    RowState,
-    SecretOrigin,
-    open_secret,
-    seal_secret,
-)
-from provisioning.bulk.verdicts import AUDIT_PAUSE, Verdict, of_outcome, of_result, settled
-from provisioning.device_form import generate_password
-from provisioning.providers import hono_ditto as hd
-from provisioning.providers.hono_ditto_connection import auths_for, settings_for
+from provisioning.bulk.models import Action, BulkJob, BulkRow, JobStatus, RowState
+from provisioning.bulk.verdicts import AUDIT_PAUSE, Verdict
+from provisioning.models import AuditEvent
 
 logger = logging.getLogger(__name__)
 
 CONTROL = 0.5  # seconds between looks at the job's status (cancel) and the stop event
 BREAKER_FAILURES = 20
 MAX_PAUSE = 300  # seconds; a longer Retry-After is cut to this, and the row is tried again then
-
-
-def audited(attempt):
-    """The services.Attempt whose intent and outcome rows stand for ``attempt``."""
-    return attempt.attempt if isinstance(attempt, hono_ditto_service.PlannedAttempt) else attempt
 
 
 def close_thread_connections(pool, threads):
@@ -118,26 +104,19 @@ class Executor:
         self.owner = owner
         self.stop = stop
         self.on_progress = on_progress
-        self.layout = Layout.for_job(job)
         self.concurrency = max(1, min(job.concurrency, 32))
         # Rows begun (intent written) and queued beyond the threads' number, so that a thread
         # takes its next row the moment its answer is in; the provider still never has more
         # than ``concurrency`` requests at once.
         self.ahead = max(2, self.concurrency // 2)
         self.actor = job_actor(job)
-        self.origin = str(job.public_id)
+        self.action = actions.for_job(job, self.actor)
         self.exhausted = False
         self.pause_until = 0.0
         self.busy_streak = 0
         self.failures_in_a_row = 0
         self.stop_reason = None  # cancel, shutdown, lost, paused
         self.paused_reason = ""
-        self.settings = self.sender = None
-        if not job.client.is_bosch:
-            self.settings = settings_for(job.client)
-            self.sender = hono_ditto_service.Sender(
-                self.actor, job.team, self.settings, auths_for(job.client), job.client
-            )
 
     # --- the main thread ------------------------------------------------------------------------
 
@@ -167,8 +146,8 @@ class Executor:
                 if self.on_progress:
                     self.on_progress(self.job)
             if self.stop_reason is None and now >= self.pause_until:
-                for row, attempt in self.begin_next(len(running)):
-                    running.add(pool.submit(self.send, row, attempt))
+                for work in self.begin_next(len(running)):
+                    running.add(pool.submit(self.send, work))
             if not running and (self.stop_reason or self.exhausted):
                 return
             timeout = min(next_heartbeat, next_control) - time.monotonic()
@@ -177,19 +156,25 @@ class Executor:
             done, _ = wait(running, timeout=max(0.01, timeout), return_when=FIRST_COMPLETED)
             running.difference_update(done)
             answered = [future.result() for future in done]
-            for _, _, verdict, _ in answered:
+            for _, verdict, _ in answered:
                 self.handle(verdict)
             self.settle(answered)
 
     def settle(self, answered):
         """Write the audit outcomes and the results of rows that came back, in one transaction."""
-        finished = [(row, attempt, fields) for row, attempt, _, fields in answered if fields is not None]
+        finished = [(work, fields) for work, _, fields in answered if fields is not None]
         if not finished:
             return
         try:
             with transaction.atomic():
-                services.finish([audited(attempt) for _, attempt, _ in finished])
-                for row, _, fields in finished:
+                attempts = [work.attempt for work, _ in finished if work.attempt is not None]
+                if attempts:
+                    services.finish(attempts)
+                events = [event for work, _ in finished for event in work.records]
+                if events:
+                    AuditEvent.objects.append(events)
+                for work, fields in finished:
+                    row = work.row
                     BulkRow.objects.filter(pk=row.pk, correlation_id=row.correlation_id).update(**fields)
         except DatabaseError as exc:
             # The rows stay "sending": recovery reads the audit log for them.
@@ -199,7 +184,7 @@ class Executor:
     def begin_next(self, in_flight):
         """Begin the next rows when few are left in the pool's queue: mark them ``sending``
         with their correlation ids and write their audit intents, in one transaction. Returns
-        the (row, Attempt) pairs begun, to be sent."""
+        the Works begun, to be sent."""
         if self.exhausted or in_flight - self.concurrency > self.ahead // 2:
             return []
         count = self.concurrency + self.ahead - in_flight
@@ -208,32 +193,29 @@ class Executor:
         if not rows:
             self.exhausted = True
             return []
-        generate = job.credentials_type == "hashed-password"
         begun, settled_now = [], []
         for row in rows:
             row.state = RowState.SENDING
             row.correlation_id = uuid.uuid4()
             row.attempts += 1
-            if generate and row.secret_origin == SecretOrigin.NONE:
-                row.secret_sealed = seal_secret(job.public_id, row.line, generate_password())
-                row.secret_origin = SecretOrigin.GENERATED
-            attempt = self.prepare(row)
+            work = self.action.prepare(row)
             row.resumes = None  # the new attempt's intent names the one it resumes
-            if isinstance(attempt, dict):  # it cannot be sent: settled here
-                for field, value in attempt.items():
+            if isinstance(work, dict):  # it cannot be sent: settled here
+                for field, value in work.items():
                     setattr(row, field, value)
                 settled_now.append(row)
             else:
-                begun.append((row, attempt))
+                begun.append(work)
         fields = ["state", "correlation_id", "resumes", "attempts", "secret_sealed", "secret_origin"]
         try:
             with transaction.atomic():
-                for row, _ in begun:  # a handful of rows: plain UPDATEs cost less than bulk_update's CASEs
-                    row.save(update_fields=fields)
+                for work in begun:  # a handful of rows: plain UPDATEs cost less than bulk_update's CASEs
+                    work.row.save(update_fields=fields)
                 for row in settled_now:
                     row.save(update_fields=[*fields, "done_at", "message", "http_status"])
-                if begun:
-                    services.begin([audited(attempt) for _, attempt in begun])
+                intents = [work.attempt for work in begun if work.attempt is not None]
+                if intents:
+                    services.begin(intents)
         except (services.AuditUnavailable, DatabaseError) as exc:
             logger.warning("bulk job %s: rows could not be begun (%s); waiting", job.pk, exc)
             self.handle(Verdict("busy", wait=AUDIT_PAUSE, message=str(exc)))  # the rows stay pending
@@ -252,7 +234,7 @@ class Executor:
                         f"The last {BREAKER_FAILURES} rows all failed or ended unknown; the last one said: "
                         f"{verdict.message}"
                     )
-            elif verdict.state in (RowState.CREATED, RowState.EXISTS):
+            elif verdict.state != RowState.CONFLICT:
                 self.failures_in_a_row = 0
         elif verdict.kind == "busy":
             self.busy_streak += 1
@@ -323,79 +305,20 @@ class Executor:
 
     # --- the pool's threads ---------------------------------------------------------------------
 
-    def send(self, row, attempt):
-        """Make one row's call once the job may send (no database work): (row, attempt,
-        Verdict, the row's fields)."""
+    def send(self, work):
+        """Make one row's call(s) once the job may send: (Work, Verdict, the row's fields). A
+        Bosch row's thread does no database work; see the docstring for the others."""
         while self.stop_reason != "lost" and (delay := self.pause_until - time.monotonic()) > 0:
             time.sleep(min(delay, CONTROL))
         if self.stop_reason == "lost":
             # Not sent, and the row stays "sending": the lease's new holder recovers it.
-            return row, attempt, Verdict("lost"), None
+            return work, Verdict("lost"), None
         try:
-            if isinstance(attempt, hono_ditto_service.PlannedAttempt):
-                # Several calls: this thread writes each call's step rows (see the docstring).
-                return (row, attempt, *of_result(row, attempt.run()))
-            return (row, attempt, *of_outcome(row, attempt.run()))
+            return (work, *work.run())
         except Exception as exc:
             # Without an outcome the row stays "sending": recovery reads the audit log for it.
-            logger.exception("bulk job %s line %s: unexpected error", self.job.pk, row.line)
-            return row, attempt, Verdict("error", message=f"{exc!r}"[:200]), None
-
-    def prepare(self, row):
-        """The row's services.Attempt, or the fields of a row that cannot be sent."""
-        job = self.job
-        secret = None
-        if row.secret_sealed:
-            try:
-                secret = open_secret(job.public_id, row.line, row.secret_sealed)
-            except crypto.SecretBoxError as exc:
-                return settled(row, RowState.FAILED, message=f"The sealed password cannot be opened: {exc}")
-        if secret is None and job.credentials_type != "none":
-            return settled(
-                row,
-                RowState.FAILED,
-                message="Not sent: the row's password is no longer kept (secrets are erased 24 hours after "
-                "the job was confirmed). Upload the row again.",
-            )
-        typed = secret if row.secret_origin == SecretOrigin.TYPED else ""
-        form, problems, labels = row_form(job, self.layout, row.cells, password=typed)
-        if not form.is_valid():
-            problems.append(form_problems(form, labels))
-        if problems:
-            text = " ".join(problems)
-            return settled(row, RowState.FAILED, message=f"Not sent: the row is no longer valid. {text}")
-        generated = secret if row.secret_origin == SecretOrigin.GENERATED else None
-        origin = {"bulkJob": self.origin, "line": row.line}
-        if not job.client.is_bosch:
-            return self.planned(row, form, generated, origin)
-        return services.provision_attempt(
-            actor=self.actor,
-            team=job.team,
-            config=job.client,
-            body=form.to_body(generated_secret=generated),
-            auth_scope=form.effective_auth_scope(),
-            correlation_id=row.correlation_id,
-            origin=origin,
-            template=job.template_version,
-        )
-
-    def planned(self, row, form, generated, origin):
-        """The PlannedAttempt of a Hono + Ditto or Ditto row: its plan, resuming the attempt
-        ``row.resumes`` when an earlier one stopped part-way."""
-        spec = form.to_spec()
-        try:
-            plan = hd.plan(self.settings, spec, generated_secret=generated)
-        except hd.NotHonoured as exc:
-            return settled(row, RowState.FAILED, message=f"Not sent: {exc}")
-        return hono_ditto_service.PlannedAttempt(
-            self.sender,
-            plan,
-            device_id=spec.id,
-            correlation_id=row.correlation_id,
-            origin=origin,
-            resolves=row.resumes,
-            template=self.job.template_version,
-        )
+            logger.exception("bulk job %s line %s: unexpected error", self.job.pk, work.row.line)
+            return work, Verdict("error", message=f"{exc!r}"[:200]), None
 
 
 def run(job_id, *, stop=None, owner=None, on_progress=None):
@@ -408,7 +331,7 @@ def run(job_id, *, stop=None, owner=None, on_progress=None):
     if job is None:
         return "busy"
     lease.recover(job)
-    if job.client is None or job.namespace is None:
+    if job.client is None or (job.action == Action.PROVISION and job.namespace is None):
         what = "connection" if job.client is None else "namespace"
         lease.release(
             job,
@@ -427,5 +350,8 @@ def run(job_id, *, stop=None, owner=None, on_progress=None):
             paused_reason=f"A password stored for the connection cannot be used ({exc}). A team admin "
             "can type it again in the connection's settings; then resume the job.",
         )
+        return "paused"
+    except actions.Unusable as exc:
+        lease.release(job, owner, status=JobStatus.PAUSED, paused_reason=f"Nothing was sent. {exc}"[:500])
         return "paused"
     return executor.run()

@@ -10,12 +10,15 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from provisioning.bulk import columns, intake, lease, tasks
+from provisioning.bulk import columns, intake, lease, selection, tasks
 from provisioning.bulk.credentials import SECRETS_LIFETIME
 from provisioning.bulk.csvfile import Layout
 from provisioning.bulk.events import record
-from provisioning.bulk.models import ACTIVE, BulkRow, JobStatus, RowState, locked, used_as
-from provisioning.models import display_name
+from provisioning.bulk.forms import DEFAULT_CONCURRENCY
+from provisioning.bulk.models import ACTIVE, Action, BulkJob, BulkRow, JobStatus, RowState, locked, used_as
+from provisioning.models import Team, display_name
+
+SNAPSHOT_BATCH = 2000
 
 
 def upload(
@@ -119,6 +122,75 @@ def start(job, actor, *, run_in_worker=True):
     return True
 
 
+def start_action(team, actor, data, *, run_in_worker=True):
+    """Make and queue the job a confirmed ActionForm asks for (``data``: its cleaned data): the
+    devices of its Selection are snapshotted into the job's rows now, so a device that matches
+    later is not added. Returns (the job, or None when nothing was made; the Selection). Nothing
+    is made when the selection cannot be acted on, or is no longer the set the confirmation
+    page showed (its fingerprint): the page shows it again, as it is now.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        Team.objects.select_for_update().get(pk=team.pk)  # one confirmation in a team at a time
+        chosen = selection.choose(team, data)
+        if chosen.problem or chosen.fingerprint != data.get("fingerprint"):
+            return None, chosen
+        config, namespaces = chosen.connection, chosen.namespaces
+        job = BulkJob.objects.create(
+            team=team,
+            action=chosen.action,
+            created_by=actor if getattr(actor, "pk", None) else None,
+            created_by_name=display_name(actor),
+            client=config,
+            client_name=config.name,
+            namespace_name=namespaces[0] if len(namespaces) == 1 else "",
+            credentials_type="none",
+            auth_scope="",
+            concurrency=data.get("concurrency") or DEFAULT_CONCURRENCY,
+            keep_policy=chosen.action == Action.DEPROVISION and bool(data.get("keep_policy")),
+            keep_credentials=chosen.action == Action.DEPROVISION
+            and config.is_bosch
+            and bool(data.get("keep_credentials")),
+            selection=chosen.words[:1000],
+            left_out=chosen.left_out,
+            source_job=chosen.source_job,
+            status=JobStatus.QUEUED,
+            total_rows=chosen.count,
+            confirmed_at=now,
+            confirmed_by=actor if getattr(actor, "pk", None) else None,
+            confirmed_by_name=display_name(actor),
+        )
+        _snapshot(job, chosen.devices)
+        left = sum(chosen.left_out.values())
+        record(
+            job,
+            "bulk.start",
+            actor=actor,
+            message=f"Confirmed: {job.get_action_display().lower()} {chosen.count} devices through "
+            f"“{config.name}”" + (f"; {left} chosen were left out." if left else "."),
+        )
+        if run_in_worker:
+            transaction.on_commit(lambda: tasks.enqueue_run(job.pk))
+    return job, chosen
+
+
+def _snapshot(job, devices):
+    """The job's rows, one per device of ``devices`` (in their order), every one to be sent."""
+    batch = []
+    values = devices.values_list("device_id", "created_attempt", "last_attempt", "created_at")
+    for line, (device_id, created_attempt, last_attempt, created_at) in enumerate(
+        values.iterator(chunk_size=SNAPSHOT_BATCH), start=1
+    ):
+        # A check compares with the attempt that created the device, else (never created) with
+        # its last attempt, whose outcome is unknown or which left parts of it behind.
+        checks = created_attempt if created_at is not None else last_attempt
+        batch.append(BulkRow(job=job, line=line, state=RowState.PENDING, device_id=device_id, checks=checks))
+        if len(batch) >= SNAPSHOT_BATCH:
+            BulkRow.objects.bulk_create(batch)
+            batch = []
+    BulkRow.objects.bulk_create(batch)
+
+
 def discard(job, actor):
     """Delete a draft (or a rejected upload, or one waiting for its columns to be matched) and
     its rows, their sealed passwords with them."""
@@ -183,7 +255,7 @@ def resume(job, actor):
 def retryable_unknown(job):
     """Unknown rows that can be sent again: their secret (if they need one) is still kept."""
     rows = BulkRow.objects.filter(job=job, state=RowState.UNKNOWN)
-    if job.credentials_type == "none":
+    if job.credentials_type == "none" or job.acts_on_devices:
         return rows
     return rows.exclude(secret_sealed="")
 
@@ -221,8 +293,13 @@ def retry_unknown(job, actor):
 
 
 def retry_words(job):
-    """What sending a row of unknown outcome again does, for ``job``'s provider."""
-    if job.client is not None and not job.client.is_bosch:
+    """What sending a row of unknown outcome again does, for ``job``'s provider and action."""
+    multi_step = job.client is not None and not job.client.is_bosch
+    if job.action == Action.DEPROVISION and multi_step:
+        return "each continues from the first part not confirmed deleted; a part found gone counts as deleted"
+    if job.action == Action.DEPROVISION:
+        return "a 404 now means the earlier attempt deleted it: it is recorded as “already gone”"
+    if multi_step:
         return (
             "each continues from the first step not confirmed; an “already exists” answer to a call "
             "that went out unanswered is that call's work"

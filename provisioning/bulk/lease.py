@@ -33,6 +33,14 @@ above, except a ``failed`` one (nothing definite: the provider busy, a token) wh
 is resumed the same way.
 
 A row that reached ``created`` is never sent again.
+
+A de-provisioning job's rows are read the same way from their ``device.deprovision`` rows,
+except that a DELETE is sent at most once unless the operator asks: a row whose intent has no
+outcome is "unknown" (sent again, a 404 then means "already gone"), unless it is a Hono +
+Ditto or Ditto row none of whose calls had begun (no step row: nothing was sent), which goes
+back to ``pending``. An outcome that left some parts deleted and the provider busy resumes from
+the first part not confirmed. A check job's row whose ``device.check`` row (its correlation id)
+was written adopts its finding; without one, nothing was recorded and it is read again.
 """
 
 import logging
@@ -45,8 +53,8 @@ from pathlib import Path
 from django.db import transaction
 from django.utils import timezone
 
-from provisioning.bulk.models import ACTIVE, BulkJob, BulkRow, JobStatus, RowState, secret_to_keep
-from provisioning.bulk.verdicts import PLAN_STATES
+from provisioning.bulk.models import ACTIVE, Action, BulkJob, BulkRow, JobStatus, RowState, secret_to_keep
+from provisioning.bulk.verdicts import CHECK_STATES, PLAN_STATES
 from provisioning.models import AuditEvent
 
 logger = logging.getLogger(__name__)
@@ -166,44 +174,18 @@ def adopted_state(status, http_status, resend):
     return RowState.FAILED
 
 
+IN_FLIGHT = "The worker stopped while this row was being sent: the outcome is unknown."
+
+
 def recover(job):
     """Settle rows left ``sending`` by an executor that died; return how many became unknown."""
     rows = list(BulkRow.objects.filter(job=job, state=RowState.SENDING))
     if not rows:
         return 0
     cids = [row.correlation_id for row in rows if row.correlation_id]
-    outcomes = {
-        event.correlation_id: event
-        for event in AuditEvent.objects.filter(
-            correlation_id__in=cids, phase=AuditEvent.Phase.OUTCOME, action="device.provision"
-        ).only("correlation_id", "status", "http_status", "message")
-    }
-    intents = dict(
-        AuditEvent.objects.filter(
-            correlation_id__in=cids, phase=AuditEvent.Phase.INTENT, action="device.provision"
-        ).values_list("correlation_id", "request__provider")
-    )
     now = timezone.now()
+    RECOVER[job.action](rows, cids, now)
     for row in rows:
-        found = outcomes.get(row.correlation_id)
-        if intents.get(row.correlation_id) in MULTI_STEP:
-            resumed = found is None or found.status == "failed"
-            if resumed:
-                row.state, row.resumes = RowState.PENDING, row.correlation_id
-            else:
-                row.state = PLAN_STATES.get(found.status, RowState.FAILED)
-                row.http_status, row.message, row.done_at = found.http_status, found.message[:1000], now
-        elif found is not None:
-            row.state = adopted_state(found.status, found.http_status, row.resend)
-            row.http_status = found.http_status
-            row.message = found.message[:1000]
-            row.done_at = None if row.state == RowState.PENDING else now
-        elif row.correlation_id in intents:
-            row.state = RowState.UNKNOWN
-            row.done_at = now
-            row.message = "The worker stopped while this row was being sent: the outcome is unknown."
-        else:
-            row.state = RowState.PENDING
         if row.state == RowState.PENDING:
             row.correlation_id = None
         row.secret_sealed = secret_to_keep(row.state, row.secret_origin, row.secret_sealed)
@@ -213,3 +195,95 @@ def recover(job):
     if unknown:
         logger.warning("bulk job %s: %d rows were in flight when the last executor stopped", job.pk, unknown)
     return unknown
+
+
+def _attempts(cids, action):
+    """(outcome rows by correlation id, {correlation id: the intent's request["provider"]})."""
+    outcomes = {
+        event.correlation_id: event
+        for event in AuditEvent.objects.filter(
+            correlation_id__in=cids, phase=AuditEvent.Phase.OUTCOME, action=action
+        ).only("correlation_id", "status", "http_status", "message")
+    }
+    intents = dict(
+        AuditEvent.objects.filter(
+            correlation_id__in=cids, phase=AuditEvent.Phase.INTENT, action=action
+        ).values_list("correlation_id", "request__provider")
+    )
+    return outcomes, intents
+
+
+def _adopt(row, found, state, now):
+    row.state, row.http_status, row.message = state, found.http_status, found.message[:1000]
+    row.done_at = None if state == RowState.PENDING else now
+
+
+def _recover_provisioning(rows, cids, now):
+    outcomes, intents = _attempts(cids, "device.provision")
+    for row in rows:
+        found = outcomes.get(row.correlation_id)
+        if intents.get(row.correlation_id) in MULTI_STEP:
+            resumed = found is None or found.status == "failed"
+            if resumed:
+                row.state, row.resumes = RowState.PENDING, row.correlation_id
+            else:
+                _adopt(row, found, PLAN_STATES.get(found.status, RowState.FAILED), now)
+        elif found is not None:
+            _adopt(row, found, adopted_state(found.status, found.http_status, row.resend), now)
+        elif row.correlation_id in intents:
+            row.state, row.done_at, row.message = RowState.UNKNOWN, now, IN_FLIGHT
+        else:
+            row.state = RowState.PENDING
+
+
+def _recover_deprovisioning(rows, cids, now):
+    outcomes, intents = _attempts(cids, "device.deprovision")
+    stepped = set(
+        AuditEvent.objects.filter(correlation_id__in=cids, action="device.step").values_list(
+            "correlation_id", flat=True
+        )
+    )
+    for row in rows:
+        found = outcomes.get(row.correlation_id)
+        multi_step = intents.get(row.correlation_id) in MULTI_STEP
+        if found is not None and found.status == "deleted":
+            gone = found.http_status == 404 and not multi_step
+            _adopt(row, found, RowState.GONE if gone else RowState.DELETED, now)
+        elif found is not None and found.status == "unknown":
+            _adopt(row, found, RowState.UNKNOWN, now)
+        elif found is not None and found.status == "failed":
+            # Nothing reached the provider at the step that failed (a token, the provider busy):
+            # sent again; the parts a multi-step attempt deleted before it are not deleted again.
+            row.state, row.resumes = RowState.PENDING, row.correlation_id if multi_step else None
+        elif found is not None:
+            _adopt(row, found, RowState.FAILED, now)
+        elif row.correlation_id not in intents or (multi_step and row.correlation_id not in stepped):
+            row.state = RowState.PENDING  # nothing was sent
+        else:
+            row.state, row.done_at, row.message = RowState.UNKNOWN, now, IN_FLIGHT
+
+
+def _recover_checks(rows, cids, now):
+    recorded = {
+        event.correlation_id: event
+        for event in AuditEvent.objects.filter(correlation_id__in=cids, action="device.check").only(
+            "correlation_id", "status", "message"
+        )
+    }
+    for row in rows:
+        found = recorded.get(row.correlation_id)
+        if found is None:
+            row.state = RowState.PENDING  # a read: made again, nothing was recorded
+        else:
+            row.state, row.message, row.done_at = (
+                CHECK_STATES.get(found.status, RowState.FAILED),
+                found.message[:1000],
+                now,
+            )
+
+
+RECOVER = {
+    Action.PROVISION: _recover_provisioning,
+    Action.DEPROVISION: _recover_deprovisioning,
+    Action.CHECK: _recover_checks,
+}

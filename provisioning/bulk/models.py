@@ -1,4 +1,9 @@
-"""A bulk job (one CSV upload) and its rows.
+"""A bulk job and its rows: a CSV upload to provision, or an action on devices that exist.
+
+A job has an ``action``: ``provision`` (a CSV upload, the statuses below from
+``validating``), or ``deprovision`` / ``check`` (devices chosen on the Devices page,
+provisioning.bulk.selection): those are confirmed on their own page, so they are made
+``queued`` with their rows already snapshotted, and run like any job.
 
 A job moves through these statuses::
 
@@ -69,6 +74,12 @@ LISTED = (
 )
 
 
+class Action(models.TextChoices):
+    PROVISION = "provision", "Provision"
+    DEPROVISION = "deprovision", "De-provision"
+    CHECK = "check", "Check at provider"
+
+
 class RowState(models.TextChoices):
     # Decided by the dry run; these rows are never sent.
     INVALID = "invalid", "Invalid"
@@ -82,10 +93,36 @@ class RowState(models.TextChoices):
     EXISTS = "exists", "Already exists"
     FAILED = "failed", "Failed"
     UNKNOWN = "unknown", "Outcome unknown"
+    # A de-provisioning row's ends.
+    DELETED = "deleted", "De-provisioned"
+    GONE = "gone", "Already gone"
+    # A check's findings (provisioning.drift: each part present as sent, missing, or different).
+    PRESENT = "present", "Present as sent"
+    DIFFERENT = "different", "Different"
+    PARTIAL = "partial", "Partly there"
+    MISSING = "missing", "Missing"
 
 
 SKIPPED_STATES = (RowState.INVALID, RowState.DUPLICATE, RowState.PROVISIONED)
-FINAL_STATES = (RowState.CREATED, RowState.CONFLICT, RowState.EXISTS, RowState.FAILED, RowState.UNKNOWN)
+FINAL_STATES = (
+    RowState.CREATED,
+    RowState.CONFLICT,
+    RowState.EXISTS,
+    RowState.FAILED,
+    RowState.UNKNOWN,
+    RowState.DELETED,
+    RowState.GONE,
+    RowState.PRESENT,
+    RowState.DIFFERENT,
+    RowState.PARTIAL,
+    RowState.MISSING,
+)
+# The states a job's counts show, in order, for each action (others are shown when not zero).
+SHOWN_STATES = {
+    Action.PROVISION: (RowState.CREATED, RowState.CONFLICT, RowState.FAILED, RowState.UNKNOWN),
+    Action.DEPROVISION: (RowState.DELETED, RowState.GONE, RowState.FAILED, RowState.UNKNOWN),
+    Action.CHECK: (RowState.PRESENT, RowState.DIFFERENT, RowState.MISSING, RowState.FAILED),
+}
 # Rows the failed-rows CSV holds: everything that did not end up existing at the provider.
 PROBLEM_STATES = (RowState.INVALID, RowState.DUPLICATE, RowState.CONFLICT, RowState.FAILED, RowState.UNKNOWN)
 
@@ -99,6 +136,7 @@ class SecretOrigin(models.TextChoices):
 class BulkJob(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="bulk_jobs")
+    action = models.CharField(max_length=12, choices=Action.choices, default=Action.PROVISION)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -134,6 +172,14 @@ class BulkJob(models.Model):
     template_version = models.ForeignKey(
         TemplateVersion, on_delete=models.RESTRICT, null=True, blank=True, related_name="bulk_jobs"
     )
+    # A de-provisioning job's options, as a single de-provision offers them for the provider.
+    keep_policy = models.BooleanField(default=False)
+    keep_credentials = models.BooleanField(default=False)
+    # An action job: what the operator chose (in words), and the devices chosen that were left
+    # out, {reason: count}; "de-provision what this job created" names the job.
+    selection = models.CharField(max_length=1000, blank=True)
+    left_out = models.JSONField(default=dict, blank=True)
+    source_job = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
 
     status = models.CharField(max_length=12, choices=JobStatus.choices, default=JobStatus.VALIDATING)
     total_rows = models.PositiveIntegerField(default=0)
@@ -175,7 +221,19 @@ class BulkJob(models.Model):
         ]
 
     def __str__(self):
-        return f"Bulk job {self.pk} ({self.file_name or 'upload'})"
+        return f"Bulk job {self.pk} ({self.title})"
+
+    @property
+    def title(self):
+        """What the job is, in a few words: its file's name, or its action."""
+        if self.action == Action.PROVISION:
+            return self.file_name or "upload"
+        return self.get_action_display()
+
+    @property
+    def acts_on_devices(self):
+        """True for a de-provisioning or checking job (rows chosen on the Devices page)."""
+        return self.action != Action.PROVISION
 
     @property
     def is_active(self):
@@ -270,6 +328,8 @@ class BulkRow(models.Model):
     busy_retries = models.PositiveSmallIntegerField(default=0)
     # Chosen by the operator to be sent again after an unknown outcome: a 409 then means "exists".
     resend = models.BooleanField(default=False)
+    # A check row: the provisioning attempt whose intent the device is compared with.
+    checks = models.UUIDField(null=True, blank=True)
     done_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

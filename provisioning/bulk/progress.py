@@ -6,7 +6,16 @@ from datetime import timedelta
 from django.utils import timezone
 
 from provisioning.bulk import lease, tasks
-from provisioning.bulk.models import ACTIVE, PROBLEM_STATES, SKIPPED_STATES, BulkRow, JobStatus, RowState
+from provisioning.bulk.models import (
+    ACTIVE,
+    FINAL_STATES,
+    PROBLEM_STATES,
+    SHOWN_STATES,
+    SKIPPED_STATES,
+    BulkRow,
+    JobStatus,
+    RowState,
+)
 
 RATE_WINDOW = 20  # seconds of finished rows the current rate is measured over
 WAITING_HINT_AFTER = 10  # seconds a queued job may wait before the page asks whether a worker runs
@@ -59,6 +68,20 @@ class Progress:
     @property
     def eta_text(self):
         return duration_text(self.eta_seconds) if self.eta_seconds else ""
+
+    def shown(self, action):
+        """[(state, label, count)] of the rows done, as a job of ``action`` shows them: its
+        usual states always, any other when it has rows."""
+        usual = SHOWN_STATES[action]
+        order = [*usual, *(state for state in FINAL_STATES if state not in usual)]
+        return [
+            (state, LABELS.get(state, RowState(state).label), self.counts[state])
+            for state in order
+            if state in usual or self.counts[state]
+        ]
+
+
+LABELS = {RowState.EXISTS: "Already existed", RowState.UNKNOWN: "Unknown"}
 
 
 def duration_text(seconds):

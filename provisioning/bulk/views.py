@@ -30,7 +30,8 @@ from provisioning.bulk import columns as column_mapping
 from provisioning.bulk import credentials, downloads, dry_run, jobs, progress
 from provisioning.bulk.csvfile import Layout, UploadError, mismatch
 from provisioning.bulk.forms import ColumnsForm, UploadForm
-from provisioning.bulk.models import BulkJob, BulkRow, JobStatus, RowState
+from provisioning.bulk.models import Action, BulkJob, BulkRow, JobStatus, RowState
+from provisioning.bulk.selection import MADE_STATES
 
 ROWS_PAGE = 100
 RECENT_ROWS = 12
@@ -40,7 +41,9 @@ BOM = "\ufeff"  # spreadsheet programs read a CSV as UTF-8 when it starts with o
 def get_job(request, team_slug, pk, roles=ALL_ROLES):
     membership = get_membership(request, team_slug, roles)
     job = get_object_or_404(
-        BulkJob.objects.select_related("team", "client", "namespace", "template_version__template"),
+        BulkJob.objects.select_related(
+            "team", "client", "namespace", "source_job", "template_version__template"
+        ),
         pk=pk,
         team=membership.team,
     )
@@ -58,6 +61,7 @@ def job_list(request, team_slug):
     )
     for job in items:
         job.progress = progress.progress(job, from_summary=True)
+        job.counts = [count for count in job.progress.shown(job.action) if count[2]]
     return render(request, "provisioning/bulk/jobs.html", {"membership": membership, "items": items})
 
 
@@ -236,10 +240,17 @@ def _progress_ctx(membership, job):
     if job.pause_until and job.pause_until > now and job.is_active:
         paused_for = int((job.pause_until - now).total_seconds()) + 1
     waited = (now - job.confirmed_at).total_seconds() if job.confirmed_at else 0
+    made = sum(found.counts[state] for state in MADE_STATES)
     return {
         "membership": membership,
         "job": job,
         "progress": found,
+        "counts": found.shown(job.action),
+        # "De-provision what this job created": a provisioning job that stopped, having made some.
+        "offer_deprovision": membership.can_provision
+        and job.action == Action.PROVISION
+        and job.status in (JobStatus.DONE, JobStatus.CANCELLED, JobStatus.PAUSED)
+        and made > 0,
         "recent": recent[:RECENT_ROWS],
         "paused_for": paused_for,
         "waiting_long": found.executor == "waiting" and waited > progress.WAITING_HINT_AFTER,
@@ -271,10 +282,14 @@ def _rows_ctx(request, job):
             : ROWS_PAGE + 1
         ]
     )
-    name_index = _name_index(job)
+    name_index = _name_index(job) if job.action == Action.PROVISION else None
     for row in page:
         # A row too broken for a device id still shows what its name cell said.
-        row.name_cell = row.cells[name_index] if not row.device_id and len(row.cells) > name_index else ""
+        row.name_cell = (
+            row.cells[name_index]
+            if name_index is not None and not row.device_id and len(row.cells) > name_index
+            else ""
+        )
 
     counts = job.row_counts()
     filters = [("", "All", sum(counts.values()))] + [
@@ -358,7 +373,11 @@ def resume(request, team_slug, pk):
 def retry_unknown(request, team_slug, pk):
     _, job = get_job(request, team_slug, pk, PROVISIONERS)
     queued, skipped = jobs.retry_unknown(job, request.user)
-    if queued:
+    if queued and job.action == Action.DEPROVISION:
+        messages.success(
+            request, f"{queued} rows with an unknown outcome are sent again: {jobs.retry_words(job)}."
+        )
+    elif queued:
         if job.client is not None and not job.client.is_bosch:
             how = (
                 "Each continues from its first step not confirmed; an “already exists” answer to a "

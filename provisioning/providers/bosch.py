@@ -9,10 +9,12 @@ creates the Hub device, its credentials, the thing and its policy.
 import json
 import re
 import shlex
+import time
 from urllib.parse import quote
 
 from provisioning import api, ids
 from provisioning.audit import redact
+from provisioning.errors import Refused
 
 GENERATED = "[generated on send]"  # stands in the preview for a secret made only at Send
 MASK = "********"
@@ -67,19 +69,44 @@ def create_device(config, body, *, auth_scope=None, skip_vorto=None, correlation
     )
 
 
+# What a DELETE answered 404 means. Bosch documents the 404 as "at least one of the underlying
+# resources could not be found" without saying whether it deleted the others.
+ALREADY_GONE = (
+    "Already gone: the provider answered 404 (Bosch: at least one of the device, its credentials, "
+    "its thing or its policy was not found; it does not say which). Check at provider tells whether "
+    "any of it is left."
+)
+
+
 def delete_device(config, device_id, *, keep_credentials=False, keep_policy=False, correlation_id=None):
     """DELETE /{service-instance-id}/devices/{device-id}: remove device, credentials, thing and policy.
 
+    A 404 is not an error here: the device is gone already (a de-provision done before), and the
+    Response says so (``note``, ALREADY_GONE) with the provider's body.
+
     https://apidocs.bosch-iot-suite.com/index.html?urls.primaryName=Bosch%20IoT%20Suite%20-%20Device%20Provisioning#/deprovisioning
     """
-    return api.call(
-        config,
-        "DELETE",
-        device_url(config, device_id),
-        params=delete_params(keep_credentials, keep_policy),
-        json_body=None,
-        correlation_id=correlation_id,
-    )
+    started = time.monotonic()
+    try:
+        return api.call(
+            config,
+            "DELETE",
+            device_url(config, device_id),
+            params=delete_params(keep_credentials, keep_policy),
+            json_body=None,
+            correlation_id=correlation_id,
+        )
+    except Refused as error:
+        if error.http_status != 404:
+            raise
+        return api.Response(
+            status=404,
+            body=error.details if isinstance(error.details, dict) else {},
+            latency_ms=int((time.monotonic() - started) * 1000),
+            attempts=1,
+            url=error.url,
+            note=ALREADY_GONE,
+        )
 
 
 def request_record(method, url, params, body=None):

@@ -23,13 +23,20 @@ from provisioning.providers.hono_ditto_errors import parse_body, provider_words
 
 
 class ReadFailed(Exception):
-    """A read that gave no usable answer; ``message`` and ``next_step`` say why and what to do."""
+    """A read that gave no usable answer; ``message`` and ``next_step`` say why and what to do.
 
-    def __init__(self, message, next_step="", http_status=None):
+    ``kind`` is the kind of ProviderError it stands for (provisioning.errors), when it says more
+    than "no usable answer": "unavailable" (busy or unreachable: ``retry_after`` seconds, if the
+    provider said), "token", "configuration" or "unauthorized" (the connection's credentials),
+    so that a bulk check can wait, or stop for the operator, instead of failing every device."""
+
+    def __init__(self, message, next_step="", http_status=None, *, kind="", retry_after=None):
         super().__init__(message)
         self.message = message
         self.next_step = next_step
         self.http_status = http_status
+        self.kind = kind
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -56,7 +63,9 @@ def read(url, auth, *, service, what, hono_tenant=None, correlation_id=None):
             "Try the check again in a moment.",
         ) from None
     except ProviderError as error:
-        raise ReadFailed(error.message, error.next_step, error.http_status) from None
+        raise ReadFailed(
+            error.message, error.next_step, error.http_status, kind=error.kind, retry_after=error.retry_after
+        ) from None
     status, latency = answer.status, answer.response.latency_ms
     if status == 200:
         if answer.truncated:
@@ -98,7 +107,21 @@ def read(url, auth, *, service, what, hono_tenant=None, correlation_id=None):
                 http_status=status,
             )
         return Found(exists=False, http_status=status, latency_ms=latency)
-    raise ReadFailed(*_refusal(status, service, what, answer.retry_after), http_status=status) from None
+    raise ReadFailed(
+        *_refusal(status, service, what, answer.retry_after),
+        http_status=status,
+        kind=_refusal_kind(status, answer.retry_after),
+        retry_after=answer.retry_after,
+    ) from None
+
+
+def _refusal_kind(status, retry_after):
+    """The ProviderError kind a read answered ``status`` stands for ("" when none says more)."""
+    if status in (401, 403):
+        return "unauthorized"
+    if status == 429 or (status == 503 and retry_after is not None):
+        return "unavailable"
+    return ""
 
 
 def _refusal(status, service, what, retry_after):

@@ -5,7 +5,7 @@ from provisioning.views.configs import config_delete, config_detail, config_new,
 from provisioning.views.devices import device_new, device_send_progress
 from provisioning.views.groups import group_delete, groups
 from provisioning.views.history import deprovision, history_check, history_entry, history_export, history_list
-from provisioning.views.inventory import device_export, device_list
+from provisioning.views.inventory import device_action, device_export, device_list
 from provisioning.views.members import (
     accept_invitation,
     invitation_revoke,
@@ -39,6 +39,7 @@ __all__ = [
     "config_test",
     "configs",
     "deprovision",
+    "device_action",
     "device_export",
     "device_list",
     "device_new",

@@ -1,5 +1,5 @@
-// Provisioner's only script: copy buttons, the "/" shortcut, the theme switch, and the device
-// builder's busy Send and curl panel. The rest is htmx.
+// Provisioner's only script: copy buttons, the "/" shortcut, the theme switch, the device
+// builder's busy Send and curl panel, and the Devices page's "tick every row". The rest is htmx.
 "use strict";
 document.addEventListener("click", async (event) => {
   const button = event.target.closest("button[data-copy]");
@@ -88,5 +88,20 @@ window.addEventListener("pageshow", (event) => {
     button.disabled = false;
     button.removeAttribute("aria-busy");
     button.textContent = button.dataset.idleLabel || button.textContent;
+  }
+});
+
+// The Devices page: a box in the list's head ticks (or unticks) every row of the page. Without
+// a script it stays hidden ("All that match" is there for the whole list).
+function revealTickAll() {
+  for (const box of document.querySelectorAll("input[data-tick-all]")) box.hidden = false;
+}
+document.addEventListener("DOMContentLoaded", revealTickAll);
+document.addEventListener("htmx:afterSwap", revealTickAll);
+document.addEventListener("change", (event) => {
+  const all = event.target.closest && event.target.closest("input[data-tick-all]");
+  if (!all || !all.form) return;
+  for (const box of all.form.querySelectorAll(`input[type=checkbox][name="${all.dataset.tickAll}"]`)) {
+    box.checked = all.checked;
   }
 });

@@ -4,9 +4,12 @@
                                                [--upload-rows 100000] [--skip-upload]
                                                [--sandbox-db shared|separate]
                                                [--provider bosch|hono_ditto]
+                                               [--action provision|deprovision]
 
 ``--provider hono_ditto`` runs the same comparison through an Eclipse Hono + Ditto
-connection instead (issue 13): see tests/bench/bench_bulk_hono_ditto.py.
+connection instead (issue 13): see tests/bench/bench_bulk_hono_ditto.py. ``--action
+deprovision`` compares a bulk de-provision ("de-provision what this job created") with a bare
+loop of the same DELETEs (issue 14): see tests/bench/bench_bulk_deprovision.py.
 
 Everything runs as deployed (tests/bench/harness.py): gunicorn serving the app with
 the sandbox on, a throw-away database (SQLite unless BENCH_DATABASE_URL is set).
@@ -43,7 +46,7 @@ import time
 
 import requests
 
-from tests.bench import bench_bulk_hono_ditto, harness
+from tests.bench import bench_bulk_deprovision, bench_bulk_hono_ditto, harness
 from tests.bench.bulk_runs import (
     NAMESPACE,
     Sandbox,
@@ -172,7 +175,17 @@ def main():
         help="hono_ditto: the job and the bare loop through a Hono + Ditto connection, four calls a "
         "device (bench_bulk_hono_ditto.py; --upload-rows does not apply)",
     )
+    parser.add_argument(
+        "--action",
+        choices=["provision", "deprovision"],
+        default="provision",
+        help="deprovision: a bulk de-provision of --rows devices against a bare loop of the same DELETEs "
+        "(bench_bulk_deprovision.py; Bosch; --upload-rows does not apply)",
+    )
     args = parser.parse_args()
+    if args.action == "deprovision":
+        bench_bulk_deprovision.main(args)
+        return
     if args.provider == "hono_ditto":
         bench_bulk_hono_ditto.main(args)
         return

@@ -5,11 +5,13 @@ Anything that sends rows runs against the built-in sandbox over real HTTP
 """
 
 import io
+import uuid
 
 import pytest
 
+from provisioning import audit
 from provisioning.bulk import executor, intake, jobs
-from provisioning.models import Namespace
+from provisioning.models import Device, Namespace
 from provisioning.sandbox import knobs, seed
 from tests.factories import make_config, make_hono_ditto
 
@@ -181,3 +183,25 @@ def parts(device_id):
         "policy": DittoPolicy.objects.filter(policy_id=device_id).count(),
         "thing": DittoThing.objects.filter(thing_id=device_id).count(),
     }
+
+
+def created(team, config, name, actor, origin=None):
+    """A device ``config`` created, as its audit rows say (the inventory follows them)."""
+    device_id = f"{NS}:{name}"
+    correlation = uuid.uuid4()
+    request = {"method": "POST", "body": {"id": device_id}}
+    if origin:
+        request["origin"] = origin
+    for phase, status in (("intent", "pending"), ("outcome", "created")):
+        audit.record(
+            "device.provision",
+            actor=actor,
+            team=team,
+            config=config,
+            phase=phase,
+            status=status,
+            target=device_id,
+            correlation_id=correlation,
+            request=request if phase == "intent" else None,
+        )
+    return Device.objects.get(team=team, connection_ref=config.pk, device_id=device_id)

@@ -64,3 +64,54 @@ def test_an_auditor_finds_a_device_and_opens_its_history(
     violations += axe(page)
     assert not violations, f"axe found violations:\n{format_violations(violations)}"
     assert browser_errors == []
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_an_operator_de_provisions_a_filtered_set_as_one_job(
+    page, login, operator_a, devices, bulk_worker, scheme, shot, axe, browser_errors
+):
+    """Filter the Devices page, choose the devices (all that match, or ticked one by one),
+    read the confirmation (count, connection, what is left out), watch the job finish, and
+    find the devices de-provisioned."""
+    page.emulate_media(color_scheme=scheme)
+    login(page, operator_a)
+    page.goto("/t/team-a/devices/")
+    page.get_by_role("searchbox").fill("boiler")
+    rows = page.locator("#device-results tbody tr")
+    expect(rows).to_have_count(2)
+    violations = axe(page)
+    if scheme == "light":
+        page.get_by_label("All 2 devices that match these filters").check()
+    else:
+        page.get_by_label(f"Tick {NAMESPACE}:boiler-7").check()
+        page.get_by_label(f"Tick {NAMESPACE}:boiler-17").check()
+    page.get_by_role("button", name="De-provision…").click()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("De-provision 2 devices through “Sandbox A”?")
+    facts = page.locator("dl.facts")
+    expect(facts).to_contain_text("Sandbox A")
+    expect(facts).to_contain_text(
+        "All devices that match Device id “boiler” (2 devices)" if scheme == "light" else "2 rows ticked"
+    )
+    expect(page.get_by_label("Keep the credentials (keepCredentials)")).not_to_be_checked()
+    violations += axe(page)
+    if scheme == "light":
+        shot(page, "bulk-deprovision-confirm")
+    page.get_by_role("button", name="De-provision 2 devices").click()
+
+    expect(page.get_by_role("heading", level=1)).to_contain_text("De-provision")
+    expect(page.get_by_role("heading", level=2, name=re.compile("^Finished"))).to_be_visible(timeout=30_000)
+    counts = page.locator("dl.counts")
+    expect(counts).to_contain_text("De-provisioned")
+    expect(counts.locator("div").filter(has_text="De-provisioned").locator("dd")).to_have_text("2")
+    violations += axe(page)
+    if scheme == "light":
+        shot(page, "bulk-deprovision-done")
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Devices").click()
+    for name in ("boiler-7", "boiler-17", "pump-3"):
+        expect(page.get_by_role("row").filter(has_text=f"{NAMESPACE}:{name}")).to_contain_text(
+            "De-provisioned"
+        )
+    assert not violations, f"axe found violations:\n{format_violations(violations)}"
+    assert browser_errors == []

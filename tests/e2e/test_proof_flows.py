@@ -187,7 +187,7 @@ def test_a_bulk_upload_runs_to_completion_with_the_progress_bar_moving(
 
     login(page, operator_a)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Bulk").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Bulk provisioning")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Bulk jobs")
     page.get_by_role("link", name="Upload a CSV").click()
     page.get_by_label("CSV file").set_input_files(source)
     page.get_by_label("Rows sent at the same time").fill("2")
