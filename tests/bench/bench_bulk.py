@@ -49,15 +49,15 @@ import requests
 from tests.bench import bench_bulk_deprovision, bench_bulk_hono_ditto, harness
 from tests.bench.bulk_runs import (
     NAMESPACE,
-    Sandbox,
     bare_loop_of,
     cpu_seconds,
     csv_file,
     gunicorn_workers,
     peak_rss_mb,
+    prepare,
     run_job,
     self_cpu_seconds,
-    separate_sandbox_server,
+    served,
 )
 
 
@@ -190,10 +190,7 @@ def main():
         bench_bulk_hono_ditto.main(args)
         return
 
-    harness.configure()
-    os.environ["BULK_MAX_ROWS"] = str(max(args.upload_rows, args.rows))
-    harness.setup_django()
-    harness.prepare_database()
+    prepare(max(args.upload_rows, args.rows))
     from provisioning import tokens
 
     figures = {
@@ -204,13 +201,7 @@ def main():
         "database": os.environ["DATABASE_URL"].split(":", 1)[0],
     }
     ideal = args.concurrency / (args.latency / 1000)
-    if args.sandbox_db == "separate":
-        servers = separate_sandbox_server()
-    else:
-        servers = harness.server(workers=2, threads=16)
-    with servers as served:
-        base, sandbox_env = served if isinstance(served, tuple) else (served, None)
-        sandbox = Sandbox(sandbox_env)
+    with served(args.sandbox_db) as (base, sandbox):
         tenant = sandbox.create_tenant(base)
         team, user, config, namespace = harness.make_team_client(tenant)
         url = f"{tenant['api_base_url']}/{tenant['service_instance_id']}/devices"

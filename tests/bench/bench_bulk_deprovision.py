@@ -138,10 +138,7 @@ def run_deprovision_job(made, user, concurrency, sandbox):
 
 
 def main(args):
-    harness.configure()
-    os.environ["BULK_MAX_ROWS"] = str(args.rows)
-    harness.setup_django()
-    harness.prepare_database()
+    bulk_runs.prepare(args.rows)
     from provisioning import tokens
     from provisioning.bulk.models import BulkJob
 
@@ -153,13 +150,7 @@ def main(args):
         "database": os.environ["DATABASE_URL"].split(":", 1)[0],
         "sandbox_db": args.sandbox_db,
     }
-    if args.sandbox_db == "separate":
-        servers = bulk_runs.separate_sandbox_server()
-    else:
-        servers = harness.server(workers=2, threads=16)
-    with servers as served:
-        base, sandbox_env = served if isinstance(served, tuple) else (served, None)
-        sandbox = bulk_runs.Sandbox(sandbox_env)
+    with bulk_runs.served(args.sandbox_db) as (base, sandbox):
         tenant = sandbox.create_tenant(base)
         team, user, config, namespace = harness.make_team_client(tenant)
         url = f"{tenant['api_base_url']}/{tenant['service_instance_id']}/devices"

@@ -224,6 +224,26 @@ def run_job(config, namespace, team, user, rows, concurrency, sandbox):
     }
 
 
+def prepare(max_rows):
+    """Django and the throw-away database of a bulk bench, bulk jobs allowed ``max_rows`` rows."""
+    harness.configure()
+    os.environ["BULK_MAX_ROWS"] = str(max_rows)
+    harness.setup_django()
+    harness.prepare_database()
+
+
+@contextlib.contextmanager
+def served(sandbox_db):
+    """gunicorn with the sandbox on, in the app's database (``shared``) or, with ``separate``,
+    a second gunicorn serving it from a database of its own; yields (base URL, Sandbox)."""
+    if sandbox_db == "separate":
+        with separate_sandbox_server() as (base, env):
+            yield base, Sandbox(env)
+    else:
+        with harness.server(workers=2, threads=16) as base:
+            yield base, Sandbox(None)
+
+
 @contextlib.contextmanager
 def separate_sandbox_server():
     """A second gunicorn serving the sandbox from a database of its own; yields (base URL, env)."""
