@@ -49,6 +49,9 @@ def test_an_operator_builds_sends_and_finds_a_device(
     page.get_by_label("Attribute 1 value").fill("north")
     expect(preview(page)).to_contain_text('"site": "north"')
     page.get_by_role("button", name="Add an attribute").click()
+    # htmx focuses the new row once it has settled: wait for it, or a slow settle would move
+    # the focus back there while the value is typed.
+    expect(page.get_by_label("Attribute 2 key")).to_be_focused()
     page.get_by_label("Attribute 2 key").fill("floor")
     page.get_by_label("Attribute 2 value").fill("3")
     expect(preview(page)).to_contain_text('"floor": 3')
