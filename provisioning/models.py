@@ -443,6 +443,13 @@ class Device(models.Model):
                 name="device_team_tversion",
                 condition=models.Q(template_ref__isnull=False),
             ),
+            # A template and a state together (e.g. what was de-provisioned of one kind): the
+            # page and its bounded count read just the matches, not a template's every device.
+            models.Index(
+                fields=["team", "template_ref", "state", "-changed_at", "-id"],
+                name="device_team_tstate",
+                condition=models.Q(template_ref__isnull=False),
+            ),
         ]
 
     def __str__(self):
