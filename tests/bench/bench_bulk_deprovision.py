@@ -29,6 +29,7 @@ hour, for the same executor's figures:
 | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |
 | de-provision | separate | 3.6 / 6.3 | 69.6 s | 76.7 s | 1.10x | 1 | 87.8 MB | 3.9 ms |
 | de-provision | shared | 0.7 / 3.8 | 69.1 s | 85.0 s | 1.23x | 1 | 86.9 MB | 4.1 ms |
+| de-provision | shared, quiet box | 0.5 / 1.6 | 70.4 s | 78.7 s | 1.12x | 1 | 87.4 MB | |
 | provision | shared | 6.3 / 4.9 | | | 1.26x | 1 | 87.5 MB | 5.1 ms |
 
 (load: the 1-minute load average; CPU/row: the worker's CPU per device.)
