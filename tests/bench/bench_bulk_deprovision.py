@@ -175,25 +175,10 @@ def main(args):
         )
         ours = run_deprovision_job(made, user, args.concurrency, sandbox)
     ideal_s = args.rows * args.latency / 1000 / args.concurrency
+    figures.update(bulk_runs.compared(args.rows, ideal_s, bare_s, bare_cpu, ours))
     figures.update(
-        ideal_time_s=round(ideal_s, 1),
-        bare_loop_time_s=round(bare_s, 1),
-        product_time_s=round(ours["elapsed_s"], 1),
         product_confirm_s=round(ours["confirm_s"], 2),
-        product_executor_time_s=round(ours["executor_s"], 1),
-        product_time_vs_bare=round(ours["elapsed_s"] / bare_s, 3),
-        bare_loop_devices_per_s=round(args.rows / bare_s, 1),
-        product_devices_per_s=round(args.rows / ours["elapsed_s"], 1),
-        token_requests=ours["token_requests"],
         token_lifetime_s=TOKEN_LIFETIME,
-        worker_peak_rss_mb=round(ours["worker_peak_rss_mb"], 1),
-        throttled=ours["throttled"],
-        bare_loop_client_cpu_ms_per_row=round(bare_cpu[0] / args.rows * 1000, 2),
-        bare_loop_server_cpu_ms_per_row=round(bare_cpu[1] / args.rows * 1000, 2),
-        worker_cpu_ms_per_row=round(ours["client_cpu_ms_per_row"], 2),
-        worker_run_server_cpu_ms_per_row=round(ours["server_cpu_ms_per_row"], 2),
-        load_average_at_end=os.getloadavg(),
-        cpus=os.cpu_count(),
     )
     print(json.dumps(figures, indent=2))
     print(

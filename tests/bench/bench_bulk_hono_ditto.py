@@ -162,27 +162,12 @@ def main(args):
         ours = bulk_runs.run_job(config, namespace, team, user, args.rows, args.concurrency, sandbox)
     steps = AuditEvent.objects.filter(action="device.step", target__contains=":ours-").count()
     ideal_s = args.rows * 4 * args.latency / 1000 / args.concurrency
+    figures.update(bulk_runs.compared(args.rows, ideal_s, bare_s, bare_cpu, ours))
     figures.update(
-        ideal_time_s=round(ideal_s, 1),
-        bare_loop_time_s=round(bare_s, 1),
-        product_time_s=round(ours["elapsed_s"], 1),
-        product_executor_time_s=round(ours["executor_s"], 1),
-        product_time_vs_bare=round(ours["elapsed_s"] / bare_s, 3),
-        bare_loop_devices_per_s=round(args.rows / bare_s, 1),
-        product_devices_per_s=round(args.rows / ours["elapsed_s"], 1),
         # The sandbox counts the tokens of both its token endpoints together.
-        token_requests=ours["token_requests"],
         token_endpoints=[tenant["token_url"]] + ([ditto_tenant["token_url"]] if ditto_tenant else []),
         token_lifetime_s=TOKEN_LIFETIME,
-        worker_peak_rss_mb=round(ours["worker_peak_rss_mb"], 1),
-        throttled=ours["throttled"],
         step_rows_written=steps,
-        bare_loop_client_cpu_ms_per_row=round(bare_cpu[0] / args.rows * 1000, 2),
-        bare_loop_server_cpu_ms_per_row=round(bare_cpu[1] / args.rows * 1000, 2),
-        worker_cpu_ms_per_row=round(ours["client_cpu_ms_per_row"], 2),
-        worker_run_server_cpu_ms_per_row=round(ours["server_cpu_ms_per_row"], 2),
-        load_average_at_end=os.getloadavg(),
-        cpus=os.cpu_count(),
     )
     print(json.dumps(figures, indent=2))
     print(

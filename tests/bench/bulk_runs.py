@@ -224,6 +224,29 @@ def run_job(config, namespace, team, user, rows, concurrency, sandbox):
     }
 
 
+def compared(rows, ideal_s, bare_s, bare_cpu, ours):
+    """The figures every bulk bench prints of its job (``ours``, run_job's) beside its bare
+    loop (``bare_s`` seconds, ``bare_cpu`` its client and server CPU seconds)."""
+    return {
+        "ideal_time_s": round(ideal_s, 1),
+        "bare_loop_time_s": round(bare_s, 1),
+        "product_time_s": round(ours["elapsed_s"], 1),
+        "product_executor_time_s": round(ours["executor_s"], 1),
+        "product_time_vs_bare": round(ours["elapsed_s"] / bare_s, 3),
+        "bare_loop_devices_per_s": round(rows / bare_s, 1),
+        "product_devices_per_s": round(rows / ours["elapsed_s"], 1),
+        "token_requests": ours["token_requests"],
+        "worker_peak_rss_mb": round(ours["worker_peak_rss_mb"], 1),
+        "throttled": ours["throttled"],
+        "bare_loop_client_cpu_ms_per_row": round(bare_cpu[0] / rows * 1000, 2),
+        "bare_loop_server_cpu_ms_per_row": round(bare_cpu[1] / rows * 1000, 2),
+        "worker_cpu_ms_per_row": round(ours["client_cpu_ms_per_row"], 2),
+        "worker_run_server_cpu_ms_per_row": round(ours["server_cpu_ms_per_row"], 2),
+        "load_average_at_end": os.getloadavg(),
+        "cpus": os.cpu_count(),
+    }
+
+
 def prepare(max_rows):
     """Django and the throw-away database of a bulk bench, bulk jobs allowed ``max_rows`` rows."""
     harness.configure()
