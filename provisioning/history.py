@@ -126,14 +126,7 @@ def events(team, filters=None):
     multi-step attempt are not entries of their own (its entry page shows them)."""
     open_ids = OpenAttempt.objects.filter(team_id=team.pk).values("correlation_id")
     data = filters.cleaned_data if filters is not None and filters.is_valid() else {}
-    found = search.search_matches(team, data["q"]) if data.get("q") else None
-    if found is not None:
-        # Only the team's rows are found. With its team_id also in the query, SQLite would
-        # walk the team's whole log by time rather than fetch and sort just these rows.
-        rows = AuditEvent.objects.filter(pk__in=found)
-    else:
-        rows = AuditEvent.objects.filter(team_id=team.pk)
-    rows = rows.exclude(action=STEP_ACTION)
+    rows = search.AUDIT.team_rows(AuditEvent, team, data.get("q")).exclude(action=STEP_ACTION)
     status = data.get("status")
     if data.get("correlation"):
         rows = rows.filter(correlation_id=data["correlation"])  # every row of one attempt

@@ -11,10 +11,18 @@ import re
 
 from django import forms
 from django.db import connection
+from django.db.models import F
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower
 
+from provisioning.listing import COUNT_LIMIT, PAGE_SIZE
+
 SEARCH_LIMIT = 50_000  # up to this many matches are read through SQLite's trigram index; beyond, by time
+# An appended log (the audit log) is walked in time order instead when its newest WALK_MATCHES
+# matches lie among its newest WALK_ROWS rows: a page and a bounded count are found sooner so
+# than by reading and sorting every match (a fifth of the log, say).
+WALK_MATCHES = PAGE_SIZE + COUNT_LIMIT + 1
+WALK_ROWS = 20_000
 TRIGRAM = 3  # a trigram index finds substrings of at least this many characters
 
 WORD = re.compile(r"[^\W_]+")  # a run of letters and digits
@@ -42,7 +50,12 @@ class SearchField(forms.CharField):
             raise forms.ValidationError(f"Type at least {TRIGRAM} characters.")
 
 
-def index_part(text):
+def fts_phrase(text):
+    """``text`` as one FTS5 string, matched as typed (a quote in it doubled)."""
+    return '"' + text.replace('"', '""') + '"'
+
+
+def index_part(text, *, word_start=False):
     """The part of the searched text to look up in the trigram index; the rows it finds are
     then checked against the whole text.
 
@@ -51,51 +64,108 @@ def index_part(text):
     device ids the rare part is the serial, so the word with the most digits is looked
     up (after the colon, when there is one: the namespace is shared too). Text with no
     word of three characters or more with a digit is looked up whole.
+
+    ``word_start``: with the character before the word, when there is one. pg_trgm
+    indexes the words of a text with where each begins, so "-001" finds the ids with a
+    word that begins "001", where "001" alone finds every id with those digits anywhere
+    (twice as many at ten million rows, each read and checked). SQLite's trigrams do not
+    know words: there "-001" only adds the trigram "-00" that every id has.
     """
-    name = text.partition(":")[2] or text
-    words = [w for w in WORD.findall(name) if len(w) >= TRIGRAM and any(c.isdigit() for c in w)]
+    words = [
+        word
+        for word in WORD.finditer(text, text.find(":") + 1)
+        if len(word[0]) >= TRIGRAM and any(c.isdigit() for c in word[0])
+    ]
     if not words:
         return text
-    return max(words, key=lambda word: (sum(c.isdigit() for c in word), len(word)))
+    best = max(words, key=lambda word: (sum(c.isdigit() for c in word[0]), len(word[0])))
+    start = best.start() - 1 if word_start and best.start() > 0 else best.start()
+    return text[start : best.end()]
 
 
 class TrigramSearch:
     """The trigram index over ``column`` of ``table`` (rows with a ``team_id``); on SQLite
     it is the FTS5 table ``fts_table`` (external content, rowid = the row's id).
 
-    The ORM cannot name a virtual table or its MATCH operator, so the two SQLite queries
-    are written as SQL, from these constant names, with the searched text as a parameter.
+    ``appended``: rows are only ever added, in time order (the audit log), so a row's id
+    tells roughly how far back in the log it is.
+
+    The ORM cannot name a virtual table or its MATCH operator, so the SQLite queries are
+    written as SQL, from these constant names, with the searched text as a parameter.
     """
 
-    def __init__(self, *, table, column, fts_table):
+    def __init__(self, *, table, column, fts_table, appended=False):
         self.column = column
+        self.appended = appended
         # The SQL names only these constant tables; the searched text is a parameter.
         # How many rows (of any team) contain the text, up to a limit:
         count = f"SELECT count(*) FROM (SELECT rowid FROM {fts_table} WHERE {fts_table} MATCH %s LIMIT %s)"  # noqa: S608
-        # The team's rows that contain it. CROSS JOIN makes SQLite read the index's matches
-        # first and check each one's team, rather than walk the team's rows testing each one.
-        found = (
-            f"SELECT {fts_table}.rowid FROM {fts_table} CROSS JOIN {table} ON {table}.id = {fts_table}.rowid"  # noqa: S608
+        # The id of the n-th newest row (of any team) that contains it, and of the newest row:
+        nth = (
+            f"SELECT rowid FROM {fts_table} WHERE {fts_table} MATCH %s ORDER BY rowid DESC LIMIT 1 OFFSET %s"  # noqa: S608
         )
+        newest = f"SELECT max(id) FROM {table}"  # noqa: S608
+        # The rows (of any team) that contain it; team_rows keeps the team's.
         self.sqlite_count = count
-        self.sqlite_matches = f"{found} WHERE {fts_table} MATCH %s AND {table}.team_id = %s"
+        self.sqlite_nth_newest = nth
+        self.sqlite_newest = newest
+        self.sqlite_matches = f"SELECT rowid FROM {fts_table} WHERE {fts_table} MATCH %s"  # noqa: S608
+
+    def team_rows(self, model, team, text):
+        """The rows of ``model`` of ``team`` to search for ``text`` (None: no search): through
+        SQLite's trigram index when that is the fast way (``matches``), else all the team's
+        rows. ``containing`` then keeps those that contain ``text``.
+
+        Through the index, SQLite reads each match's row by its id and checks its team
+        there. The team is compared as ``team_id + 0``, which no index holds: with a plain
+        ``team_id =`` the planner would rather walk the team's whole log (or inventory) in
+        the list's order, testing each row, than fetch and sort just these."""
+        found = self.matches(team, text) if text else None
+        if found is None:
+            return model.objects.filter(team_id=team.pk)
+        return (
+            model.objects.filter(pk__in=found)
+            .alias(team_unindexed=F("team_id") + 0)
+            .filter(team_unindexed=team.pk)
+        )
 
     def matches(self, team, text):
-        """The team's rows that may contain ``text``, as a subquery of SQLite's trigram index:
+        """The rows that may contain ``text``, as a subquery of SQLite's trigram index:
         those containing its index_part, else (too many of those) the whole text. None when
-        that is not the fast way: more than SEARCH_LIMIT rows contain it (walking the rows
-        in the list's order then finds a page sooner), or the database is PostgreSQL, whose
-        planner makes the same choice itself from its statistics of the pg_trgm index.
-        ``text`` has TRIGRAM characters or more (SearchField refuses less)."""
+        that is not the fast way, and the list is better found by walking the rows in its
+        own order, testing each: when more than SEARCH_LIMIT rows contain the text, or, in
+        an appended log, when its newest matches are among its newest rows. None on
+        PostgreSQL too, whose planner makes the same choice itself from its statistics of
+        the pg_trgm index. ``text`` has TRIGRAM characters or more (SearchField refuses less)."""
         if connection.vendor != "sqlite":
             return None
-        for looked_up in dict.fromkeys([index_part(text), text]):
-            phrase = '"' + looked_up.replace('"', '""') + '"'  # one FTS5 string: the text as typed
-            with connection.cursor() as cursor:
-                cursor.execute(self.sqlite_count, [phrase, SEARCH_LIMIT + 1])
-                if cursor.fetchone()[0] <= SEARCH_LIMIT:
-                    return RawSQL(self.sqlite_matches, [phrase, team.pk])  # noqa: S611 - constant SQL, values as parameters
+        part, whole = fts_phrase(index_part(text)), fts_phrase(text)
+        # Each question stops early: counted up to a limit, or the n-th newest match read.
+        if self._at_most(part, WALK_MATCHES - 1):  # few rows: reading them all is quickest
+            return RawSQL(self.sqlite_matches, [part])  # noqa: S611 - constant SQL, values as parameters
+        if self.appended and self._newest_matches_are_recent(whole):
+            return None
+        for phrase in dict.fromkeys([part, whole]):
+            if self._at_most(phrase, SEARCH_LIMIT):
+                return RawSQL(self.sqlite_matches, [phrase])  # noqa: S611 - constant SQL, values as parameters
         return None
+
+    def _at_most(self, phrase, limit):
+        with connection.cursor() as cursor:
+            cursor.execute(self.sqlite_count, [phrase, limit + 1])
+            return cursor.fetchone()[0] <= limit
+
+    def _newest_matches_are_recent(self, phrase):
+        """Whether WALK_MATCHES rows containing ``phrase`` are among the newest WALK_ROWS rows
+        (ids tell, in an appended log): walking back from the newest row then reaches them
+        after at most that many rows."""
+        with connection.cursor() as cursor:
+            cursor.execute(self.sqlite_nth_newest, [phrase, WALK_MATCHES - 1])
+            nth = cursor.fetchone()
+            if nth is None:  # fewer matches than that: the index finds them all at once
+                return False
+            cursor.execute(self.sqlite_newest)
+            return cursor.fetchone()[0] - nth[0] <= WALK_ROWS
 
     def containing(self, rows, text):
         """Rows whose column contains ``text`` in any case.
@@ -109,14 +179,16 @@ class TrigramSearch:
         whole = {f"{self.column}__icontains": text}
         if connection.vendor != "postgresql":
             return rows.filter(**whole)
-        part = index_part(text)
+        part = index_part(text, word_start=True)
         rows = rows.alias(searched_lower=Lower(self.column)).filter(searched_lower__contains=part.lower())
         # Only when it differs: the planner multiplies the two conditions' selectivities, and
         # would take a text many rows have for one few have (and read them all by the index).
         return rows.filter(**whole) if part != text else rows
 
 
-AUDIT = TrigramSearch(table="provisioning_auditevent", column="target", fts_table="provisioning_auditsearch")
+AUDIT = TrigramSearch(
+    table="provisioning_auditevent", column="target", fts_table="provisioning_auditsearch", appended=True
+)
 DEVICES = TrigramSearch(
     table="provisioning_device", column="device_id", fts_table="provisioning_devicesearch"
 )

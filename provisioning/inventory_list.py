@@ -128,12 +128,7 @@ def devices(team, filters=None):
     """The team's devices that match ``filters`` (a bound, valid DeviceFilter, or None), in
     the filters' order."""
     data = filters.cleaned_data if filters is not None and filters.is_bound and filters.is_valid() else {}
-    found = search.DEVICES.matches(team, data["q"]) if data.get("q") else None
-    # Only the team's rows are found; with team_id in the query too, SQLite would walk the
-    # team's whole inventory in order rather than fetch and sort just these rows.
-    rows = (
-        Device.objects.filter(pk__in=found) if found is not None else Device.objects.filter(team_id=team.pk)
-    )
+    rows = search.DEVICES.team_rows(Device, team, data.get("q"))
     if data.get("q"):
         rows = search.DEVICES.containing(rows, data["q"])
     if data.get("device"):

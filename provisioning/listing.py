@@ -60,6 +60,24 @@ class Keyset:
         items = items[:size]
         return items, (self.encode(items[-1]) if has_more and items else None)
 
+    def page_and_count(self, rows, cursor, load):
+        """(items, next cursor or None, (count, more than COUNT_LIMIT)): a page of ``rows``
+        and the bounded count of them all; ``load`` is the queryset the page's rows are
+        read from by id (what ``rows`` selects of them).
+
+        The first page and the count come from one query: the ids of the first
+        COUNT_LIMIT + 1 rows in order (a page's, if that is more), of which the page is
+        the first PAGE_SIZE. A search
+        that must read and sort every match then does so once, not once for the page and
+        again for the count. A later page is found after its cursor, and counted apart."""
+        if cursor and self.decode(cursor):
+            items, next_cursor = self.page(rows, cursor)
+            return items, next_cursor, count_matches(rows)
+        ids = list(self.order(rows).values_list("pk", flat=True)[: max(COUNT_LIMIT, PAGE_SIZE) + 1])
+        items = list(self.order(load.filter(pk__in=ids[:PAGE_SIZE])))
+        next_cursor = self.encode(items[-1]) if len(ids) > PAGE_SIZE and items else None
+        return items, next_cursor, (min(len(ids), COUNT_LIMIT), len(ids) > COUNT_LIMIT)
+
 
 def count_matches(rows):
     """(how many rows match, True when there are more than COUNT_LIMIT): a bounded count."""

@@ -755,26 +755,60 @@ def test_a_search_many_rows_match_walks_the_log_and_finds_the_same_rows(as_user,
     client = as_user(cast["auditor"])
     expected = [rows[name].pk for name in ("deleted", "unknown", "failed", "refused", "conflict", "created")]
     assert listed_ids(client.get(URL, {"q": "com.acme"})) == expected
-    monkeypatch.setattr(search, "SEARCH_LIMIT", 1)  # every search now matches "too many" for the index
+    # Every search now matches "too many" for the index, and "many" for reading them all.
+    monkeypatch.setattr(search, "SEARCH_LIMIT", 1)
+    monkeypatch.setattr(search, "WALK_MATCHES", 1)
+    monkeypatch.setattr(search, "WALK_ROWS", 0)  # and walking would read most of the log
     assert search.search_matches(mixed[1].team, "com.acme") is None
     assert listed_ids(client.get(URL, {"q": "com.acme"})) == expected
     assert listed_ids(client.get(URL, {"q": "ACME.SENS", "status": "failed"})) == [rows["failed"].pk]
 
 
+def test_a_search_whose_newest_matches_are_recent_walks_the_log_an_old_one_reads_the_index(
+    as_user, cast, team_a, monkeypatch
+):
+    """On SQLite the list is found by walking the log from its newest row when the newest
+    matches are near it (a page and the count are then found after a few rows), and through
+    the trigram index when they are far back (walking would read most of the log). Either
+    way the same rows are listed."""
+    old = [attempt(team_a, f"com.acme:old-{n}", "created", at=T0 + timedelta(minutes=n))[1] for n in range(3)]
+    new = [
+        attempt(team_a, f"com.acme:new-{n}", "created", at=T0 + timedelta(days=1, minutes=n))[1]
+        for n in range(3)
+    ]
+    for n in range(3):  # rows that match neither, logged last
+        attempt(team_a, f"com.acme:other-{n}", "created", at=T0 + timedelta(days=2, minutes=n))
+    monkeypatch.setattr(search, "WALK_MATCHES", 2)
+    monkeypatch.setattr(search, "WALK_ROWS", 8)  # the 2nd newest "new-" row is 7 rows from the newest
+    if connection.vendor == "sqlite":
+        assert search.search_matches(team_a, "NEW-") is None
+        assert search.search_matches(team_a, "old-") is not None
+    client = as_user(cast["auditor"])
+    assert listed_ids(client.get(URL, {"q": "NEW-"})) == [row.pk for row in reversed(new)]
+    assert listed_ids(client.get(URL, {"q": "old-"})) == [row.pk for row in reversed(old)]
+
+
 @pytest.mark.parametrize(
-    ("typed", "looked_up"),
+    ("typed", "looked_up", "from_its_start"),
     [
-        ("dev-0012346", "0012346"),  # the serial, not "dev-" that every id has
-        ("COM.ACME:DEV-0042", "0042"),
-        ("com.acme2024:boiler-7", "com.acme2024:boiler-7"),  # digits only in the namespace
-        ("sensor-a3f9c2", "a3f9c2"),
-        ("boiler-north", "boiler-north"),  # no digits: the whole text
-        ("x-12-345", "345"),
-        ("dev_0012", "0012"),
+        ("dev-0012346", "0012346", "-0012346"),  # the serial, not "dev" that every id has
+        ("COM.ACME:DEV-0042", "0042", "-0042"),
+        (
+            "com.acme2024:boiler-7",
+            "com.acme2024:boiler-7",
+            "com.acme2024:boiler-7",
+        ),  # digits only in the namespace
+        ("sensor-a3f9c2", "a3f9c2", "-a3f9c2"),
+        ("boiler-north", "boiler-north", "boiler-north"),  # no digits: the whole text
+        ("x-12-345", "345", "-345"),
+        ("dev_0012", "0012", "_0012"),
+        ("0012346", "0012346", "0012346"),  # nothing before it
+        ("com.acme:0042", "0042", ":0042"),
     ],
 )
-def test_the_index_looks_up_the_serial_part(typed, looked_up):
+def test_the_index_looks_up_the_serial_part(typed, looked_up, from_its_start):
     assert search.index_part(typed) == looked_up
+    assert search.index_part(typed, word_start=True) == from_its_start
 
 
 def test_rows_found_by_the_serial_alone_are_checked_against_the_whole_text(as_user, cast, team_a):
@@ -864,6 +898,23 @@ def test_the_list_counts_its_entries_exactly_or_says_more_than(as_user, cast, te
     assert "4 entries." in text(client.get(HISTORY))
     monkeypatch.setattr(listing, "COUNT_LIMIT", 3)
     assert "More than 3 entries." in text(client.get(HISTORY))
+
+
+def test_the_first_page_and_the_count_agree_whatever_the_count_limit(as_user, cast, team_a, monkeypatch):
+    """The first page and the count are read together; neither limits the other."""
+    rows = [
+        attempt(team_a, f"com.acme:dev-{n}", "created", at=T0 + timedelta(minutes=n))[1]
+        for n in range(listing.PAGE_SIZE + 2)
+    ]
+    client = as_user(cast["auditor"])
+    monkeypatch.setattr(listing, "COUNT_LIMIT", 3)
+    first = client.get(HISTORY, {"q": "acme"})
+    assert listed_ids(first) == [row.pk for row in reversed(rows)][: listing.PAGE_SIZE]
+    assert "More than 3 entries match these filters." in text(first)
+    after = re.search(r"after=([\w-]+)", text(first)).group(1)
+    assert listed_ids(client.get(HISTORY, {"q": "acme", "after": after})) == [rows[1].pk, rows[0].pk]
+    monkeypatch.setattr(listing, "COUNT_LIMIT", 500)
+    assert f"{listing.PAGE_SIZE + 2} entries match these filters." in text(client.get(HISTORY, {"q": "acme"}))
 
 
 def test_a_filter_that_cannot_be_used_lists_nothing_and_says_why(as_user, cast, mixed):

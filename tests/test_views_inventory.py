@@ -224,11 +224,14 @@ def test_search_finds_any_part_of_an_id_in_any_case(as_user, cast, fleet, typed,
     assert listed(response) == expected
 
 
-def test_a_search_too_many_match_for_the_index_finds_the_same(as_user, cast, fleet, monkeypatch):
+def test_a_search_too_many_match_for_the_index_finds_the_same(as_user, cast, fleet, team_a, monkeypatch):
     client = as_user(cast["auditor"])
     expected = listed(client.get(URL, {"q": "acme"}))
     assert len(expected) == 5
     monkeypatch.setattr(search, "SEARCH_LIMIT", 1)
+    monkeypatch.setattr(search, "WALK_MATCHES", 1)
+    if connection.vendor == "sqlite":
+        assert search.DEVICES.matches(team_a, "acme") is None
     assert listed(client.get(URL, {"q": "acme"})) == expected
 
 

@@ -34,14 +34,14 @@ def history_list(request, team_slug):
         return redirect(address)
     filters = history.HistoryFilter(request.GET or None, team=team)
     invalid = filters.is_bound and not filters.is_valid()
-    # The list shows no bodies: leave them in the database (they are most of a row's bytes).
-    rows = history.events(team, filters if filters.is_bound else None).defer("request", "response")
     if invalid:  # a filter that cannot be read lists nothing (the page says why), not everything
         items, next_cursor, count = [], None, (0, False)
     else:
-        items, next_cursor = history.page(rows, request.GET.get("after"))
+        rows = history.events(team, filters if filters.is_bound else None)
+        # The list shows no bodies: leave them in the database (they are most of a row's bytes).
+        shown_rows = AuditEvent.objects.defer("request", "response")
+        items, next_cursor, count = history.BY_TIME.page_and_count(rows, request.GET.get("after"), shown_rows)
         history.label_open_intents(items, team)
-        count = history.count_matches(rows)
     query = shown.copy()
     query.pop("after", None)
     ctx = {
