@@ -65,11 +65,13 @@ def index_part(text, *, word_start=False):
     up (after the colon, when there is one: the namespace is shared too). Text with no
     word of three characters or more with a digit is looked up whole.
 
-    ``word_start``: with the character before the word, when there is one. pg_trgm
-    indexes the words of a text with where each begins, so "-001" finds the ids with a
-    word that begins "001", where "001" alone finds every id with those digits anywhere
-    (twice as many at ten million rows, each read and checked). SQLite's trigrams do not
-    know words: there "-001" only adds the trigram "-00" that every id has.
+    ``word_start``: a short word (one or two trigrams of its own, which thousands of ids
+    share) with the character before it, when there is one. pg_trgm indexes the words of
+    a text with where each begins, so "-001" finds the ids with a word that begins "001",
+    where "001" alone finds every id with those digits anywhere (twice as many at ten
+    million rows, each read and checked). A longer word is rare enough alone, and where
+    words begin is the commonest of trigrams: reading it costs more than it saves. SQLite's
+    trigrams do not know words: there "-001" only adds the trigram "-00" that every id has.
     """
     words = [
         word
@@ -79,7 +81,8 @@ def index_part(text, *, word_start=False):
     if not words:
         return text
     best = max(words, key=lambda word: (sum(c.isdigit() for c in word[0]), len(word[0])))
-    start = best.start() - 1 if word_start and best.start() > 0 else best.start()
+    short = len(best[0]) < TRIGRAM + 2
+    start = best.start() - 1 if word_start and short and best.start() > 0 else best.start()
     return text[start : best.end()]
 
 

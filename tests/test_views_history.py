@@ -791,18 +791,15 @@ def test_a_search_whose_newest_matches_are_recent_walks_the_log_an_old_one_reads
 @pytest.mark.parametrize(
     ("typed", "looked_up", "from_its_start"),
     [
-        ("dev-0012346", "0012346", "-0012346"),  # the serial, not "dev" that every id has
+        ("dev-0012346", "0012346", "0012346"),  # the serial, not "dev" that every id has
+        ("dev-001", "001", "-001"),  # a short one: from where it begins, on PostgreSQL
         ("COM.ACME:DEV-0042", "0042", "-0042"),
-        (
-            "com.acme2024:boiler-7",
-            "com.acme2024:boiler-7",
-            "com.acme2024:boiler-7",
-        ),  # digits only in the namespace
-        ("sensor-a3f9c2", "a3f9c2", "-a3f9c2"),
+        ("com.acme2024:boiler-7",) * 3,  # digits only in the namespace: the whole text
+        ("sensor-a3f9c2", "a3f9c2", "a3f9c2"),
         ("boiler-north", "boiler-north", "boiler-north"),  # no digits: the whole text
         ("x-12-345", "345", "-345"),
         ("dev_0012", "0012", "_0012"),
-        ("0012346", "0012346", "0012346"),  # nothing before it
+        ("0012", "0012", "0012"),  # nothing before it
         ("com.acme:0042", "0042", ":0042"),
     ],
 )
