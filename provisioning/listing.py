@@ -61,21 +61,22 @@ class Keyset:
         return items, (self.encode(items[-1]) if has_more and items else None)
 
     def page_and_count(self, rows, cursor, load):
-        """(items, next cursor or None, (count, more than COUNT_LIMIT)): a page of ``rows``
-        and the bounded count of them all; ``load`` is the queryset the page's rows are
-        read from by id (what ``rows`` selects of them).
+        """(items, next cursor or None, (count, more than COUNT_LIMIT)): the page of ``rows``
+        after ``cursor`` (or the first) and the bounded count of them all. The ids are found
+        in ``rows``; the page's rows are read by id from ``load`` (what the list shows of them).
 
         The first page and the count come from one query: the ids of the first
-        COUNT_LIMIT + 1 rows in order (a page's, if that is more), of which the page is
-        the first PAGE_SIZE. A search
-        that must read and sort every match then does so once, not once for the page and
-        again for the count. A later page is found after its cursor, and counted apart."""
-        if cursor and self.decode(cursor):
-            items, next_cursor = self.page(rows, cursor)
-            return items, next_cursor, count_matches(rows)
-        ids = list(self.order(rows).values_list("pk", flat=True)[: max(COUNT_LIMIT, PAGE_SIZE) + 1])
+        COUNT_LIMIT + 1 rows in order (a page's, if that is more), of which the page is the
+        first PAGE_SIZE. A search that must read and sort every match then does so once,
+        not once for the page and again for the count. A later page is counted apart."""
+        position = self.decode(cursor) if cursor else None
+        listed = self.after(rows, position) if position else rows
+        limit = PAGE_SIZE if position else max(COUNT_LIMIT, PAGE_SIZE)
+        ids = list(self.order(listed).values_list("pk", flat=True)[: limit + 1])
         items = list(self.order(load.filter(pk__in=ids[:PAGE_SIZE])))
         next_cursor = self.encode(items[-1]) if len(ids) > PAGE_SIZE and items else None
+        if position:
+            return items, next_cursor, count_matches(rows)
         return items, next_cursor, (min(len(ids), COUNT_LIMIT), len(ids) > COUNT_LIMIT)
 
 

@@ -914,6 +914,19 @@ def test_the_first_page_and_the_count_agree_whatever_the_count_limit(as_user, ca
     assert f"{listing.PAGE_SIZE + 2} entries match these filters." in text(client.get(HISTORY, {"q": "acme"}))
 
 
+def test_the_list_leaves_request_and_response_bodies_in_the_database(as_user, cast, team_a):
+    """The list shows no bodies (most of a row's bytes): neither the first page nor a later one reads them."""
+    for n in range(listing.PAGE_SIZE + 1):
+        attempt(team_a, f"com.acme:dev-{n}", "created", at=T0 + timedelta(minutes=n))
+    client = as_user(cast["auditor"])
+    first = client.get(HISTORY)
+    after = re.search(r"after=([\w-]+)", text(first)).group(1)
+    later = client.get(HISTORY, {"after": after})
+    for response in (first, later):
+        assert response.context["items"]
+        assert all({"request", "response"} <= row.get_deferred_fields() for row in response.context["items"])
+
+
 def test_a_filter_that_cannot_be_used_lists_nothing_and_says_why(as_user, cast, mixed):
     page = text(as_user(cast["auditor"]).get(f"{HISTORY}?status=bogus&since=2026-13-45"))
     assert "Nothing is listed: a filter cannot be used." in page
