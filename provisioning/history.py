@@ -126,7 +126,7 @@ def events(team, filters=None):
     multi-step attempt are not entries of their own (its entry page shows them)."""
     open_ids = OpenAttempt.objects.filter(team_id=team.pk).values("correlation_id")
     data = filters.cleaned_data if filters is not None and filters.is_valid() else {}
-    rows = search.AUDIT.team_rows(AuditEvent, team, data.get("q")).exclude(action=STEP_ACTION)
+    rows = search.AUDIT.team_rows(team, data.get("q")).exclude(action=STEP_ACTION)
     status = data.get("status")
     if data.get("correlation"):
         rows = rows.filter(correlation_id=data["correlation"])  # every row of one attempt

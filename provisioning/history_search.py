@@ -11,11 +11,12 @@ import re
 
 from django import forms
 from django.db import connection
-from django.db.models import F
+from django.db.models import F, Max
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower
 
 from provisioning.listing import COUNT_LIMIT, PAGE_SIZE
+from provisioning.models import AuditEvent, Device
 
 SEARCH_LIMIT = 50_000  # up to this many matches are read through SQLite's trigram index; beyond, by time
 # An appended log (the audit log) is walked in time order instead when its newest WALK_MATCHES
@@ -87,7 +88,7 @@ def index_part(text, *, word_start=False):
 
 
 class TrigramSearch:
-    """The trigram index over ``column`` of ``table`` (rows with a ``team_id``); on SQLite
+    """The trigram index over ``column`` of ``model`` (rows with a ``team_id``); on SQLite
     it is the FTS5 table ``fts_table`` (external content, rowid = the row's id).
 
     ``appended``: rows are only ever added, in time order (the audit log), so a row's id
@@ -97,25 +98,24 @@ class TrigramSearch:
     written as SQL, from these constant names, with the searched text as a parameter.
     """
 
-    def __init__(self, *, table, column, fts_table, appended=False):
+    def __init__(self, *, model, column, fts_table, appended=False):
+        self.model = model
         self.column = column
         self.appended = appended
         # The SQL names only these constant tables; the searched text is a parameter.
         # How many rows (of any team) contain the text, up to a limit:
         count = f"SELECT count(*) FROM (SELECT rowid FROM {fts_table} WHERE {fts_table} MATCH %s LIMIT %s)"  # noqa: S608
-        # The id of the n-th newest row (of any team) that contains it, and of the newest row:
+        # The id of the n-th newest row (of any team) that contains it:
         nth = (
             f"SELECT rowid FROM {fts_table} WHERE {fts_table} MATCH %s ORDER BY rowid DESC LIMIT 1 OFFSET %s"  # noqa: S608
         )
-        newest = f"SELECT max(id) FROM {table}"  # noqa: S608
         # The rows (of any team) that contain it; team_rows keeps the team's.
         self.sqlite_count = count
         self.sqlite_nth_newest = nth
-        self.sqlite_newest = newest
         self.sqlite_matches = f"SELECT rowid FROM {fts_table} WHERE {fts_table} MATCH %s"  # noqa: S608
 
-    def team_rows(self, model, team, text):
-        """The rows of ``model`` of ``team`` to search for ``text`` (None: no search): through
+    def team_rows(self, team, text):
+        """The rows of ``team`` to search for ``text`` (None: no search): through
         SQLite's trigram index when that is the fast way (``matches``), else all the team's
         rows. ``containing`` then keeps those that contain ``text``.
 
@@ -125,9 +125,9 @@ class TrigramSearch:
         the list's order, testing each row, than fetch and sort just these."""
         found = self.matches(team, text) if text else None
         if found is None:
-            return model.objects.filter(team_id=team.pk)
+            return self.model.objects.filter(team_id=team.pk)
         return (
-            model.objects.filter(pk__in=found)
+            self.model.objects.filter(pk__in=found)
             .alias(team_unindexed=F("team_id") + 0)
             .filter(team_unindexed=team.pk)
         )
@@ -165,10 +165,9 @@ class TrigramSearch:
         with connection.cursor() as cursor:
             cursor.execute(self.sqlite_nth_newest, [phrase, WALK_MATCHES - 1])
             nth = cursor.fetchone()
-            if nth is None:  # fewer matches than that: the index finds them all at once
-                return False
-            cursor.execute(self.sqlite_newest)
-            return cursor.fetchone()[0] - nth[0] <= WALK_ROWS
+        if nth is None:  # fewer matches than that: the index finds them all at once
+            return False
+        return self.model.objects.aggregate(newest=Max("pk"))["newest"] - nth[0] <= WALK_ROWS
 
     def containing(self, rows, text):
         """Rows whose column contains ``text`` in any case.
@@ -189,12 +188,8 @@ class TrigramSearch:
         return rows.filter(**whole) if part != text else rows
 
 
-AUDIT = TrigramSearch(
-    table="provisioning_auditevent", column="target", fts_table="provisioning_auditsearch", appended=True
-)
-DEVICES = TrigramSearch(
-    table="provisioning_device", column="device_id", fts_table="provisioning_devicesearch"
-)
+AUDIT = TrigramSearch(model=AuditEvent, column="target", fts_table="provisioning_auditsearch", appended=True)
+DEVICES = TrigramSearch(model=Device, column="device_id", fts_table="provisioning_devicesearch")
 
 # History's search, by the names it has always had.
 search_matches = AUDIT.matches

@@ -128,7 +128,7 @@ def devices(team, filters=None):
     """The team's devices that match ``filters`` (a bound, valid DeviceFilter, or None), in
     the filters' order."""
     data = filters.cleaned_data if filters is not None and filters.is_bound and filters.is_valid() else {}
-    rows = search.DEVICES.team_rows(Device, team, data.get("q"))
+    rows = search.DEVICES.team_rows(team, data.get("q"))
     if data.get("q"):
         rows = search.DEVICES.containing(rows, data["q"])
     if data.get("device"):
